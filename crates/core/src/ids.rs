@@ -1,0 +1,127 @@
+//! Resource identifiers: 128-bit random values written as 32 lowercase hex characters, the
+//! Lytics wire form. Each resource has its own type so an account id cannot be passed where
+//! an auth id is expected. Ids are `Copy` and hash cheaply: they key the token cache.
+
+use std::fmt;
+
+macro_rules! id_type {
+    ($(#[$m:meta])* $name:ident) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name([u8; 16]);
+
+        impl $name {
+            /// A fresh random id from the OS CSPRNG.
+            pub fn generate() -> Self {
+                Self(rand::random())
+            }
+
+            /// Parses exactly 32 lowercase hex characters; anything else is `None`.
+            pub fn parse(s: &str) -> Option<Self> {
+                parse_hex32(s.as_bytes()).map(Self)
+            }
+
+            /// Parses 32 lowercase hex bytes (no allocation; used on the token hot path).
+            pub fn parse_bytes(s: &[u8]) -> Option<Self> {
+                parse_hex32(s).map(Self)
+            }
+
+            /// The raw 16 bytes.
+            pub fn as_bytes(&self) -> &[u8; 16] {
+                &self.0
+            }
+
+            /// Builds an id from raw bytes.
+            pub const fn from_bytes(b: [u8; 16]) -> Self {
+                Self(b)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                let mut buf = [0u8; 32];
+                // hex::encode_to_slice only fails on a wrong output length, which is fixed here.
+                if hex::encode_to_slice(self.0, &mut buf).is_err() {
+                    return Err(fmt::Error);
+                }
+                f.write_str(std::str::from_utf8(&buf).map_err(|_| fmt::Error)?)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({})", stringify!($name), self)
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = crate::Error;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::parse(s).ok_or(crate::Error::NotFound)
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+    };
+}
+
+fn parse_hex32(s: &[u8]) -> Option<[u8; 16]> {
+    if s.len() != 32 || !s.iter().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')) {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    hex::decode_to_slice(s, &mut out).ok()?;
+    Some(out)
+}
+
+id_type!(
+    /// An account (tenant).
+    AccountId
+);
+id_type!(
+    /// An auth: an API token or a stored integration credential.
+    AuthId
+);
+id_type!(
+    /// A user of an account.
+    UserId
+);
+id_type!(
+    /// A provider (built-in or custom).
+    ProviderId
+);
+id_type!(
+    /// A work (import/export job).
+    WorkId
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_round_trip_through_hex() {
+        let id = AuthId::generate();
+        let s = id.to_string();
+        assert_eq!(s.len(), 32);
+        assert_eq!(AuthId::parse(&s), Some(id));
+    }
+
+    #[test]
+    fn malformed_ids_are_rejected() {
+        for bad in [
+            "",
+            "abc",
+            "1B53B88A06B418B07D601B6F57B8EB40",
+            "1b53b88a06b418b07d601b6f57b8eb4g",
+            "1b53b88a06b418b07d601b6f57b8eb400",
+        ] {
+            assert_eq!(AuthId::parse(bad), None, "{bad}");
+        }
+        assert!(AuthId::parse("1b53b88a06b418b07d601b6f57b8eb40").is_some());
+    }
+}

@@ -1,0 +1,17 @@
+//! authd's domain: identifiers, roles and the permission matrix, the API-token format, Go
+//! durations, the records the service keeps and the storage traits every backend implements.
+//!
+//! This crate performs no I/O and never reads the clock: time arrives through [`clock::Clock`]
+//! and storage through the traits in [`store`]. It depends on neither axum nor sqlx.
+
+pub mod clock;
+pub mod duration;
+pub mod error;
+pub mod ids;
+pub mod model;
+pub mod provider;
+pub mod roles;
+pub mod store;
+pub mod token;
+
+pub use error::{Error, Result};

@@ -1,0 +1,204 @@
+//! The records authd keeps. These are domain values, not wire DTOs: the server maps them to
+//! the Lytics JSON shapes, and the stores map them to rows. Nothing here holds a plaintext
+//! secret; token records carry only the keyed hash.
+
+use crate::ids::{AccountId, AuthId, ProviderId, UserId};
+use crate::roles::RoleSet;
+
+/// An account (tenant).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Account {
+    /// Public id.
+    pub id: AccountId,
+    /// The small integer id Lytics clients also use.
+    pub aid: i64,
+    /// Display name.
+    pub name: String,
+    /// Domain, may be empty.
+    pub domain: String,
+    /// Contact email, may be empty.
+    pub email: String,
+    /// IANA time zone name.
+    pub timezone: String,
+    /// Creation time (Unix ms).
+    pub created_ms: i64,
+    /// Last update (Unix ms).
+    pub updated_ms: i64,
+}
+
+/// What is needed to create an account.
+#[derive(Clone, Debug)]
+pub struct NewAccount {
+    /// Id to create it under.
+    pub id: AccountId,
+    /// Display name.
+    pub name: String,
+    /// Domain, may be empty.
+    pub domain: String,
+    /// Contact email, may be empty.
+    pub email: String,
+    /// IANA time zone name.
+    pub timezone: String,
+}
+
+/// A user of an account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    /// Public id.
+    pub id: UserId,
+    /// Owning account.
+    pub account_id: AccountId,
+    /// Email, unique within the account.
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// Granted roles.
+    pub roles: RoleSet,
+    /// Creation time (Unix ms).
+    pub created_ms: i64,
+    /// Last update (Unix ms).
+    pub updated_ms: i64,
+    /// Last log-on, if any.
+    pub last_logon_ms: Option<i64>,
+}
+
+/// A change to a user; `None` keeps the current value.
+#[derive(Clone, Debug, Default)]
+pub struct UserPatch {
+    /// New email.
+    pub email: Option<String>,
+    /// New name.
+    pub name: Option<String>,
+    /// New roles.
+    pub roles: Option<RoleSet>,
+}
+
+/// The two kinds of auth record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthKind {
+    /// A Lytics API token (the secret is held only as a keyed hash).
+    ApiToken,
+    /// A stored third-party credential (secrets encrypted elsewhere).
+    Credential,
+}
+
+impl AuthKind {
+    /// Storage/wire name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AuthKind::ApiToken => "api_token",
+            AuthKind::Credential => "credential",
+        }
+    }
+
+    /// Parses the storage/wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "api_token" => Some(AuthKind::ApiToken),
+            "credential" => Some(AuthKind::Credential),
+            _ => None,
+        }
+    }
+}
+
+/// The public part of an auth (token or credential).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Auth {
+    /// Public id (for a token: the handle inside the token text).
+    pub id: AuthId,
+    /// Owning account.
+    pub account_id: AccountId,
+    /// Token or credential.
+    pub kind: AuthKind,
+    /// The provider it is for (Lytics for tokens).
+    pub provider_id: ProviderId,
+    /// Name.
+    pub name: String,
+    /// Label (newer clients).
+    pub label: String,
+    /// Description.
+    pub description: String,
+    /// The user that provided it.
+    pub user_id: Option<UserId>,
+    /// That user's name at the time.
+    pub user_name: String,
+    /// The token that created this one, for the revocation cascade.
+    pub parent_id: Option<AuthId>,
+    /// Roles (tokens only).
+    pub scopes: RoleSet,
+    /// Expiry (tokens only); `None` is never.
+    pub expires_ms: Option<i64>,
+    /// The requested lifetime in seconds (tokens only); `None` is never.
+    pub ttl_secs: Option<i64>,
+    /// Creation time (Unix ms).
+    pub created_ms: i64,
+    /// Last update (Unix ms).
+    pub updated_ms: i64,
+    /// Last time the token authenticated a request (coalesced, may lag a few seconds).
+    pub last_accessed_ms: Option<i64>,
+}
+
+/// What the store needs to persist a new API token.
+#[derive(Clone, Debug)]
+pub struct NewToken {
+    /// The auth id (also the token's public handle).
+    pub id: AuthId,
+    /// Keyed hash of the token text.
+    pub hash: [u8; 32],
+    /// Name.
+    pub name: String,
+    /// Label.
+    pub label: String,
+    /// Description.
+    pub description: String,
+    /// Creating user.
+    pub user_id: Option<UserId>,
+    /// Creating user's name.
+    pub user_name: String,
+    /// Creating token.
+    pub parent_id: Option<AuthId>,
+    /// Granted roles.
+    pub scopes: RoleSet,
+    /// Expiry.
+    pub expires_ms: Option<i64>,
+    /// Requested lifetime in seconds.
+    pub ttl_secs: Option<i64>,
+}
+
+/// What authentication needs to know about a token: loaded by the public handle alone, since
+/// the token is what tells authd the account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenCredential {
+    /// The auth id.
+    pub id: AuthId,
+    /// The account the token acts for.
+    pub account_id: AccountId,
+    /// That account's integer id.
+    pub account_aid: i64,
+    /// The user it acts for.
+    pub user_id: Option<UserId>,
+    /// Keyed hash of the token text.
+    pub hash: [u8; 32],
+    /// Roles.
+    pub scopes: RoleSet,
+    /// Expiry; `None` is never.
+    pub expires_ms: Option<i64>,
+}
+
+/// Filters for listing auths.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AuthFilter {
+    /// Only this kind.
+    pub kind: Option<AuthKind>,
+    /// Only auths for this provider.
+    pub provider_id: Option<ProviderId>,
+}
+
+/// Keyset pagination: items strictly after `after`, in id order, at most `limit`.
+#[derive(Clone, Copy, Debug)]
+pub struct Page<K> {
+    /// Resume after this key.
+    pub after: Option<K>,
+    /// Maximum number of items.
+    pub limit: u32,
+}

@@ -1,0 +1,91 @@
+//! The storage contract. Backends (SQLite, PostgreSQL) implement these traits; the server
+//! only ever holds `Arc<dyn Store>`.
+//!
+//! **Invariant:** every method that reads or changes tenant data takes the [`AccountId`] first
+//! and must not see another account's rows. The single exception is
+//! [`AuthStore::token_credential`], which resolves a presented token's public handle to the
+//! account it belongs to — that is how the tenant of a request is learned.
+//!
+//! Backends report unreachable databases as [`crate::Error::Unavailable`] and broken
+//! uniqueness as [`crate::Error::Conflict`]; any other failure is `Internal`.
+
+use async_trait::async_trait;
+
+use crate::ids::{AccountId, AuthId, UserId};
+use crate::model::{
+    Account, Auth, AuthFilter, NewAccount, NewToken, Page, TokenCredential, User, UserPatch,
+};
+use crate::Result;
+
+/// Accounts (tenants).
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    /// Creates an account and assigns its `aid`.
+    async fn create_account(&self, new: NewAccount, now_ms: i64) -> Result<Account>;
+    /// One account by id.
+    async fn get_account(&self, id: AccountId) -> Result<Option<Account>>;
+    /// One account by its integer aid.
+    async fn get_account_by_aid(&self, aid: i64) -> Result<Option<Account>>;
+    /// How many accounts exist (0 means the store is uninitialised).
+    async fn count_accounts(&self) -> Result<u64>;
+}
+
+/// Users of an account.
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Creates a user; `Conflict` if the email is taken in this account.
+    async fn create_user(&self, user: User) -> Result<User>;
+    /// One user.
+    async fn get_user(&self, account: AccountId, id: UserId) -> Result<Option<User>>;
+    /// Users in id order after the page cursor.
+    async fn list_users(&self, account: AccountId, page: Page<UserId>) -> Result<Vec<User>>;
+    /// Applies a patch; `None` if there is no such user in this account.
+    async fn update_user(
+        &self,
+        account: AccountId,
+        id: UserId,
+        patch: UserPatch,
+        now_ms: i64,
+    ) -> Result<Option<User>>;
+    /// Deletes a user; `false` if there was none.
+    async fn delete_user(&self, account: AccountId, id: UserId) -> Result<bool>;
+}
+
+/// Auth records (API tokens here; credentials build on the same table).
+#[async_trait]
+pub trait AuthStore: Send + Sync {
+    /// Persists a new API token.
+    async fn create_token(&self, account: AccountId, token: NewToken, now_ms: i64) -> Result<Auth>;
+    /// Persists many API tokens in one transaction (bulk provisioning and benchmarks).
+    async fn create_tokens(
+        &self,
+        account: AccountId,
+        tokens: &[NewToken],
+        now_ms: i64,
+    ) -> Result<()>;
+    /// One auth by id.
+    async fn get_auth(&self, account: AccountId, id: AuthId) -> Result<Option<Auth>>;
+    /// Auths in id order after the page cursor, filtered.
+    async fn list_auths(
+        &self,
+        account: AccountId,
+        filter: AuthFilter,
+        page: Page<AuthId>,
+    ) -> Result<Vec<Auth>>;
+    /// Deletes an auth and, for tokens, every token it created, transitively, in one
+    /// transaction. Returns every deleted id (empty if `id` did not exist in this account).
+    async fn delete_auth(&self, account: AccountId, id: AuthId) -> Result<Vec<AuthId>>;
+    /// The authentication view of a token, by its public handle.
+    async fn token_credential(&self, id: AuthId) -> Result<Option<TokenCredential>>;
+    /// Records last-access times in bulk (coalesced by the caller). Unknown ids are ignored.
+    async fn touch_tokens(&self, touches: &[(AuthId, i64)]) -> Result<()>;
+}
+
+/// Everything a backend provides.
+#[async_trait]
+pub trait Store: AccountStore + UserStore + AuthStore + Send + Sync + 'static {
+    /// Cheap round trip to the database, for readiness.
+    async fn ping(&self) -> Result<()>;
+    /// Short backend name for logs (`sqlite`, `postgres`).
+    fn backend(&self) -> &'static str;
+}

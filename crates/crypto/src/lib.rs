@@ -1,0 +1,19 @@
+//! authd-crypto: every cryptographic primitive authd uses, behind a small API.
+//!
+//! Owns: the master key and its key file ([`master`]), keyed hashing of bearer
+//! tokens ([`token_hash`]), envelope encryption of stored secrets ([`keyring`])
+//! and the error type ([`error`]).
+//!
+//! Must not: depend on `authd-core` or any storage/HTTP crate, read the clock
+//! (callers pass `now_ms`), do I/O other than reading/creating the master key
+//! file, or expose key material through `Debug`, `Display` or error messages.
+
+pub mod error;
+pub mod keyring;
+pub mod master;
+pub mod token_hash;
+
+pub use error::CryptoError;
+pub use keyring::{Aad, KeyRing, KeyWrapper, Sealed, SecretBytes, WrappedKey};
+pub use master::MasterKey;
+pub use token_hash::TokenHasher;

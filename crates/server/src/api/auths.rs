@@ -1,0 +1,193 @@
+//! `/api/auth`: listing, reading and deleting auths, and minting API tokens
+//! (`POST /api/auth/createtoken`). Deleting a token's auth is how a token is revoked; it also
+//! revokes every token that token created.
+
+use authd_core::ids::{AuthId, ProviderId};
+use authd_core::model::{Auth, AuthFilter, AuthKind, Page};
+use authd_core::provider;
+use authd_core::roles::RoleSet;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+
+use super::dto::{AuthDto, ConfigEntry, CreatedToken};
+use super::error::{ApiError, ApiResult};
+use super::extract::{perm, ApiJson, ApiPath, ApiQuery, Authed};
+use super::{paginate, Listed, PageQuery, Success};
+use crate::state::AppState;
+use crate::tokens::{Principal, TokenRequest};
+
+/// Routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/auth", get(list))
+        .route("/api/auth/createtoken", post(create_token))
+        .route("/api/auth/{id}", get(read).delete(remove))
+}
+
+/// Maximum length of name, label and description.
+const MAX_TEXT: usize = 256;
+
+/// Resolves a provider's display name.
+fn provider_name(id: ProviderId) -> String {
+    provider::builtin_catalog()
+        .into_iter()
+        .find(|p| p.id == id)
+        .map(|p| p.name)
+        .unwrap_or_default()
+}
+
+fn to_dto(state: &AppState, caller: &Principal, a: &Auth) -> AuthDto {
+    let last = match a.kind {
+        AuthKind::ApiToken => state.tokens.last_accessed(a.id, a.last_accessed_ms),
+        AuthKind::Credential => None,
+    };
+    AuthDto::new(a, caller.account_aid, &provider_name(a.provider_id), last)
+}
+
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    auth_type: Option<String>,
+    provider_id: Option<String>,
+    #[serde(flatten)]
+    page: PageQuery,
+}
+
+async fn list(
+    caller: Authed<perm::AuthsRead>,
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<Response> {
+    let kind = match q.auth_type.as_deref() {
+        None | Some("") => None,
+        Some("api_token") => Some(AuthKind::ApiToken),
+        Some("credential" | "config" | "oauth1" | "oauth2") => Some(AuthKind::Credential),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "Unknown auth_type {other:?} (use api_token or credential)"
+            )))
+        }
+    };
+    let provider_id = match q.provider_id.as_deref() {
+        None | Some("") => None,
+        Some(p) => Some(
+            provider::builtin(p)
+                .map(|p| p.id)
+                .or_else(|| ProviderId::parse(p))
+                .ok_or_else(|| ApiError::bad_request(format!("Unknown provider {p:?}")))?,
+        ),
+    };
+    let limit = q.page.limit()?;
+    let after = q.page.after(AuthId::parse)?;
+    let items = state
+        .store
+        .list_auths(
+            caller.account_id,
+            AuthFilter { kind, provider_id },
+            Page {
+                after,
+                limit: limit + 1,
+            },
+        )
+        .await?;
+    let (items, next) = paginate(items, limit, |a| a.id.to_string());
+    let data = items.iter().map(|a| to_dto(&state, &caller, a)).collect();
+    Ok(Listed(data, next).into_response())
+}
+
+async fn read(
+    caller: Authed<perm::AuthsRead>,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Response> {
+    let id = AuthId::parse(&id).ok_or_else(ApiError::not_found)?;
+    let auth = state
+        .store
+        .get_auth(caller.account_id, id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    Ok(Success(StatusCode::OK, to_dto(&state, &caller, &auth)).into_response())
+}
+
+async fn remove(
+    caller: Authed<perm::AuthsWrite>,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Response> {
+    let id = AuthId::parse(&id).ok_or_else(ApiError::not_found)?;
+    let deleted = state.tokens.delete(caller.account_id, id).await?;
+    tracing::info!(auth = %id, cascade = deleted.len() - 1, "auth deleted");
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `scopes` as an array of slugs or a comma-separated string.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Scopes {
+    List(Vec<String>),
+    Csv(String),
+}
+
+/// The createtoken body. Unknown fields are refused: a typo such as `scope` would otherwise
+/// mint a token with different roles than intended.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateTokenBody {
+    scopes: Option<Scopes>,
+    expires: Option<String>,
+    name: Option<String>,
+    label: Option<String>,
+    description: Option<String>,
+    /// Accepted for client compatibility; the token's account is always the caller's.
+    #[allow(dead_code)]
+    account_id: Option<String>,
+}
+
+fn text(field: &str, v: Option<String>) -> ApiResult<Option<String>> {
+    match v {
+        Some(s) if s.chars().count() > MAX_TEXT => Err(ApiError::bad_request(format!(
+            "{field} must be at most {MAX_TEXT} characters"
+        ))),
+        Some(s) if s.chars().any(char::is_control) => Err(ApiError::bad_request(format!(
+            "{field} must not contain control characters"
+        ))),
+        other => Ok(other),
+    }
+}
+
+async fn create_token(
+    caller: Authed<perm::TokensCreate>,
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<CreateTokenBody>,
+) -> ApiResult<Response> {
+    let scopes = match &body.scopes {
+        None => RoleSet::EMPTY,
+        Some(Scopes::List(v)) => RoleSet::parse_slugs(v.iter().map(String::as_str))?,
+        Some(Scopes::Csv(s)) => RoleSet::parse_slugs(s.split(','))?,
+    };
+    let name = text("name", body.name)?;
+    let label = text("label", body.label)?;
+    let description = text("description", body.description)?;
+    let name = name.or_else(|| label.clone()).unwrap_or_default();
+    let req = TokenRequest {
+        scopes,
+        expires: body.expires.filter(|e| !e.is_empty()),
+        label: label.unwrap_or_else(|| name.clone()),
+        // Older clients expect description to echo the name they sent.
+        description: description.unwrap_or_else(|| name.clone()),
+        name,
+    };
+    let (auth, token) = state.tokens.mint(&caller, req).await?;
+    tracing::info!(auth = %auth.id, scopes = ?auth.scopes.slugs(), "api token created");
+    let body = CreatedToken {
+        auth: to_dto(&state, &caller, &auth),
+        config: [ConfigEntry {
+            name: "api_key",
+            value: token.expose(),
+        }],
+    };
+    Ok(Success(StatusCode::CREATED, body).into_response())
+}

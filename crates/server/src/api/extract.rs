@@ -1,0 +1,208 @@
+//! Request extractors: the authenticated caller with the permission a handler needs
+//! ([`Authed`]), and JSON/query/path extractors whose rejections use the Lytics envelope.
+//!
+//! A handler that takes `Authed<perm::X>` cannot run unless the caller's token is valid, not
+//! expired, and its roles grant `X`; a handler without an `Authed` is public, which is visible
+//! in its signature.
+
+use std::marker::PhantomData;
+
+use authd_core::roles::Permission;
+use authd_core::Error;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use serde::de::DeserializeOwned;
+
+use super::error::ApiError;
+use crate::state::AppState;
+use crate::tokens::Principal;
+
+/// A permission a handler requires, as a type.
+pub trait Need: Send + Sync + 'static {
+    /// The permission.
+    const PERMISSION: Permission;
+}
+
+/// Marker types for [`Authed`], one per permission.
+pub mod perm {
+    use super::Need;
+    use authd_core::roles::Permission;
+
+    macro_rules! needs {
+        ($($name:ident),* $(,)?) => {$(
+            #[doc = concat!("Requires `Permission::", stringify!($name), "`.")]
+            #[derive(Debug)]
+            pub struct $name;
+            impl Need for $name {
+                const PERMISSION: Permission = Permission::$name;
+            }
+        )*};
+    }
+
+    needs!(
+        AccountRead,
+        UsersRead,
+        UsersManage,
+        AuthsRead,
+        AuthsWrite,
+        TokensCreate,
+        ProvidersRead,
+    );
+}
+
+/// The authenticated caller, proven to hold permission `P`.
+#[derive(Debug)]
+pub struct Authed<P: Need> {
+    /// Who is calling.
+    pub principal: Principal,
+    _need: PhantomData<P>,
+}
+
+impl<P: Need> std::ops::Deref for Authed<P> {
+    type Target = Principal;
+    fn deref(&self) -> &Principal {
+        &self.principal
+    }
+}
+
+/// Finds the presented token: `Authorization: <token>`, `Authorization: Bearer <token>`,
+/// then `?access_token=`, then `?key=`.
+fn presented_token(parts: &Parts) -> Option<&str> {
+    if let Some(v) = parts.headers.get(header::AUTHORIZATION) {
+        // A header that is not visible ASCII cannot hold a token: treat as absent-but-wrong.
+        let v = v.to_str().unwrap_or("\u{0}").trim();
+        let t = match v.get(..7) {
+            Some(p) if p.eq_ignore_ascii_case("bearer ") => v.get(7..).unwrap_or("").trim(),
+            _ => v,
+        };
+        return Some(t);
+    }
+    let q = parts.uri.query()?;
+    let mut key = None;
+    for pair in q.split('&') {
+        if let Some(v) = pair.strip_prefix("access_token=") {
+            return Some(v);
+        }
+        if let Some(v) = pair.strip_prefix("key=") {
+            key = Some(v);
+        }
+    }
+    key
+}
+
+/// The value of `?account_id=` if present.
+fn account_param(parts: &Parts) -> Option<&str> {
+    parts
+        .uri
+        .query()?
+        .split('&')
+        .find_map(|p| p.strip_prefix("account_id="))
+}
+
+/// Authenticates the request without checking a permission.
+pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
+    let token = presented_token(parts).ok_or(Error::Unauthenticated)?;
+    let principal = state.tokens.authenticate(token).await?;
+    // `?account_id=` never widens access: it must name the token's own account.
+    if let Some(acct) = account_param(parts) {
+        if !acct.is_empty()
+            && acct != principal.account_id.to_string()
+            && acct != principal.account_aid.to_string()
+        {
+            return Err(ApiError::Http(
+                StatusCode::FORBIDDEN,
+                "Token does not belong to the requested account".into(),
+            ));
+        }
+    }
+    Ok(principal)
+}
+
+impl<P: Need> FromRequestParts<AppState> for Authed<P> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let principal = authenticate(parts, state).await?;
+        if !principal.permissions.contains(P::PERMISSION) {
+            return Err(Error::Forbidden(format!(
+                "Not authorized: this token's roles do not grant {}",
+                P::PERMISSION.name()
+            ))
+            .into());
+        }
+        Ok(Self {
+            principal,
+            _need: PhantomData,
+        })
+    }
+}
+
+/// JSON body extractor with Lytics-envelope rejections (400 malformed, 413 too large,
+/// 415 wrong content type).
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned + Send> FromRequest<AppState> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+            Err(rej) => {
+                let status = rej.status();
+                let msg = match status {
+                    StatusCode::PAYLOAD_TOO_LARGE => "Request body too large".to_owned(),
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+                        "Expected a JSON body with Content-Type: application/json".to_owned()
+                    }
+                    _ => format!("Invalid JSON body: {}", rej.body_text()),
+                };
+                // Syntax and type errors alike are the client's mistake: 400, not axum's 422.
+                let status = match status {
+                    StatusCode::PAYLOAD_TOO_LARGE | StatusCode::UNSUPPORTED_MEDIA_TYPE => status,
+                    _ => StatusCode::BAD_REQUEST,
+                };
+                Err(ApiError::Http(status, msg))
+            }
+        }
+    }
+}
+
+/// Query-string extractor with Lytics-envelope rejections.
+#[derive(Debug)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let q = parts.uri.query().unwrap_or("");
+        serde_urlencoded_like(q).map(ApiQuery)
+    }
+}
+
+fn serde_urlencoded_like<T: DeserializeOwned>(q: &str) -> Result<T, ApiError> {
+    axum::extract::Query::<T>::try_from_uri(
+        &format!("/?{q}")
+            .parse()
+            .map_err(|_| ApiError::bad_request("Invalid query string"))?,
+    )
+    .map(|axum::extract::Query(v)| v)
+    .map_err(|e| ApiError::bad_request(format!("Invalid query string: {}", e.body_text())))
+}
+
+/// Path-parameter extractor with Lytics-envelope rejections (e.g. invalid UTF-8 → 400).
+#[derive(Debug)]
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| ApiPath(v))
+            .map_err(|e| ApiError::bad_request(format!("Invalid path: {}", e.body_text())))
+    }
+}

@@ -1,0 +1,158 @@
+//! The HTTP API: the router, the success envelope and the wire DTOs.
+//!
+//! Each resource module exposes `router()`; this module merges them, adds the fallbacks (404,
+//! 405 in the envelope), the body limit, panic catching and request tracing. Request spans
+//! record the matched route only — never the URI, whose query may carry a token.
+
+pub mod accounts;
+pub mod auths;
+pub mod dto;
+pub mod error;
+pub mod extract;
+pub mod health;
+pub mod providers;
+pub mod users;
+
+use std::any::Any;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use serde::Serialize;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::state::AppState;
+
+/// Builds the whole API router over `state`.
+pub fn router(state: AppState) -> Router {
+    let limit = state.config.body_limit_bytes;
+    Router::new()
+        .merge(health::router())
+        .merge(auths::router())
+        .merge(accounts::router())
+        .merge(users::router())
+        .merge(providers::router())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let route = req
+                .extensions()
+                .get::<MatchedPath>()
+                .map(MatchedPath::as_str)
+                .unwrap_or("<unmatched>");
+            tracing::info_span!("request", method = %req.method(), route)
+        }))
+        .with_state(state)
+}
+
+async fn not_found() -> Response {
+    error::envelope(StatusCode::NOT_FOUND, "Not found")
+}
+
+async fn method_not_allowed() -> Response {
+    error::envelope(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed")
+}
+
+fn panic_response(_: Box<dyn Any + Send + 'static>) -> Response {
+    // The panic payload may hold anything; it is not echoed.
+    tracing::error!("handler panicked");
+    error::envelope(StatusCode::INTERNAL_SERVER_ERROR, "Internal error")
+}
+
+/// The Lytics success envelope `{"status":"success","data":…}` with an HTTP status.
+pub struct Success<T>(pub StatusCode, pub T);
+
+impl<T: Serialize> IntoResponse for Success<T> {
+    fn into_response(self) -> Response {
+        #[derive(Serialize)]
+        struct Body<T> {
+            status: &'static str,
+            data: T,
+        }
+        (
+            self.0,
+            axum::Json(Body {
+                status: "success",
+                data: self.1,
+            }),
+        )
+            .into_response()
+    }
+}
+
+/// A page of a list: `{"status":"success","data":[…],"_next":"…"}` (`_next` only when more).
+pub struct Listed<T>(pub Vec<T>, pub Option<String>);
+
+impl<T: Serialize> IntoResponse for Listed<T> {
+    fn into_response(self) -> Response {
+        #[derive(Serialize)]
+        struct Body<T> {
+            status: &'static str,
+            data: Vec<T>,
+            #[serde(rename = "_next", skip_serializing_if = "Option::is_none")]
+            next: Option<String>,
+        }
+        axum::Json(Body {
+            status: "success",
+            data: self.0,
+            next: self.1,
+        })
+        .into_response()
+    }
+}
+
+/// Pagination query parameters shared by list endpoints.
+#[derive(Debug, serde::Deserialize)]
+pub struct PageQuery {
+    /// Page size (1–1000, default 100).
+    pub limit: Option<String>,
+    /// Cursor from the previous page.
+    #[serde(rename = "_next")]
+    pub next: Option<String>,
+}
+
+impl PageQuery {
+    /// Validated page size.
+    pub fn limit(&self) -> Result<u32, error::ApiError> {
+        match self.limit.as_deref() {
+            None | Some("") => Ok(100),
+            Some(s) => s
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=1000).contains(n))
+                .ok_or_else(|| {
+                    error::ApiError::bad_request("limit must be an integer from 1 to 1000")
+                }),
+        }
+    }
+
+    /// Parsed cursor (an id); a malformed cursor is 400.
+    pub fn after<T>(&self, parse: fn(&str) -> Option<T>) -> Result<Option<T>, error::ApiError> {
+        match self.next.as_deref() {
+            None | Some("") => Ok(None),
+            Some(s) => parse(s)
+                .map(Some)
+                .ok_or_else(|| error::ApiError::bad_request("Invalid _next cursor")),
+        }
+    }
+}
+
+/// Splits a fetched page of `limit + 1` items into the page and its `_next` cursor.
+pub fn paginate<T>(
+    mut items: Vec<T>,
+    limit: u32,
+    key: impl Fn(&T) -> String,
+) -> (Vec<T>, Option<String>) {
+    let limit = limit as usize;
+    if items.len() > limit {
+        items.truncate(limit);
+        let next = items.last().map(key);
+        (items, next)
+    } else {
+        (items, None)
+    }
+}

@@ -1,0 +1,177 @@
+//! `/api/user`: users of the caller's account. Reading needs `users.read`; creating,
+//! changing (including granting roles) and deleting need `users.manage`, which only admin has.
+
+use authd_core::ids::UserId;
+use authd_core::model::{Page, User, UserPatch};
+use authd_core::roles::RoleSet;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde::Deserialize;
+
+use super::dto::UserDto;
+use super::error::{ApiError, ApiResult};
+use super::extract::{perm, ApiJson, ApiPath, ApiQuery, Authed};
+use super::{paginate, Listed, PageQuery, Success};
+use crate::state::AppState;
+
+/// Routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/user", get(list).post(create))
+        .route("/api/user/{id}", get(read).put(update).delete(remove))
+}
+
+/// Roles as an array of slugs or a comma-separated string.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Roles {
+    List(Vec<String>),
+    Csv(String),
+}
+
+impl Roles {
+    fn parse(&self) -> ApiResult<RoleSet> {
+        Ok(match self {
+            Roles::List(v) => RoleSet::parse_slugs(v.iter().map(String::as_str))?,
+            Roles::Csv(s) => RoleSet::parse_slugs(s.split(','))?,
+        })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserBody {
+    email: Option<String>,
+    name: Option<String>,
+    roles: Option<Roles>,
+}
+
+fn valid_email(e: &str) -> ApiResult<String> {
+    let e = e.trim();
+    let ok = e.len() <= 254
+        && e.split_once('@')
+            .is_some_and(|(l, d)| !l.is_empty() && !d.is_empty())
+        && !e.chars().any(|c| c.is_whitespace() || c.is_control());
+    if ok {
+        Ok(e.to_owned())
+    } else {
+        Err(ApiError::bad_request("email must be a valid address"))
+    }
+}
+
+fn valid_name(n: &str) -> ApiResult<String> {
+    if n.chars().count() > 200 || n.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(
+            "name must be at most 200 printable characters",
+        ));
+    }
+    Ok(n.trim().to_owned())
+}
+
+fn user_id(s: &str) -> ApiResult<UserId> {
+    UserId::parse(s).ok_or_else(ApiError::not_found)
+}
+
+async fn list(
+    caller: Authed<perm::UsersRead>,
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<Response> {
+    let limit = q.limit()?;
+    let after = q.after(UserId::parse)?;
+    let users = state
+        .store
+        .list_users(
+            caller.account_id,
+            Page {
+                after,
+                limit: limit + 1,
+            },
+        )
+        .await?;
+    let (users, next) = paginate(users, limit, |u| u.id.to_string());
+    Ok(Listed(users.iter().map(UserDto::from).collect(), next).into_response())
+}
+
+async fn create(
+    caller: Authed<perm::UsersManage>,
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<UserBody>,
+) -> ApiResult<Response> {
+    let email = valid_email(
+        body.email
+            .as_deref()
+            .ok_or_else(|| ApiError::bad_request("email is required"))?,
+    )?;
+    let name = valid_name(body.name.as_deref().unwrap_or(""))?;
+    let roles = match &body.roles {
+        Some(r) => r.parse()?,
+        None => RoleSet::EMPTY,
+    };
+    let now = state.clock.now_ms();
+    let user = state
+        .store
+        .create_user(User {
+            id: UserId::generate(),
+            account_id: caller.account_id,
+            email,
+            name,
+            roles,
+            created_ms: now,
+            updated_ms: now,
+            last_logon_ms: None,
+        })
+        .await?;
+    tracing::info!(user = %user.id, roles = ?roles.slugs(), "user created");
+    Ok(Success(StatusCode::CREATED, UserDto::from(&user)).into_response())
+}
+
+async fn read(
+    caller: Authed<perm::UsersRead>,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Response> {
+    let user = state
+        .store
+        .get_user(caller.account_id, user_id(&id)?)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    Ok(Success(StatusCode::OK, UserDto::from(&user)).into_response())
+}
+
+async fn update(
+    caller: Authed<perm::UsersManage>,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<UserBody>,
+) -> ApiResult<Response> {
+    let id = user_id(&id)?;
+    let patch = UserPatch {
+        email: body.email.as_deref().map(valid_email).transpose()?,
+        name: body.name.as_deref().map(valid_name).transpose()?,
+        roles: body.roles.as_ref().map(Roles::parse).transpose()?,
+    };
+    let user = state
+        .store
+        .update_user(caller.account_id, id, patch, state.clock.now_ms())
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    tracing::info!(user = %user.id, roles = ?user.roles.slugs(), "user updated");
+    Ok(Success(StatusCode::OK, UserDto::from(&user)).into_response())
+}
+
+async fn remove(
+    caller: Authed<perm::UsersManage>,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Response> {
+    let id = user_id(&id)?;
+    if !state.store.delete_user(caller.account_id, id).await? {
+        return Err(ApiError::not_found());
+    }
+    tracing::info!(user = %id, "user deleted");
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

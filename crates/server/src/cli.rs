@@ -1,0 +1,262 @@
+//! The command line: `authd serve | init | account create | dev …`, and the layering of flags,
+//! `AUTHD_*` environment variables, the TOML file and defaults into one [`Config`].
+//!
+//! Machine-readable output (a new token) goes to stdout alone; every message goes to stderr,
+//! so `TOKEN=$(authd init)` works.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use authd_core::clock::{Clock, SystemClock};
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{
+    Config, DatabaseUrl, FileConfig, MasterKeySource, DEFAULT_BODY_LIMIT, DEFAULT_DATA_DIR,
+    DEFAULT_LISTEN, DEFAULT_TOKEN_CACHE,
+};
+use crate::provision;
+use crate::startup::{self, Application};
+
+/// authd: a multi-tenant, Lytics-compatible auth service.
+#[derive(Debug, Parser)]
+#[command(name = "authd", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options every subcommand accepts.
+#[derive(Debug, Args)]
+struct GlobalArgs {
+    /// TOML config file (defaults < file < AUTHD_* env < flags).
+    #[arg(long, global = true, env = "AUTHD_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory [default: ./authd-data].
+    #[arg(long, global = true, env = "AUTHD_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Database URL [default: a SQLite file in the data dir].
+    #[arg(
+        long,
+        global = true,
+        env = "AUTHD_DATABASE_URL",
+        hide_env_values = true
+    )]
+    database_url: Option<String>,
+    /// File holding the base64 master key (or set AUTHD_MASTER_KEY).
+    #[arg(long, global = true, env = "AUTHD_MASTER_KEY_FILE")]
+    master_key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP API.
+    Serve {
+        /// Listen address [default: 127.0.0.1:5353].
+        #[arg(long, env = "AUTHD_LISTEN")]
+        listen: Option<SocketAddr>,
+    },
+    /// Create the store and the first account; prints its admin token on stdout.
+    Init {
+        /// Name of the first account.
+        #[arg(long, default_value = "default")]
+        account: String,
+    },
+    /// Manage accounts (tenants).
+    Account {
+        #[command(subcommand)]
+        command: AccountCommand,
+    },
+    /// Developer and benchmark tooling.
+    #[command(hide = true)]
+    Dev {
+        #[command(subcommand)]
+        command: DevCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AccountCommand {
+    /// Create another account and print its admin token on stdout.
+    Create {
+        /// Account name.
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DevCommand {
+    /// Insert N admin tokens into the first account, writing them one per line to a file.
+    SeedTokens {
+        /// How many tokens.
+        #[arg(long)]
+        count: usize,
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+impl Cli {
+    /// Resolves the layered configuration for this invocation.
+    fn config(&self) -> anyhow::Result<Config> {
+        let file = match &self.global.config {
+            Some(p) => FileConfig::load(p)?,
+            None => FileConfig::default(),
+        };
+        let data_dir = self
+            .global
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let database_url = match self.global.database_url.clone().or(file.database_url) {
+            Some(u) => DatabaseUrl::new(u),
+            None => DatabaseUrl::sqlite_in(&data_dir),
+        };
+        let listen_flag = match &self.command {
+            Command::Serve { listen } => *listen,
+            _ => None,
+        };
+        let listen = match listen_flag.or(file.listen) {
+            Some(l) => l,
+            None => DEFAULT_LISTEN.parse().context("default listen address")?,
+        };
+        let key_file = self.global.master_key_file.clone().or(file.master_key_file);
+        let master_key = match std::env::var("AUTHD_MASTER_KEY") {
+            Ok(b64) if !b64.trim().is_empty() => MasterKeySource::Key(
+                authd_crypto::MasterKey::from_base64(&b64)
+                    .map_err(|e| anyhow::anyhow!("AUTHD_MASTER_KEY is not a valid key: {e}"))?,
+            ),
+            _ => match key_file {
+                Some(p) => MasterKeySource::File(p),
+                None if database_url.is_postgres() => anyhow::bail!(
+                    "with PostgreSQL the master key must be given: set AUTHD_MASTER_KEY \
+                     (base64 of 32 bytes) or --master-key-file, the same on every node"
+                ),
+                None => MasterKeySource::GenerateAt(data_dir.join("master.key")),
+            },
+        };
+        Ok(Config {
+            data_dir,
+            database_url,
+            listen,
+            master_key,
+            body_limit_bytes: file.body_limit_bytes.unwrap_or(DEFAULT_BODY_LIMIT),
+            token_cache_capacity: file.token_cache_capacity.unwrap_or(DEFAULT_TOKEN_CACHE),
+        })
+    }
+}
+
+/// Runs one CLI invocation.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = cli.config()?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    match cli.command {
+        Command::Serve { .. } => serve(config, clock).await,
+        Command::Init { account } => {
+            let (store, key) = startup::open(&config).await?;
+            let n = store.count_accounts().await.map_err(anyhow::Error::from)?;
+            if n > 0 {
+                anyhow::bail!(
+                    "already initialised: {} holds {n} account(s); use `authd account create --name NAME` for another",
+                    config.database_url
+                );
+            }
+            let p = provision::account(
+                store.as_ref(),
+                &key.token_hasher(),
+                clock.as_ref(),
+                &account,
+            )
+            .await?;
+            eprintln!(
+                "authd: created account {} (aid {}); its admin token follows on stdout",
+                p.account.id, p.account.aid
+            );
+            print_token(p.token.expose())
+        }
+        Command::Account {
+            command: AccountCommand::Create { name },
+        } => {
+            let (store, key) = startup::open(&config).await?;
+            let p = provision::account(store.as_ref(), &key.token_hasher(), clock.as_ref(), &name)
+                .await?;
+            eprintln!(
+                "authd: created account {} (aid {}); its admin token follows on stdout",
+                p.account.id, p.account.aid
+            );
+            print_token(p.token.expose())
+        }
+        Command::Dev {
+            command: DevCommand::SeedTokens { count, out },
+        } => {
+            let (store, key) = startup::open(&config).await?;
+            let n = provision::seed_tokens(
+                store.as_ref(),
+                &key.token_hasher(),
+                clock.as_ref(),
+                count,
+                &out,
+            )
+            .await?;
+            eprintln!("authd: wrote {n} tokens to {}", out.display());
+            Ok(())
+        }
+    }
+}
+
+fn print_token(token: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{token}").context("writing the token to stdout")?;
+    out.flush().context("writing the token to stdout")
+}
+
+async fn serve(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
+    let mut app = Application::build(config, clock).await?;
+    if let Some(p) = app.take_bootstrap() {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(
+            out,
+            "\n================================================================================\n\
+             authd: new store — created account \"{}\" (id {}, aid {}).\n\
+             Its admin token is shown ONCE; store it now:\n\n    {}\n\n\
+             Use it as `Authorization: <token>`.\n\
+             ================================================================================\n",
+            p.account.name,
+            p.account.id,
+            p.account.aid,
+            p.token.expose()
+        );
+        let _ = out.flush();
+    }
+    tracing::info!(addr = %app.local_addr(), "authd listening");
+    app.run_until_stopped(shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown signal received, draining");
+}

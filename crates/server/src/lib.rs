@@ -1,0 +1,13 @@
+//! The authd server: configuration, start-up, the token service and the HTTP API.
+//!
+//! `main.rs` is only the CLI; everything it runs lives here so integration tests can build the
+//! same [`startup::Application`] in-process with a fresh store and an injected clock.
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod provision;
+pub mod startup;
+pub mod state;
+pub mod telemetry;
+pub mod tokens;

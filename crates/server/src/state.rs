@@ -1,0 +1,22 @@
+//! The shared application state handed to every handler.
+
+use std::sync::Arc;
+
+use authd_core::clock::Clock;
+use authd_core::store::Store;
+
+use crate::config::Config;
+use crate::tokens::TokenService;
+
+/// Everything a handler may need; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The store (SQLite or PostgreSQL).
+    pub store: Arc<dyn Store>,
+    /// Authentication and token lifecycle.
+    pub tokens: Arc<TokenService>,
+    /// The injected clock.
+    pub clock: Arc<dyn Clock>,
+    /// The resolved configuration.
+    pub config: Arc<Config>,
+}

@@ -1,0 +1,308 @@
+//! The token service: authenticating a presented API token (the hot path of every request),
+//! minting tokens under the delegation rules, and revoking them.
+//!
+//! Authentication is served from an in-memory cache of token records keyed by the public
+//! handle; a miss loads one row (no preload, so start-up does not grow with the store). The
+//! presented token is always checked against the stored keyed hash in constant time, so the
+//! cache never holds anything that would let a guess succeed. Revocation evicts at once and
+//! bumps an epoch so that a load racing the revocation cannot re-insert the dead record.
+//!
+//! `last_accessed_at` is coalesced: at most one touch per token per second goes to a channel,
+//! and a background task writes them in batches. No request waits on a write.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use authd_core::clock::Clock;
+use authd_core::duration::parse_go_duration;
+use authd_core::ids::{AccountId, AuthId, UserId};
+use authd_core::model::{Auth, NewToken, TokenCredential};
+use authd_core::roles::{PermissionSet, RoleSet};
+use authd_core::store::Store;
+use authd_core::token::{self, ApiToken};
+use authd_core::{Error, Result};
+use authd_crypto::TokenHasher;
+use tokio::sync::mpsc;
+
+/// How often a token's last access is recorded at most.
+const TOUCH_EVERY_MS: i64 = 1_000;
+
+/// Who is calling: the resolved identity behind a valid token.
+#[derive(Clone, Copy, Debug)]
+pub struct Principal {
+    /// The token's auth id.
+    pub auth_id: AuthId,
+    /// The account it acts for.
+    pub account_id: AccountId,
+    /// That account's aid.
+    pub account_aid: i64,
+    /// The user it acts for.
+    pub user_id: Option<UserId>,
+    /// Its roles.
+    pub scopes: RoleSet,
+    /// What those roles grant.
+    pub permissions: PermissionSet,
+    /// Its expiry.
+    pub expires_ms: Option<i64>,
+}
+
+struct CachedToken {
+    cred: TokenCredential,
+    permissions: PermissionSet,
+    last_touch_ms: AtomicI64,
+}
+
+/// What a caller asks for when minting a token.
+#[derive(Debug, Default)]
+pub struct TokenRequest {
+    /// Requested roles.
+    pub scopes: RoleSet,
+    /// Requested lifetime as a Go duration; `None` is never.
+    pub expires: Option<String>,
+    /// Name.
+    pub name: String,
+    /// Label.
+    pub label: String,
+    /// Description.
+    pub description: String,
+}
+
+/// The token service (cheap to clone via `Arc`).
+pub struct TokenService {
+    store: Arc<dyn Store>,
+    hasher: TokenHasher,
+    clock: Arc<dyn Clock>,
+    cache: quick_cache::sync::Cache<AuthId, Arc<CachedToken>>,
+    epoch: AtomicU64,
+    touches: mpsc::Sender<(AuthId, i64)>,
+}
+
+impl TokenService {
+    /// Builds the service and returns the receiving end of the touch channel, to be drained
+    /// by [`run_touch_flusher`].
+    pub fn new(
+        store: Arc<dyn Store>,
+        hasher: TokenHasher,
+        clock: Arc<dyn Clock>,
+        cache_capacity: usize,
+    ) -> (Self, mpsc::Receiver<(AuthId, i64)>) {
+        let (tx, rx) = mpsc::channel(64 * 1024);
+        (
+            Self {
+                store,
+                hasher,
+                clock,
+                cache: quick_cache::sync::Cache::new(cache_capacity.max(16)),
+                epoch: AtomicU64::new(0),
+                touches: tx,
+            },
+            rx,
+        )
+    }
+
+    /// Authenticates a presented token. Malformed tokens are refused before any lookup.
+    pub async fn authenticate(&self, presented: &str) -> Result<Principal> {
+        let parsed = token::parse(presented).ok_or(Error::Unauthenticated)?;
+        let entry = match self.cache.get(&parsed.id) {
+            Some(e) => e,
+            None => self.load(parsed.id).await?,
+        };
+        if !self.hasher.verify(parsed.text.as_bytes(), &entry.cred.hash) {
+            return Err(Error::Unauthenticated);
+        }
+        let now = self.clock.now_ms();
+        if entry.cred.expires_ms.is_some_and(|exp| now >= exp) {
+            return Err(Error::Expired);
+        }
+        let last = entry.last_touch_ms.load(Ordering::Relaxed);
+        if now - last >= TOUCH_EVERY_MS
+            && entry
+                .last_touch_ms
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            // Best effort: a full channel drops the touch rather than slowing the request.
+            let _ = self.touches.try_send((parsed.id, now));
+        }
+        Ok(Principal {
+            auth_id: entry.cred.id,
+            account_id: entry.cred.account_id,
+            account_aid: entry.cred.account_aid,
+            user_id: entry.cred.user_id,
+            scopes: entry.cred.scopes,
+            permissions: entry.permissions,
+            expires_ms: entry.cred.expires_ms,
+        })
+    }
+
+    async fn load(&self, id: AuthId) -> Result<Arc<CachedToken>> {
+        let epoch = self.epoch.load(Ordering::Acquire);
+        let cred = self
+            .store
+            .token_credential(id)
+            .await?
+            .ok_or(Error::Unauthenticated)?;
+        let entry = Arc::new(CachedToken {
+            permissions: cred.scopes.permissions(),
+            cred,
+            last_touch_ms: AtomicI64::new(i64::MIN / 2),
+        });
+        // Only cache if no revocation happened while we were reading.
+        if self.epoch.load(Ordering::Acquire) == epoch {
+            self.cache.insert(id, entry.clone());
+        }
+        Ok(entry)
+    }
+
+    /// Drops tokens from the cache; called after they were deleted from the store.
+    pub fn evict(&self, ids: &[AuthId]) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        for id in ids {
+            self.cache.remove(id);
+        }
+    }
+
+    /// The freshest known last-access time of a token: the cached touch if newer than `stored`.
+    pub fn last_accessed(&self, id: AuthId, stored: Option<i64>) -> Option<i64> {
+        let cached = self
+            .cache
+            .get(&id)
+            .map(|e| e.last_touch_ms.load(Ordering::Relaxed))
+            .filter(|t| *t > 0);
+        match (stored, cached) {
+            (Some(s), Some(c)) => Some(s.max(c)),
+            (s, c) => s.or(c),
+        }
+    }
+
+    /// Mints a token for `caller` under the delegation rules: only roles the caller holds
+    /// (admin holds all), and never outliving the caller's own expiry.
+    pub async fn mint(&self, caller: &Principal, req: TokenRequest) -> Result<(Auth, ApiToken)> {
+        if req.scopes.is_empty() {
+            return Err(Error::invalid("At least one scope (role) is required"));
+        }
+        let refused = caller.scopes.not_delegable(req.scopes);
+        if !refused.is_empty() {
+            return Err(Error::Forbidden(format!(
+                "User does not have permission to add these roles in token: [{}]",
+                refused.slugs().join(" ")
+            )));
+        }
+        let now = self.clock.now_ms();
+        let (own_expiry, ttl_secs) = match req.expires.as_deref() {
+            None => (None, None),
+            Some(text) => {
+                let ns = parse_go_duration(text)
+                    .map_err(|e| Error::invalid(format!("Invalid expires {text:?}: {e}")))?;
+                if ns <= 0 {
+                    return Err(Error::invalid(format!(
+                        "Invalid expires {text:?}: must be a positive duration such as \"100h\""
+                    )));
+                }
+                let ms = ns / 1_000_000 + i64::from(ns % 1_000_000 != 0);
+                let at = now
+                    .checked_add(ms)
+                    .filter(|t| *t < MAX_EXPIRY_MS)
+                    .ok_or_else(|| {
+                        Error::invalid(format!("Invalid expires {text:?}: too far in the future"))
+                    })?;
+                (
+                    Some(at),
+                    Some(ns / 1_000_000_000 + i64::from(ns % 1_000_000_000 != 0)),
+                )
+            }
+        };
+        let expires_ms = match (own_expiry, caller.expires_ms) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let user_name = match caller.user_id {
+            Some(u) => self
+                .store
+                .get_user(caller.account_id, u)
+                .await?
+                .map(|u| u.name)
+                .unwrap_or_default(),
+            None => String::new(),
+        };
+        let token = ApiToken::generate(AuthId::generate());
+        let auth = self
+            .store
+            .create_token(
+                caller.account_id,
+                NewToken {
+                    id: token.id(),
+                    hash: self.hasher.hash(token.expose().as_bytes()),
+                    name: req.name,
+                    label: req.label,
+                    description: req.description,
+                    user_id: caller.user_id,
+                    user_name,
+                    parent_id: Some(caller.auth_id),
+                    scopes: req.scopes,
+                    expires_ms,
+                    ttl_secs,
+                },
+                now,
+            )
+            .await?;
+        Ok((auth, token))
+    }
+
+    /// Deletes an auth (for a token: revokes it and, transitively, every token it created).
+    /// Returns the deleted ids; `NotFound` if there was nothing to delete in this account.
+    pub async fn delete(&self, account: AccountId, id: AuthId) -> Result<Vec<AuthId>> {
+        let ids = self.store.delete_auth(account, id).await?;
+        if ids.is_empty() {
+            return Err(Error::NotFound);
+        }
+        self.evict(&ids);
+        Ok(ids)
+    }
+}
+
+/// Expiry instants past year 9999 cannot be written as RFC 3339; refuse them.
+const MAX_EXPIRY_MS: i64 = 253_402_300_799_000;
+
+/// Drains touches, coalescing them per token, and writes them in batches about once a second
+/// until `stop` fires or the channel closes; then writes what is left.
+pub async fn run_touch_flusher(
+    store: Arc<dyn Store>,
+    mut rx: mpsc::Receiver<(AuthId, i64)>,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) {
+    let mut pending: HashMap<AuthId, i64> = HashMap::new();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = &mut stop => {
+                while let Ok((id, at)) = rx.try_recv() {
+                    let e = pending.entry(id).or_insert(at);
+                    *e = (*e).max(at);
+                }
+                break;
+            }
+            msg = rx.recv() => match msg {
+                Some((id, at)) => {
+                    let e = pending.entry(id).or_insert(at);
+                    *e = (*e).max(at);
+                }
+                None => break,
+            },
+            _ = tick.tick() => flush(store.as_ref(), &mut pending).await,
+        }
+    }
+    flush(store.as_ref(), &mut pending).await;
+}
+
+async fn flush(store: &dyn Store, pending: &mut HashMap<AuthId, i64>) {
+    if pending.is_empty() {
+        return;
+    }
+    let batch: Vec<(AuthId, i64)> = pending.drain().collect();
+    if let Err(e) = store.touch_tokens(&batch).await {
+        tracing::warn!(error = %e, count = batch.len(), "could not record token last access");
+    }
+}

@@ -1,0 +1,472 @@
+//! The embedded SQLite backend of [`authd_core::store::Store`].
+//!
+//! Owns the SQLite connection settings (WAL, `synchronous=FULL`, busy timeout, foreign keys),
+//! the migrations in `migrations/`, and the SQL for every store method. SQL lives here and
+//! nowhere else. Every query that touches tenant data binds the account id.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use authd_core::ids::{AccountId, AuthId, ProviderId, UserId};
+use authd_core::model::{
+    Account, Auth, AuthFilter, AuthKind, NewAccount, NewToken, Page, TokenCredential, User,
+    UserPatch,
+};
+use authd_core::roles::RoleSet;
+use authd_core::store::{AccountStore, AuthStore, Store, UserStore};
+use authd_core::{Error, Result};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::Row;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// A SQLite-backed store.
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `url` (`sqlite://path` or a bare path) and
+    /// applies pending migrations.
+    pub async fn open(url: &str) -> anyhow::Result<Self> {
+        let url = if url.starts_with("sqlite:") {
+            url.to_owned()
+        } else {
+            format!("sqlite://{url}")
+        };
+        let opts = SqliteConnectOptions::from_str(&url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(opts)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// The underlying pool (for tooling such as bulk seeding).
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+/// Maps a driver error to the domain: unique violations are conflicts, connection trouble is
+/// "unavailable", anything else internal. Causes are kept for logs only.
+fn db_err(e: sqlx::Error) -> Error {
+    match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => {
+            Error::Conflict("already exists".into())
+        }
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+            Error::Unavailable(e.into())
+        }
+        _ => Error::Internal(e.into()),
+    }
+}
+
+fn corrupt(what: &str) -> Error {
+    Error::Internal(anyhow::anyhow!("corrupt row: bad {what}"))
+}
+
+fn id_col<T>(row: &SqliteRow, col: &str, parse: fn(&str) -> Option<T>) -> Result<T> {
+    let s: String = row.try_get(col).map_err(db_err)?;
+    parse(&s).ok_or_else(|| corrupt(col))
+}
+
+fn opt_id_col<T>(row: &SqliteRow, col: &str, parse: fn(&str) -> Option<T>) -> Result<Option<T>> {
+    let s: Option<String> = row.try_get(col).map_err(db_err)?;
+    s.map(|s| parse(&s).ok_or_else(|| corrupt(col))).transpose()
+}
+
+fn get<'r, T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(
+    row: &'r SqliteRow,
+    col: &str,
+) -> Result<T> {
+    row.try_get(col).map_err(db_err)
+}
+
+fn roles_col(row: &SqliteRow, col: &str) -> Result<RoleSet> {
+    let bits: i64 = get(row, col)?;
+    let bits = u16::try_from(bits).map_err(|_| corrupt(col))?;
+    Ok(RoleSet::from_bits(bits))
+}
+
+fn account_from_row(row: &SqliteRow) -> Result<Account> {
+    Ok(Account {
+        id: id_col(row, "id", AccountId::parse)?,
+        aid: get(row, "aid")?,
+        name: get(row, "name")?,
+        domain: get(row, "domain")?,
+        email: get(row, "email")?,
+        timezone: get(row, "timezone")?,
+        created_ms: get(row, "created_ms")?,
+        updated_ms: get(row, "updated_ms")?,
+    })
+}
+
+fn user_from_row(row: &SqliteRow) -> Result<User> {
+    Ok(User {
+        id: id_col(row, "id", UserId::parse)?,
+        account_id: id_col(row, "account_id", AccountId::parse)?,
+        email: get(row, "email")?,
+        name: get(row, "name")?,
+        roles: roles_col(row, "roles")?,
+        created_ms: get(row, "created_ms")?,
+        updated_ms: get(row, "updated_ms")?,
+        last_logon_ms: get(row, "last_logon_ms")?,
+    })
+}
+
+const AUTH_COLS: &str = "id, account_id, kind, provider_id, name, label, description, user_id, \
+     user_name, parent_id, scopes, expires_ms, ttl_secs, created_ms, updated_ms, last_accessed_ms";
+
+fn auth_from_row(row: &SqliteRow) -> Result<Auth> {
+    let kind: String = get(row, "kind")?;
+    Ok(Auth {
+        id: id_col(row, "id", AuthId::parse)?,
+        account_id: id_col(row, "account_id", AccountId::parse)?,
+        kind: AuthKind::parse(&kind).ok_or_else(|| corrupt("kind"))?,
+        provider_id: id_col(row, "provider_id", ProviderId::parse)?,
+        name: get(row, "name")?,
+        label: get(row, "label")?,
+        description: get(row, "description")?,
+        user_id: opt_id_col(row, "user_id", UserId::parse)?,
+        user_name: get(row, "user_name")?,
+        parent_id: opt_id_col(row, "parent_id", AuthId::parse)?,
+        scopes: roles_col(row, "scopes")?,
+        expires_ms: get(row, "expires_ms")?,
+        ttl_secs: get(row, "ttl_secs")?,
+        created_ms: get(row, "created_ms")?,
+        updated_ms: get(row, "updated_ms")?,
+        last_accessed_ms: get(row, "last_accessed_ms")?,
+    })
+}
+
+async fn insert_token(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    account: AccountId,
+    t: &NewToken,
+    now_ms: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO auths (id, account_id, kind, provider_id, name, label, description, \
+         user_id, user_name, parent_id, scopes, expires_ms, ttl_secs, token_hash, created_ms, \
+         updated_ms) VALUES (?, ?, 'api_token', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(t.id.to_string())
+    .bind(account.to_string())
+    .bind(authd_core::provider::LYTICS_PROVIDER_ID.to_string())
+    .bind(&t.name)
+    .bind(&t.label)
+    .bind(&t.description)
+    .bind(t.user_id.map(|u| u.to_string()))
+    .bind(&t.user_name)
+    .bind(t.parent_id.map(|p| p.to_string()))
+    .bind(i64::from(t.scopes.bits()))
+    .bind(t.expires_ms)
+    .bind(t.ttl_secs)
+    .bind(t.hash.as_slice())
+    .bind(now_ms)
+    .bind(now_ms)
+    .execute(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+fn limit(l: u32) -> i64 {
+    i64::from(l.clamp(1, 1000))
+}
+
+#[async_trait]
+impl AccountStore for SqliteStore {
+    async fn create_account(&self, new: NewAccount, now_ms: i64) -> Result<Account> {
+        let row = sqlx::query(
+            "INSERT INTO accounts (id, name, domain, email, timezone, created_ms, updated_ms) \
+             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *",
+        )
+        .bind(new.id.to_string())
+        .bind(&new.name)
+        .bind(&new.domain)
+        .bind(&new.email)
+        .bind(&new.timezone)
+        .bind(now_ms)
+        .bind(now_ms)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_err)?;
+        account_from_row(&row)
+    }
+
+    async fn get_account(&self, id: AccountId) -> Result<Option<Account>> {
+        sqlx::query("SELECT * FROM accounts WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?
+            .as_ref()
+            .map(account_from_row)
+            .transpose()
+    }
+
+    async fn get_account_by_aid(&self, aid: i64) -> Result<Option<Account>> {
+        sqlx::query("SELECT * FROM accounts WHERE aid = ?")
+            .bind(aid)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?
+            .as_ref()
+            .map(account_from_row)
+            .transpose()
+    }
+
+    async fn count_accounts(&self) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM accounts")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)?;
+        u64::try_from(n).map_err(|_| corrupt("count"))
+    }
+}
+
+#[async_trait]
+impl UserStore for SqliteStore {
+    async fn create_user(&self, u: User) -> Result<User> {
+        sqlx::query(
+            "INSERT INTO users (id, account_id, email, name, roles, created_ms, updated_ms, \
+             last_logon_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(u.id.to_string())
+        .bind(u.account_id.to_string())
+        .bind(&u.email)
+        .bind(&u.name)
+        .bind(i64::from(u.roles.bits()))
+        .bind(u.created_ms)
+        .bind(u.updated_ms)
+        .bind(u.last_logon_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| match db_err(e) {
+            Error::Conflict(_) => Error::Conflict("A user with this email already exists".into()),
+            other => other,
+        })?;
+        Ok(u)
+    }
+
+    async fn get_user(&self, account: AccountId, id: UserId) -> Result<Option<User>> {
+        sqlx::query("SELECT * FROM users WHERE account_id = ? AND id = ?")
+            .bind(account.to_string())
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?
+            .as_ref()
+            .map(user_from_row)
+            .transpose()
+    }
+
+    async fn list_users(&self, account: AccountId, page: Page<UserId>) -> Result<Vec<User>> {
+        let after = page.after.map(|a| a.to_string()).unwrap_or_default();
+        sqlx::query("SELECT * FROM users WHERE account_id = ? AND id > ? ORDER BY id LIMIT ?")
+            .bind(account.to_string())
+            .bind(after)
+            .bind(limit(page.limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(user_from_row)
+            .collect()
+    }
+
+    async fn update_user(
+        &self,
+        account: AccountId,
+        id: UserId,
+        patch: UserPatch,
+        now_ms: i64,
+    ) -> Result<Option<User>> {
+        let row = sqlx::query(
+            "UPDATE users SET email = COALESCE(?, email), name = COALESCE(?, name), \
+             roles = COALESCE(?, roles), updated_ms = ? \
+             WHERE account_id = ? AND id = ? RETURNING *",
+        )
+        .bind(patch.email)
+        .bind(patch.name)
+        .bind(patch.roles.map(|r| i64::from(r.bits())))
+        .bind(now_ms)
+        .bind(account.to_string())
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| match db_err(e) {
+            Error::Conflict(_) => Error::Conflict("A user with this email already exists".into()),
+            other => other,
+        })?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn delete_user(&self, account: AccountId, id: UserId) -> Result<bool> {
+        let r = sqlx::query("DELETE FROM users WHERE account_id = ? AND id = ?")
+            .bind(account.to_string())
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(r.rows_affected() > 0)
+    }
+}
+
+#[async_trait]
+impl AuthStore for SqliteStore {
+    async fn create_token(&self, account: AccountId, t: NewToken, now_ms: i64) -> Result<Auth> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        insert_token(&mut tx, account, &t, now_ms).await?;
+        let sql = format!("SELECT {AUTH_COLS} FROM auths WHERE id = ?");
+        let row = sqlx::query(&sql)
+            .bind(t.id.to_string())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        auth_from_row(&row)
+    }
+
+    async fn create_tokens(
+        &self,
+        account: AccountId,
+        tokens: &[NewToken],
+        now_ms: i64,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        for t in tokens {
+            insert_token(&mut tx, account, t, now_ms).await?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn get_auth(&self, account: AccountId, id: AuthId) -> Result<Option<Auth>> {
+        let sql = format!("SELECT {AUTH_COLS} FROM auths WHERE account_id = ? AND id = ?");
+        sqlx::query(&sql)
+            .bind(account.to_string())
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?
+            .as_ref()
+            .map(auth_from_row)
+            .transpose()
+    }
+
+    async fn list_auths(
+        &self,
+        account: AccountId,
+        filter: AuthFilter,
+        page: Page<AuthId>,
+    ) -> Result<Vec<Auth>> {
+        let sql = format!(
+            "SELECT {AUTH_COLS} FROM auths WHERE account_id = ? AND id > ? \
+             AND (? IS NULL OR kind = ?) AND (? IS NULL OR provider_id = ?) ORDER BY id LIMIT ?"
+        );
+        let kind = filter.kind.map(AuthKind::as_str);
+        let provider = filter.provider_id.map(|p| p.to_string());
+        sqlx::query(&sql)
+            .bind(account.to_string())
+            .bind(page.after.map(|a| a.to_string()).unwrap_or_default())
+            .bind(kind)
+            .bind(kind)
+            .bind(provider.clone())
+            .bind(provider)
+            .bind(limit(page.limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(auth_from_row)
+            .collect()
+    }
+
+    async fn delete_auth(&self, account: AccountId, id: AuthId) -> Result<Vec<AuthId>> {
+        let rows = sqlx::query(
+            "DELETE FROM auths WHERE account_id = ?1 AND id IN ( \
+               WITH RECURSIVE tree(id) AS ( \
+                 SELECT id FROM auths WHERE account_id = ?1 AND id = ?2 \
+                 UNION SELECT a.id FROM auths a JOIN tree t ON a.parent_id = t.id \
+                   WHERE a.account_id = ?1) \
+               SELECT id FROM tree) \
+             RETURNING id",
+        )
+        .bind(account.to_string())
+        .bind(id.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|r| id_col(r, "id", AuthId::parse))
+            .collect()
+    }
+
+    async fn token_credential(&self, id: AuthId) -> Result<Option<TokenCredential>> {
+        let row = sqlx::query(
+            "SELECT a.id, a.account_id, c.aid, a.user_id, a.token_hash, a.scopes, a.expires_ms \
+             FROM auths a JOIN accounts c ON c.id = a.account_id \
+             WHERE a.id = ? AND a.kind = 'api_token'",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        let Some(row) = row else { return Ok(None) };
+        let hash: Vec<u8> = get(&row, "token_hash")?;
+        Ok(Some(TokenCredential {
+            id: id_col(&row, "id", AuthId::parse)?,
+            account_id: id_col(&row, "account_id", AccountId::parse)?,
+            account_aid: get(&row, "aid")?,
+            user_id: opt_id_col(&row, "user_id", UserId::parse)?,
+            hash: hash.try_into().map_err(|_| corrupt("token_hash"))?,
+            scopes: roles_col(&row, "scopes")?,
+            expires_ms: get(&row, "expires_ms")?,
+        }))
+    }
+
+    async fn touch_tokens(&self, touches: &[(AuthId, i64)]) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        for (id, at) in touches {
+            sqlx::query(
+                "UPDATE auths SET last_accessed_ms = MAX(COALESCE(last_accessed_ms, 0), ?) \
+                 WHERE id = ?",
+            )
+            .bind(at)
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(|e| Error::Unavailable(e.into()))?;
+        Ok(())
+    }
+
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+}
