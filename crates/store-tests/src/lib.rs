@@ -1,1 +1,288 @@
-//! placeholder
+//! The backend-agnostic conformance suite: every store implementation must pass
+//! [`run_all`]. Each case gets a fresh, empty store from the factory, so cases are
+//! independent. Backends call this from their own tests (SQLite always; PostgreSQL when a
+//! server is configured).
+//!
+//! The suite checks behaviour through the `Store` traits only: tenant scoping, uniqueness,
+//! pagination order, the revocation cascade, and that no method crosses accounts.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use authd_core::ids::{AccountId, AuthId, UserId};
+use authd_core::model::{AuthFilter, AuthKind, NewAccount, NewToken, Page, User, UserPatch};
+use authd_core::roles::{Role, RoleSet};
+use authd_core::store::Store;
+use authd_core::Error;
+
+/// A factory for fresh, empty, migrated stores.
+pub type Factory = dyn Fn() -> Pin<Box<dyn Future<Output = Arc<dyn Store>> + Send>> + Send + Sync;
+
+type Case = fn(Arc<dyn Store>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+
+macro_rules! cases {
+    ($($name:ident),* $(,)?) => {
+        /// Every case, by name.
+        pub fn cases() -> Vec<(&'static str, Case)> {
+            vec![$((stringify!($name), |s| Box::pin($name(s)))),*]
+        }
+    };
+}
+
+cases!(
+    accounts_get_sequential_aids,
+    users_are_scoped_and_emails_unique_per_account,
+    tokens_round_trip_and_are_scoped,
+    delete_cascades_to_created_tokens_only,
+    list_paginates_in_id_order_with_filters,
+    touches_keep_the_latest_time,
+    bulk_token_insert,
+);
+
+/// Runs every case against fresh stores from `factory`, panicking on the first failure with
+/// the case's name.
+pub async fn run_all(factory: &Factory) {
+    for (name, case) in cases() {
+        eprintln!("conformance: {name}");
+        case(factory().await).await;
+    }
+}
+
+/// Creates an account named `name`.
+pub async fn account(s: &dyn Store, name: &str) -> AccountId {
+    s.create_account(
+        NewAccount {
+            id: AccountId::generate(),
+            name: name.into(),
+            domain: String::new(),
+            email: String::new(),
+            timezone: "UTC".into(),
+        },
+        1_000,
+    )
+    .await
+    .unwrap()
+    .id
+}
+
+/// A token record with the given parent.
+pub fn new_token(parent: Option<AuthId>) -> NewToken {
+    NewToken {
+        id: AuthId::generate(),
+        hash: rand_hash(),
+        name: "n".into(),
+        label: "l".into(),
+        description: "d".into(),
+        user_id: None,
+        user_name: String::new(),
+        parent_id: parent,
+        scopes: RoleSet::of(&[Role::Data, Role::Observer]),
+        expires_ms: Some(99_000),
+        ttl_secs: Some(98),
+    }
+}
+
+fn rand_hash() -> [u8; 32] {
+    let a = AuthId::generate();
+    let b = AuthId::generate();
+    let mut h = [0u8; 32];
+    h[..16].copy_from_slice(a.as_bytes());
+    h[16..].copy_from_slice(b.as_bytes());
+    h
+}
+
+fn user(account: AccountId, email: &str) -> User {
+    User {
+        id: UserId::generate(),
+        account_id: account,
+        email: email.into(),
+        name: "U".into(),
+        roles: RoleSet::of(&[Role::Observer]),
+        created_ms: 5,
+        updated_ms: 5,
+        last_logon_ms: None,
+    }
+}
+
+async fn accounts_get_sequential_aids(s: Arc<dyn Store>) {
+    assert_eq!(s.count_accounts().await.unwrap(), 0);
+    let a = account(s.as_ref(), "a").await;
+    let b = account(s.as_ref(), "b").await;
+    let ga = s.get_account(a).await.unwrap().unwrap();
+    let gb = s.get_account(b).await.unwrap().unwrap();
+    assert_eq!(gb.aid, ga.aid + 1);
+    assert_eq!(s.get_account_by_aid(ga.aid).await.unwrap().unwrap().id, a);
+    assert!(s
+        .get_account(AccountId::generate())
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(s.count_accounts().await.unwrap(), 2);
+    s.ping().await.unwrap();
+}
+
+async fn users_are_scoped_and_emails_unique_per_account(s: Arc<dyn Store>) {
+    let a = account(s.as_ref(), "a").await;
+    let b = account(s.as_ref(), "b").await;
+    let u = s.create_user(user(a, "x@y.z")).await.unwrap();
+    assert!(matches!(
+        s.create_user(user(a, "x@y.z")).await,
+        Err(Error::Conflict(_))
+    ));
+    s.create_user(user(b, "x@y.z")).await.unwrap();
+    assert!(s.get_user(b, u.id).await.unwrap().is_none());
+    assert_eq!(s.get_user(a, u.id).await.unwrap().unwrap(), u);
+    let patch = UserPatch {
+        roles: Some(RoleSet::of(&[Role::Admin])),
+        ..UserPatch::default()
+    };
+    assert!(s
+        .update_user(b, u.id, patch.clone(), 9)
+        .await
+        .unwrap()
+        .is_none());
+    let up = s.update_user(a, u.id, patch, 9).await.unwrap().unwrap();
+    assert_eq!(up.roles, RoleSet::of(&[Role::Admin]));
+    assert_eq!(up.email, "x@y.z");
+    assert_eq!(up.updated_ms, 9);
+    assert!(!s.delete_user(b, u.id).await.unwrap());
+    assert!(s.delete_user(a, u.id).await.unwrap());
+    assert!(s.get_user(a, u.id).await.unwrap().is_none());
+}
+
+async fn tokens_round_trip_and_are_scoped(s: Arc<dyn Store>) {
+    let a = account(s.as_ref(), "a").await;
+    let b = account(s.as_ref(), "b").await;
+    let t = new_token(None);
+    let auth = s.create_token(a, t.clone(), 7).await.unwrap();
+    assert_eq!(auth.id, t.id);
+    assert_eq!(auth.kind, AuthKind::ApiToken);
+    assert_eq!(auth.scopes, t.scopes);
+    assert_eq!(auth.expires_ms, Some(99_000));
+    assert_eq!(auth.ttl_secs, Some(98));
+    assert_eq!(auth.created_ms, 7);
+    assert_eq!(auth.provider_id, authd_core::provider::LYTICS_PROVIDER_ID);
+    assert_eq!(s.get_auth(a, t.id).await.unwrap().unwrap(), auth);
+    assert!(s.get_auth(b, t.id).await.unwrap().is_none());
+    let cred = s.token_credential(t.id).await.unwrap().unwrap();
+    assert_eq!(cred.hash, t.hash);
+    assert_eq!(cred.account_id, a);
+    assert_eq!(
+        cred.account_aid,
+        s.get_account(a).await.unwrap().unwrap().aid
+    );
+    assert!(s
+        .token_credential(AuthId::generate())
+        .await
+        .unwrap()
+        .is_none());
+    assert!(matches!(
+        s.create_token(a, t.clone(), 8).await,
+        Err(Error::Conflict(_))
+    ));
+    assert!(s.delete_auth(b, t.id).await.unwrap().is_empty());
+    assert!(s.get_auth(a, t.id).await.unwrap().is_some());
+}
+
+async fn delete_cascades_to_created_tokens_only(s: Arc<dyn Store>) {
+    let a = account(s.as_ref(), "a").await;
+    let root = new_token(None);
+    let child = new_token(Some(root.id));
+    let grandchild = new_token(Some(child.id));
+    let other = new_token(None);
+    for t in [&root, &child, &grandchild, &other] {
+        s.create_token(a, t.clone(), 1).await.unwrap();
+    }
+    let mut gone = s.delete_auth(a, root.id).await.unwrap();
+    gone.sort();
+    let mut want = vec![root.id, child.id, grandchild.id];
+    want.sort();
+    assert_eq!(gone, want);
+    assert!(s.token_credential(grandchild.id).await.unwrap().is_none());
+    assert!(s.token_credential(other.id).await.unwrap().is_some());
+    assert!(s.delete_auth(a, root.id).await.unwrap().is_empty());
+}
+
+async fn list_paginates_in_id_order_with_filters(s: Arc<dyn Store>) {
+    let a = account(s.as_ref(), "a").await;
+    let b = account(s.as_ref(), "b").await;
+    let mut ids = vec![];
+    for _ in 0..7 {
+        let t = new_token(None);
+        ids.push(t.id);
+        s.create_token(a, t, 1).await.unwrap();
+    }
+    s.create_token(b, new_token(None), 1).await.unwrap();
+    ids.sort();
+    let mut seen = vec![];
+    let mut after = None;
+    loop {
+        let page = s
+            .list_auths(a, AuthFilter::default(), Page { after, limit: 3 })
+            .await
+            .unwrap();
+        if page.is_empty() {
+            break;
+        }
+        after = page.last().map(|x| x.id);
+        seen.extend(page.into_iter().map(|x| x.id));
+    }
+    assert_eq!(seen, ids);
+    let creds = s
+        .list_auths(
+            a,
+            AuthFilter {
+                kind: Some(AuthKind::Credential),
+                provider_id: None,
+            },
+            Page {
+                after: None,
+                limit: 100,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(creds.is_empty());
+    let lytics = s
+        .list_auths(
+            a,
+            AuthFilter {
+                kind: Some(AuthKind::ApiToken),
+                provider_id: Some(authd_core::provider::LYTICS_PROVIDER_ID),
+            },
+            Page {
+                after: None,
+                limit: 100,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(lytics.len(), 7);
+}
+
+async fn touches_keep_the_latest_time(s: Arc<dyn Store>) {
+    let a = account(s.as_ref(), "a").await;
+    let t = new_token(None);
+    s.create_token(a, t.clone(), 1).await.unwrap();
+    s.touch_tokens(&[(t.id, 50), (AuthId::generate(), 60)])
+        .await
+        .unwrap();
+    s.touch_tokens(&[(t.id, 40)]).await.unwrap();
+    let got = s.get_auth(a, t.id).await.unwrap().unwrap();
+    assert_eq!(got.last_accessed_ms, Some(50));
+}
+
+async fn bulk_token_insert(s: Arc<dyn Store>) {
+    let a = account(s.as_ref(), "a").await;
+    let batch: Vec<NewToken> = (0..250).map(|_| new_token(None)).collect();
+    s.create_tokens(a, &batch, 3).await.unwrap();
+    for t in batch.iter().step_by(50) {
+        assert_eq!(
+            s.token_credential(t.id).await.unwrap().unwrap().hash,
+            t.hash
+        );
+    }
+}
