@@ -9,8 +9,8 @@
 //! the peer, so the ratios between them are fair.
 //!
 //! Prints one JSON object: requests, errors, non_2xx, rps (2xx per second),
-//! latency percentiles in microseconds and the CPU split between this process
-//! and `--server-pid`.
+//! latency percentiles in microseconds and the CPU split between this process,
+//! `--server-pid` and the rest of the machine.
 
 use std::{
     collections::BTreeMap,
@@ -527,11 +527,13 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             tokio::time::sleep_until(measure_start.into()).await;
             let s0 = cpu_pid.as_deref().and_then(procstat::cpu_seconds);
             let c0 = procstat::cpu_seconds("self");
+            let m0 = procstat::machine_busy_seconds();
             tokio::time::sleep_until(end.into()).await;
             let s1 = cpu_pid.as_deref().and_then(procstat::cpu_seconds);
             let c1 = procstat::cpu_seconds("self");
+            let m1 = procstat::machine_busy_seconds();
             let diff = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| b - a);
-            (diff(s0, s1), diff(c0, c1))
+            (diff(s0, s1), diff(c0, c1), diff(m0, m1))
         });
 
         let mut seeder = StdRng::from_entropy();
@@ -550,7 +552,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
                 Err(_) => bail!("load tasks did not stop in time"),
             }
         }
-        let (server_cpu, client_cpu) = cpu.await.unwrap_or((None, None));
+        let (server_cpu, client_cpu, machine_cpu) = cpu.await.unwrap_or((None, None, None));
         let secs = args.duration;
         let ok = total.requests - total.non_2xx;
         let h = &total.hist;
@@ -584,6 +586,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             "reconnects": total.reconnects,
             "server_cpu_s": server_cpu,
             "client_cpu_s": client_cpu,
+            "machine_cpu_s": machine_cpu,
             "last_error": total.last_error,
         });
         println!("{out}");

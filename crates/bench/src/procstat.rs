@@ -18,13 +18,30 @@ pub(crate) fn cpu_seconds(pid: &str) -> Option<f64> {
     Some((utime + stime) / TICKS_PER_SEC)
 }
 
+/// Busy CPU seconds of the whole machine so far (all cores: everything but idle
+/// and iowait), from the first line of `/proc/stat`.
+pub(crate) fn machine_busy_seconds() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = text.lines().next()?;
+    let mut fields = line.split_whitespace();
+    if fields.next()? != "cpu" {
+        return None;
+    }
+    let v: Vec<f64> = fields.filter_map(|f| f.parse().ok()).collect();
+    // user nice system idle iowait irq softirq steal (guest time is already in user).
+    let total: f64 = v.iter().take(8).sum();
+    let idle = v.get(3)? + v.get(4).copied().unwrap_or(0.0);
+    Some((total - idle) / TICKS_PER_SEC)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::cpu_seconds;
+    use super::{cpu_seconds, machine_busy_seconds};
 
     #[test]
     fn own_cpu_time_is_readable() {
         let t = cpu_seconds("self");
         assert!(t.is_some_and(|t| t >= 0.0));
+        assert!(machine_busy_seconds().is_some_and(|t| t >= 0.0));
     }
 }

@@ -32,13 +32,18 @@ struct Fixture {
 const MANY: usize = 100_000;
 
 static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let key = MasterKey::generate();
     let hasher = key.token_hasher();
     let (service, tokens) = rt.block_on(async {
         let path = dir.path().join("bench.db");
-        let store = authd_store_sqlite::SqliteStore::open(path.to_str().unwrap()).await.unwrap();
+        let store = authd_store_sqlite::SqliteStore::open(path.to_str().unwrap())
+            .await
+            .unwrap();
         let store: Arc<dyn Store> = Arc::new(store);
         let acct = store
             .create_account(
@@ -111,7 +116,13 @@ fn keyed_hash_hmac_sha256(b: divan::Bencher<'_, '_>) {
 fn full_check_one_token(b: divan::Bencher<'_, '_>) {
     let f = &*FIXTURE;
     let t = &f.tokens[0];
-    b.bench(|| f.service.authenticate_cached(black_box(t)).unwrap().unwrap().account_aid);
+    b.bench(|| {
+        f.service
+            .authenticate_cached(black_box(t))
+            .unwrap()
+            .unwrap()
+            .account_aid
+    });
 }
 
 #[divan::bench]
@@ -124,7 +135,11 @@ fn full_check_100k_tokens_random(b: divan::Bencher<'_, '_>) {
         i ^= i >> 7;
         i ^= i << 17;
         let t = &f.tokens[i % f.tokens.len()];
-        f.service.authenticate_cached(black_box(t)).unwrap().unwrap().account_aid
+        f.service
+            .authenticate_cached(black_box(t))
+            .unwrap()
+            .unwrap()
+            .account_aid
     });
 }
 
@@ -132,7 +147,12 @@ fn full_check_100k_tokens_random(b: divan::Bencher<'_, '_>) {
 fn reject_garbage_before_lookup(b: divan::Bencher<'_, '_>) {
     let f = &*FIXTURE;
     let garbage = "x".repeat(5000);
-    b.bench(|| f.service.authenticate_cached(black_box(&garbage)).unwrap().is_err());
+    b.bench(|| {
+        f.service
+            .authenticate_cached(black_box(&garbage))
+            .unwrap()
+            .is_err()
+    });
 }
 
 #[divan::bench(args = ["100h", "1h30m", "2h45m30.5s"])]

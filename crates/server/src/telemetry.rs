@@ -4,6 +4,8 @@
 //! Nothing that is logged may carry a secret: request spans record the matched route, never
 //! the URI (which may hold `?access_token=`), and no header is ever logged.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber once; later calls are no-ops.
@@ -12,5 +14,6 @@ pub fn init() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
 }
