@@ -14,3 +14,6 @@ mod accounts;
 mod bad_input;
 mod tokens;
 mod users;
+mod entities;
+mod settings;
+mod token_info;
