@@ -149,7 +149,12 @@ impl IpAllowlist {
         Self(
             value
                 .as_array()
-                .map(|a| a.iter().filter_map(|v| v.as_str()).filter_map(parse_net).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str())
+                        .filter_map(parse_net)
+                        .collect()
+                })
                 .unwrap_or_default(),
         )
     }
@@ -190,8 +195,13 @@ mod tests {
     fn allowlist_values_are_validated_and_normalised() {
         let s = SettingSlug::ApiIpWhitelist;
         assert_eq!(
-            s.validate(&json!(["10.1.2.3/8", "::1", "2001:db8::1/32", "10.0.0.0/8"]))
-                .unwrap(),
+            s.validate(&json!([
+                "10.1.2.3/8",
+                "::1",
+                "2001:db8::1/32",
+                "10.0.0.0/8"
+            ]))
+            .unwrap(),
             json!(["10.0.0.0/8", "::1/128", "2001:db8::/32"])
         );
         assert!(s.validate(&json!(["10.0.0.0/33"])).is_err());

@@ -87,7 +87,15 @@ pub trait AuthStore: Send + Sync {
 /// Everything a backend provides.
 #[async_trait]
 pub trait Store:
-    AccountStore + UserStore + AuthStore + SettingsStore + EntityStore + RotationStore + Send + Sync + 'static
+    AccountStore
+    + UserStore
+    + AuthStore
+    + SettingsStore
+    + EntityStore
+    + RotationStore
+    + Send
+    + Sync
+    + 'static
 {
     /// Cheap round trip to the database, for readiness.
     async fn ping(&self) -> Result<()>;

@@ -144,8 +144,9 @@ impl Config {
 pub fn parse_trusted_proxies(list: &[String]) -> anyhow::Result<Vec<IpNet>> {
     list.iter()
         .map(|s| {
-            authd_core::settings::parse_net(s)
-                .ok_or_else(|| anyhow::anyhow!("invalid trusted_proxies entry {s:?}: expected an address or CIDR"))
+            authd_core::settings::parse_net(s).ok_or_else(|| {
+                anyhow::anyhow!("invalid trusted_proxies entry {s:?}: expected an address or CIDR")
+            })
         })
         .collect()
 }

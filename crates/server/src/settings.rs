@@ -76,7 +76,9 @@ pub async fn put(
     now_ms: i64,
 ) -> Result<Setting> {
     let value = slug.validate(raw)?;
-    store.put_setting(account, slug.slug(), &value, now_ms).await?;
+    store
+        .put_setting(account, slug.slug(), &value, now_ms)
+        .await?;
     allowlists.invalidate(account);
     Ok(Setting {
         slug,

@@ -129,7 +129,8 @@ fn user_from_row(row: &SqliteRow) -> Result<User> {
     })
 }
 
-pub(crate) const AUTH_COLS: &str = "id, account_id, kind, provider_id, name, label, description, user_id, \
+pub(crate) const AUTH_COLS: &str =
+    "id, account_id, kind, provider_id, name, label, description, user_id, \
      user_name, parent_id, scopes, expires_ms, ttl_secs, created_ms, updated_ms, last_accessed_ms";
 
 pub(crate) fn auth_from_row(row: &SqliteRow) -> Result<Auth> {

@@ -333,36 +333,76 @@ async fn entities_merge_and_are_scoped(s: Arc<dyn Store>) {
         a,
         "user",
         &[
-            ("u1".into(), serde_json::json!({"user_id": "u1", "email": "x@y.z", "age": 41})),
-            ("u2".into(), serde_json::json!({"user_id": "u2", "email": "w@y.z"})),
-            ("u1".into(), serde_json::json!({"user_id": "u1", "age": 42, "city": "Oslo"})),
+            (
+                "u1".into(),
+                serde_json::json!({"user_id": "u1", "email": "x@y.z", "age": 41}),
+            ),
+            (
+                "u2".into(),
+                serde_json::json!({"user_id": "u2", "email": "w@y.z"}),
+            ),
+            (
+                "u1".into(),
+                serde_json::json!({"user_id": "u1", "age": 42, "city": "Oslo"}),
+            ),
         ],
         5,
     )
     .await
     .unwrap();
-    let u1 = s.find_entity(a, "user", "user_id", "u1").await.unwrap().unwrap();
+    let u1 = s
+        .find_entity(a, "user", "user_id", "u1")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         u1,
         serde_json::json!({"user_id": "u1", "email": "x@y.z", "age": 42, "city": "Oslo"})
     );
     // Any top-level field can be the lookup; numbers compare as text.
     assert_eq!(
-        s.find_entity(a, "user", "age", "42").await.unwrap().unwrap()["user_id"],
+        s.find_entity(a, "user", "age", "42")
+            .await
+            .unwrap()
+            .unwrap()["user_id"],
         "u1"
     );
     assert_eq!(
-        s.find_entity(a, "user", "email", "w@y.z").await.unwrap().unwrap()["user_id"],
+        s.find_entity(a, "user", "email", "w@y.z")
+            .await
+            .unwrap()
+            .unwrap()["user_id"],
         "u2"
     );
-    assert!(s.find_entity(a, "user", "email", "nope").await.unwrap().is_none());
-    assert!(s.find_entity(a, "user", "missing", "u1").await.unwrap().is_none());
-    assert!(s.find_entity(b, "user", "user_id", "u1").await.unwrap().is_none());
-    // A null removes a field (merge patch).
-    s.upsert_entities(a, "user", &[("u1".into(), serde_json::json!({"city": null}))], 6)
+    assert!(s
+        .find_entity(a, "user", "email", "nope")
         .await
+        .unwrap()
+        .is_none());
+    assert!(s
+        .find_entity(a, "user", "missing", "u1")
+        .await
+        .unwrap()
+        .is_none());
+    assert!(s
+        .find_entity(b, "user", "user_id", "u1")
+        .await
+        .unwrap()
+        .is_none());
+    // A null removes a field (merge patch).
+    s.upsert_entities(
+        a,
+        "user",
+        &[("u1".into(), serde_json::json!({"city": null}))],
+        6,
+    )
+    .await
+    .unwrap();
+    let u1 = s
+        .find_entity(a, "user", "user_id", "u1")
+        .await
+        .unwrap()
         .unwrap();
-    let u1 = s.find_entity(a, "user", "user_id", "u1").await.unwrap().unwrap();
     assert!(u1.get("city").is_none());
 }
 
@@ -393,9 +433,16 @@ async fn rotation_caps_the_old_expiry_and_is_scoped(s: Arc<dyn Store>) {
     );
     // Rotation never extends an expiry.
     let later = new_token(None);
-    s.rotate_token(a, never.id, later, 70, 3).await.unwrap().unwrap();
+    s.rotate_token(a, never.id, later, 70, 3)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
-        s.token_credential(never.id).await.unwrap().unwrap().expires_ms,
+        s.token_credential(never.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .expires_ms,
         Some(50)
     );
 }

@@ -32,7 +32,10 @@ pub fn router() -> Router<AppState> {
 }
 
 fn too_large() -> ApiError {
-    ApiError::Http(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large".into())
+    ApiError::Http(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "Request body too large".into(),
+    )
 }
 
 /// The key of one uploaded profile: a non-empty string or a number, as text.

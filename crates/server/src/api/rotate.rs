@@ -54,7 +54,10 @@ async fn rotate(
 ) -> ApiResult<Response> {
     let id = AuthId::parse(&id).ok_or_else(ApiError::not_found)?;
     let bytes = axum::body::to_bytes(body, 16 * 1024).await.map_err(|_| {
-        ApiError::Http(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large".into())
+        ApiError::Http(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Request body too large".into(),
+        )
     })?;
     let from_body = if bytes.iter().all(u8::is_ascii_whitespace) {
         RotateBody::default()

@@ -49,7 +49,10 @@ impl From<Setting> for SettingDto {
     }
 }
 
-async fn list(caller: Authed<perm::SettingsRead>, State(state): State<AppState>) -> ApiResult<Response> {
+async fn list(
+    caller: Authed<perm::SettingsRead>,
+    State(state): State<AppState>,
+) -> ApiResult<Response> {
     let all = settings::list(state.store.as_ref(), caller.account_id).await?;
     let data: Vec<SettingDto> = all.into_iter().map(SettingDto::from).collect();
     Ok(Success(StatusCode::OK, data).into_response())

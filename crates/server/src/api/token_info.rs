@@ -45,7 +45,10 @@ struct SelfDto {
     pii: bool,
 }
 
-async fn me(caller: Authed<perm::AccountRead>, State(state): State<AppState>) -> ApiResult<Response> {
+async fn me(
+    caller: Authed<perm::AccountRead>,
+    State(state): State<AppState>,
+) -> ApiResult<Response> {
     let auth = state
         .store
         .get_auth(caller.account_id, caller.auth_id)
@@ -112,8 +115,8 @@ fn parse_body(headers: &HeaderMap, bytes: &[u8]) -> ApiResult<IntrospectBody> {
                 .starts_with("application/x-www-form-urlencoded")
         });
     if form {
-        let text = std::str::from_utf8(bytes)
-            .map_err(|_| ApiError::bad_request("Invalid form body"))?;
+        let text =
+            std::str::from_utf8(bytes).map_err(|_| ApiError::bad_request("Invalid form body"))?;
         let uri = format!("/?{text}")
             .parse()
             .map_err(|_| ApiError::bad_request("Invalid form body"))?;
@@ -133,7 +136,10 @@ async fn introspect(
     body: Body,
 ) -> ApiResult<Response> {
     let bytes = axum::body::to_bytes(body, 16 * 1024).await.map_err(|_| {
-        ApiError::Http(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large".into())
+        ApiError::Http(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Request body too large".into(),
+        )
     })?;
     let req = parse_body(&headers, &bytes)?;
     let token = req

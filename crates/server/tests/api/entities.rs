@@ -42,7 +42,11 @@ async fn seed(app: &TestApp) {
 async fn collect_upserts_objects_and_arrays_and_merges_fields() {
     let app = spawn_app().await;
     let r = app
-        .post("/collect/json/web", &app.token, json!({"user_id": "u1", "a": 1}))
+        .post(
+            "/collect/json/web",
+            &app.token,
+            json!({"user_id": "u1", "a": 1}),
+        )
         .await;
     assert_eq!(r.ok(200)["count"], 1);
     let r = app
@@ -77,8 +81,18 @@ async fn collect_refuses_bad_json_missing_keys_and_oversized_bodies() {
     };
     let r = into_resp(raw("{\"user_id\": ").send().await.unwrap()).await;
     assert_eq!(r.status, 400, "{}", r.body);
-    assert!(r.body["message"].as_str().unwrap().starts_with("Invalid JSON body"));
-    for bad in [json!("x"), json!(3), json!([1]), json!({"email": "x"}), json!({"user_id": ""}), json!({"user_id": {"a": 1}})] {
+    assert!(r.body["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("Invalid JSON body"));
+    for bad in [
+        json!("x"),
+        json!(3),
+        json!([1]),
+        json!({"email": "x"}),
+        json!({"user_id": ""}),
+        json!({"user_id": {"a": 1}}),
+    ] {
         let r = app.post("/collect/json/s", &app.token, bad.clone()).await;
         assert_eq!(r.status, 400, "{bad}: {}", r.body);
     }
@@ -86,9 +100,16 @@ async fn collect_refuses_bad_json_missing_keys_and_oversized_bodies() {
     app.post("/collect/json/s", &app.token, big)
         .await
         .assert_error(413, "Request body too large");
-    app.post("/collect/json/bad%20stream", &app.token, json!({"user_id": "u"}))
-        .await
-        .assert_error(400, "Invalid stream name: use 1-128 letters, digits, '_', '-' or '.'");
+    app.post(
+        "/collect/json/bad%20stream",
+        &app.token,
+        json!({"user_id": "u"}),
+    )
+    .await
+    .assert_error(
+        400,
+        "Invalid stream name: use 1-128 letters, digits, '_', '-' or '.'",
+    );
     // Nothing half-written: the failed uploads stored nothing.
     app.get("/api/entity/user/user_id/u", &app.token)
         .await
@@ -98,15 +119,25 @@ async fn collect_refuses_bad_json_missing_keys_and_oversized_bodies() {
 #[tokio::test]
 async fn the_key_field_is_configurable() {
     let app = spawn_app_with(|c| c.entity_key_field = "email".into()).await;
-    app.post("/collect/json/s", &app.token, json!({"email": "a@b.c", "n": 1}))
-        .await
-        .ok(200);
-    app.post("/collect/json/s", &app.token, json!({"email": "a@b.c", "m": 2}))
-        .await
-        .ok(200);
+    app.post(
+        "/collect/json/s",
+        &app.token,
+        json!({"email": "a@b.c", "n": 1}),
+    )
+    .await
+    .ok(200);
+    app.post(
+        "/collect/json/s",
+        &app.token,
+        json!({"email": "a@b.c", "m": 2}),
+    )
+    .await
+    .ok(200);
     let r = app.get("/api/entity/user/email/a@b.c", &app.token).await;
     assert_eq!(r.ok(200), &json!({"email": "a@b.c", "n": 1, "m": 2}));
-    let r = app.post("/collect/json/s", &app.token, json!({"user_id": "x"})).await;
+    let r = app
+        .post("/collect/json/s", &app.token, json!({"user_id": "x"}))
+        .await;
     assert_eq!(r.status, 400);
 }
 
@@ -118,7 +149,11 @@ async fn each_role_is_allowed_or_refused_collect_and_entity_reads() {
         let t = app.token_with(&[role]).await;
         let may_upload = matches!(role, "admin" | "data" | "data_write");
         let r = app
-            .post("/collect/json/s", &t, json!({"user_id": format!("by-{role}")}))
+            .post(
+                "/collect/json/s",
+                &t,
+                json!({"user_id": format!("by-{role}")}),
+            )
             .await;
         if may_upload {
             r.ok(200);
@@ -135,11 +170,21 @@ async fn each_role_is_allowed_or_refused_collect_and_entity_reads() {
     }
     // Without a token: 401.
     let r = app
-        .call(reqwest::Method::POST, "/collect/json/s", None, Some(json!({"user_id": "x"})))
+        .call(
+            reqwest::Method::POST,
+            "/collect/json/s",
+            None,
+            Some(json!({"user_id": "x"})),
+        )
         .await;
     r.assert_error(401, "Not authorized");
     let r = app
-        .call(reqwest::Method::GET, "/api/entity/user/user_id/u1", None, None)
+        .call(
+            reqwest::Method::GET,
+            "/api/entity/user/user_id/u1",
+            None,
+            None,
+        )
         .await;
     r.assert_error(401, "Not authorized");
 }
@@ -165,8 +210,11 @@ async fn private_fields_are_visible_only_to_roles_with_pii_access() {
         assert_eq!(r.ok(200)["user_id"], "u2");
     }
     // Clearing the setting shows everything to `data` too.
-    app.delete("/api/account/setting/schema_user_private_fields", &app.token)
-        .await;
+    app.delete(
+        "/api/account/setting/schema_user_private_fields",
+        &app.token,
+    )
+    .await;
     let t = app.token_with(&["data"]).await;
     let r = app.get("/api/entity/user/user_id/u1", &t).await;
     assert_eq!(r.ok(200)["email"], "ann@example.com");
@@ -189,14 +237,15 @@ async fn a_private_field_cannot_be_the_lookup_without_pii_access() {
     assert_eq!(r.status, 403);
     for role in ["admin", "data_manager", "general_manager"] {
         let t = app.token_with(&[role]).await;
-        let r = app
-            .get("/api/entity/user/email/ann@example.com", &t)
-            .await;
+        let r = app.get("/api/entity/user/email/ann@example.com", &t).await;
         assert_eq!(r.ok(200)["user_id"], "u1", "{role}");
     }
     app.get("/api/entity/user/bad%20field/x", &data)
         .await
-        .assert_error(400, "Invalid field name: use 1-128 letters, digits, '_', '-' or '.'");
+        .assert_error(
+            400,
+            "Invalid field name: use 1-128 letters, digits, '_', '-' or '.'",
+        );
 }
 
 #[tokio::test]
@@ -207,9 +256,13 @@ async fn entities_are_per_account() {
     app.get("/api/entity/user/user_id/u1", &other)
         .await
         .assert_error(404, "Not found");
-    app.post("/collect/json/s", &other, json!({"user_id": "u1", "mine": true}))
-        .await
-        .ok(200);
+    app.post(
+        "/collect/json/s",
+        &other,
+        json!({"user_id": "u1", "mine": true}),
+    )
+    .await
+    .ok(200);
     let r = app.get("/api/entity/user/user_id/u1", &app.token).await;
     assert_eq!(r.ok(200).get("mine"), None::<&Value>);
     let r = app.get("/api/entity/user/user_id/u1", &other).await;

@@ -12,8 +12,8 @@ mod helpers;
 
 mod accounts;
 mod bad_input;
-mod tokens;
-mod users;
 mod entities;
 mod settings;
 mod token_info;
+mod tokens;
+mod users;

@@ -55,7 +55,12 @@ async fn settings_list_defaults_then_put_get_and_reset() {
 async fn wrong_types_and_bad_cidrs_are_400_and_unknown_slugs_404() {
     let app = spawn_app().await;
     let t = &app.token;
-    for bad in [json!("email"), json!({"email": true}), json!([1, 2]), json!(null)] {
+    for bad in [
+        json!("email"),
+        json!({"email": true}),
+        json!([1, 2]),
+        json!(null),
+    ] {
         let r = app.put(PRIVATE, t, bad.clone()).await;
         assert_eq!(r.status, 400, "{bad}: {}", r.body);
     }
@@ -65,7 +70,12 @@ async fn wrong_types_and_bad_cidrs_are_400_and_unknown_slugs_404() {
             400,
             "Invalid field name \"has space\" in schema_user_private_fields: use 1-128 letters, digits, '_', '-' or '.'",
         );
-    for bad in [json!(["10.0.0.0/33"]), json!(["not-an-ip"]), json!(["::1/129"]), json!("10.0.0.0/8")] {
+    for bad in [
+        json!(["10.0.0.0/33"]),
+        json!(["not-an-ip"]),
+        json!(["::1/129"]),
+        json!("10.0.0.0/8"),
+    ] {
         let r = app.put(ALLOW, t, bad.clone()).await;
         assert_eq!(r.status, 400, "{bad}: {}", r.body);
     }
@@ -128,7 +138,9 @@ async fn settings_are_per_account() {
     let app = spawn_app().await;
     let other = app.new_account("other").await;
     app.put(PRIVATE, &app.token, json!(["email"])).await.ok(200);
-    app.put(ALLOW, &app.token, json!(["10.0.0.0/8"])).await.ok(200);
+    app.put(ALLOW, &app.token, json!(["10.0.0.0/8"]))
+        .await
+        .ok(200);
     assert_eq!(app.get(PRIVATE, &other).await.ok(200)["value"], json!([]));
     // The first account's allowlist does not touch the other account.
     app.get("/api/account/current", &other).await.ok(200);
@@ -203,7 +215,10 @@ async fn via_proxy(app: &TestApp, token: &str, xff: &str) -> Resp {
 #[tokio::test]
 async fn forwarded_addresses_count_only_from_trusted_proxies() {
     let app = spawn_app_with(|c| {
-        c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap(), "10.9.0.0/16".parse().unwrap()]
+        c.trusted_proxies = vec![
+            "127.0.0.1/32".parse().unwrap(),
+            "10.9.0.0/16".parse().unwrap(),
+        ]
     })
     .await;
     let t = &app.token;
@@ -270,9 +285,10 @@ async fn operator_lifts_a_lockout_with_the_cli_function_and_the_binary() {
         .await
         .unwrap_err();
     assert!(e.to_string().contains("unknown setting"), "{e}");
-    let e = authd::settings::operator_delete(app.app_state.store.as_ref(), "999", "api_ip_whitelist")
-        .await
-        .unwrap_err();
+    let e =
+        authd::settings::operator_delete(app.app_state.store.as_ref(), "999", "api_ip_whitelist")
+            .await
+            .unwrap_err();
     assert!(e.to_string().contains("no account"), "{e}");
 
     // Lock out again, and lift it with the real binary against the test's data dir, by aid.
@@ -281,7 +297,13 @@ async fn operator_lifts_a_lockout_with_the_cli_function_and_the_binary() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_authd"))
         .args(["--data-dir"])
         .arg(app.dir.path())
-        .args(["account", "setting", "delete", "api_ip_whitelist", "--account"])
+        .args([
+            "account",
+            "setting",
+            "delete",
+            "api_ip_whitelist",
+            "--account",
+        ])
         .arg(aid.to_string())
         .env_remove("AUTHD_CONFIG")
         .env_remove("AUTHD_DATABASE_URL")
@@ -289,7 +311,10 @@ async fn operator_lifts_a_lockout_with_the_cli_function_and_the_binary() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "stderr: {stderr}");
-    assert!(stderr.contains("reset api_ip_whitelist"), "stderr: {stderr}");
+    assert!(
+        stderr.contains("reset api_ip_whitelist"),
+        "stderr: {stderr}"
+    );
     assert!(out.stdout.is_empty());
     app.clock.advance_ms(authd::allowlist::REFRESH_MS);
     app.get("/api/account/current", t).await.ok(200);

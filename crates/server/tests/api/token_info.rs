@@ -109,15 +109,26 @@ async fn expired_revoked_garbage_and_foreign_tokens_are_inactive() {
     let (_, expiring) = app
         .create_token(&app.token, json!({"scopes": ["data"], "expires": "10m"}))
         .await;
-    assert_eq!(introspect(&app, &svc, &expiring).await.ok(200)["active"], true);
+    assert_eq!(
+        introspect(&app, &svc, &expiring).await.ok(200)["active"],
+        true
+    );
     app.clock.advance_ms(10 * 60 * 1000);
     assert_eq!(introspect(&app, &svc, &expiring).await.ok(200), &inactive);
 
     let (rid, revoked) = app
         .create_token(&app.token, json!({"scopes": ["data"]}))
         .await;
-    assert_eq!(introspect(&app, &svc, &revoked).await.ok(200)["active"], true);
-    assert_eq!(app.delete(&format!("/api/auth/{rid}"), &app.token).await.status, 204);
+    assert_eq!(
+        introspect(&app, &svc, &revoked).await.ok(200)["active"],
+        true
+    );
+    assert_eq!(
+        app.delete(&format!("/api/auth/{rid}"), &app.token)
+            .await
+            .status,
+        204
+    );
     assert_eq!(introspect(&app, &svc, &revoked).await.ok(200), &inactive);
 
     for garbage in [
@@ -174,7 +185,8 @@ async fn who_may_introspect_follows_the_role_matrix() {
 }
 
 async fn rotate(app: &TestApp, caller: &str, id: &str, body: serde_json::Value) -> Resp {
-    app.post(&format!("/api/auth/{id}/rotate"), caller, body).await
+    app.post(&format!("/api/auth/{id}/rotate"), caller, body)
+        .await
 }
 
 #[tokio::test]
@@ -252,15 +264,27 @@ async fn rotation_input_and_access_are_checked() {
     let (id, _t) = app
         .create_token(&app.token, json!({"scopes": ["admin"], "name": "n"}))
         .await;
-    for bad in [json!({"grace": "169h"}), json!({"grace": "-1s"}), json!({"grace": "soon"}), json!({"grase": "1h"})] {
+    for bad in [
+        json!({"grace": "169h"}),
+        json!({"grace": "-1s"}),
+        json!({"grace": "soon"}),
+        json!({"grase": "1h"}),
+    ] {
         let r = rotate(&app, &app.token, &id, bad.clone()).await;
         assert_eq!(r.status, 400, "{bad}: {}", r.body);
     }
-    rotate(&app, &app.token, &id, json!({"grace": "168h"})).await.ok(201);
-    // Unknown, foreign and malformed ids are 404.
-    rotate(&app, &app.token, "0123456789abcdef0123456789abcdef", json!({}))
+    rotate(&app, &app.token, &id, json!({"grace": "168h"}))
         .await
-        .assert_error(404, "Not found");
+        .ok(201);
+    // Unknown, foreign and malformed ids are 404.
+    rotate(
+        &app,
+        &app.token,
+        "0123456789abcdef0123456789abcdef",
+        json!({}),
+    )
+    .await
+    .assert_error(404, "Not found");
     rotate(&app, &app.token, "nope", json!({}))
         .await
         .assert_error(404, "Not found");
@@ -279,5 +303,7 @@ async fn rotation_input_and_access_are_checked() {
     let (did, _) = app
         .create_token(&app.token, json!({"scopes": ["data_manager"], "name": "d"}))
         .await;
-    rotate(&app, &dm, &did, json!({"grace": "1m"})).await.ok(201);
+    rotate(&app, &dm, &did, json!({"grace": "1m"}))
+        .await
+        .ok(201);
 }
