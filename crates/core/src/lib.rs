@@ -11,6 +11,7 @@ pub mod ids;
 pub mod model;
 pub mod provider;
 pub mod roles;
+pub mod settings;
 pub mod store;
 pub mod token;
 

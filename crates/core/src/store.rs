@@ -17,6 +17,9 @@ use crate::model::{
 };
 use crate::Result;
 
+mod settings;
+pub use settings::{EntityStore, RotationStore, SettingsStore};
+
 /// Accounts (tenants).
 #[async_trait]
 pub trait AccountStore: Send + Sync {
@@ -83,7 +86,17 @@ pub trait AuthStore: Send + Sync {
 
 /// Everything a backend provides.
 #[async_trait]
-pub trait Store: AccountStore + UserStore + AuthStore + Send + Sync + 'static {
+pub trait Store:
+    AccountStore
+    + UserStore
+    + AuthStore
+    + SettingsStore
+    + EntityStore
+    + RotationStore
+    + Send
+    + Sync
+    + 'static
+{
     /// Cheap round trip to the database, for readiness.
     async fn ping(&self) -> Result<()>;
     /// Short backend name for logs (`sqlite`, `postgres`).

@@ -14,8 +14,9 @@ use authd_core::clock::{Clock, SystemClock};
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{
-    Config, DatabaseUrl, FileConfig, MasterKeySource, DEFAULT_BODY_LIMIT, DEFAULT_DATA_DIR,
-    DEFAULT_LISTEN, DEFAULT_TOKEN_CACHE,
+    check_entity_key_field, parse_trusted_proxies, Config, DatabaseUrl, FileConfig,
+    MasterKeySource, DEFAULT_BODY_LIMIT, DEFAULT_COLLECT_LIMIT, DEFAULT_DATA_DIR,
+    DEFAULT_ENTITY_KEY_FIELD, DEFAULT_LISTEN, DEFAULT_TOKEN_CACHE,
 };
 use crate::provision;
 use crate::startup::{self, Application};
@@ -87,6 +88,23 @@ enum AccountCommand {
         #[arg(long)]
         name: String,
     },
+    /// Operator access to account settings, bypassing the API (and its IP allowlist).
+    Setting {
+        #[command(subcommand)]
+        command: SettingCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SettingCommand {
+    /// Reset a setting to its default, e.g. lift an `api_ip_whitelist` that locks everyone out.
+    Delete {
+        /// The setting slug (`api_ip_whitelist`, `schema_user_private_fields`).
+        slug: String,
+        /// The account, by id or aid.
+        #[arg(long)]
+        account: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -142,6 +160,10 @@ impl Cli {
                 None => MasterKeySource::GenerateAt(data_dir.join("master.key")),
             },
         };
+        let entity_key_field = file
+            .entity_key_field
+            .unwrap_or_else(|| DEFAULT_ENTITY_KEY_FIELD.to_owned());
+        check_entity_key_field(&entity_key_field)?;
         Ok(Config {
             data_dir,
             database_url,
@@ -149,6 +171,9 @@ impl Cli {
             master_key,
             body_limit_bytes: file.body_limit_bytes.unwrap_or(DEFAULT_BODY_LIMIT),
             token_cache_capacity: file.token_cache_capacity.unwrap_or(DEFAULT_TOKEN_CACHE),
+            trusted_proxies: parse_trusted_proxies(&file.trusted_proxies.unwrap_or_default())?,
+            entity_key_field,
+            collect_limit_bytes: file.collect_limit_bytes.unwrap_or(DEFAULT_COLLECT_LIMIT),
         })
     }
 }
@@ -192,6 +217,30 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 p.account.id, p.account.aid
             );
             print_token(p.token.expose())
+        }
+        Command::Account {
+            command:
+                AccountCommand::Setting {
+                    command: SettingCommand::Delete { slug, account },
+                },
+        } => {
+            let (store, _key) = startup::open(&config).await?;
+            let (acct, removed) =
+                crate::settings::operator_delete(store.as_ref(), &account, &slug).await?;
+            if removed {
+                eprintln!(
+                    "authd: reset {slug} of account {} (aid {}) to its default; running servers apply it within {} s",
+                    acct.id,
+                    acct.aid,
+                    crate::allowlist::REFRESH_MS / 1000
+                );
+            } else {
+                eprintln!(
+                    "authd: {slug} of account {} (aid {}) was not set; nothing to do",
+                    acct.id, acct.aid
+                );
+            }
+            Ok(())
         }
         Command::Dev {
             command: DevCommand::SeedTokens { count, out },

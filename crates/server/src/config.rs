@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use authd_crypto::MasterKey;
+use ipnet::IpNet;
 use serde::Deserialize;
 
 /// Default listen address.
@@ -21,6 +22,10 @@ pub const DEFAULT_DATA_DIR: &str = "./authd-data";
 pub const DEFAULT_BODY_LIMIT: usize = 1 << 20;
 /// Default number of token records kept in memory.
 pub const DEFAULT_TOKEN_CACHE: usize = 200_000;
+/// Default key field of user profiles uploaded through the collect API.
+pub const DEFAULT_ENTITY_KEY_FIELD: &str = "user_id";
+/// Default size limit of one collect upload (1 MiB).
+pub const DEFAULT_COLLECT_LIMIT: usize = 1 << 20;
 
 /// The optional TOML file. Every field is optional; unknown keys are an error so typos do not
 /// silently fall back to defaults.
@@ -39,6 +44,12 @@ pub struct FileConfig {
     pub body_limit_bytes: Option<usize>,
     /// Maximum number of token records cached in memory.
     pub token_cache_capacity: Option<usize>,
+    /// Proxies (addresses or CIDRs) whose `X-Forwarded-For` header is believed.
+    pub trusted_proxies: Option<Vec<String>>,
+    /// The field that identifies a user profile in collect uploads.
+    pub entity_key_field: Option<String>,
+    /// Maximum size of one collect upload in bytes.
+    pub collect_limit_bytes: Option<usize>,
 }
 
 impl FileConfig {
@@ -102,6 +113,13 @@ pub struct Config {
     pub body_limit_bytes: usize,
     /// Maximum number of token records cached in memory.
     pub token_cache_capacity: usize,
+    /// Proxies whose `X-Forwarded-For` header is believed when finding the client address
+    /// (for the `api_ip_whitelist` setting). Empty: only the socket peer counts.
+    pub trusted_proxies: Vec<IpNet>,
+    /// The field that identifies a user profile in collect uploads (`user_id`).
+    pub entity_key_field: String,
+    /// Maximum size of one collect upload in bytes (larger is 413).
+    pub collect_limit_bytes: usize,
 }
 
 impl Config {
@@ -115,8 +133,31 @@ impl Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 5353)),
             body_limit_bytes: DEFAULT_BODY_LIMIT,
             token_cache_capacity: DEFAULT_TOKEN_CACHE,
+            trusted_proxies: Vec::new(),
+            entity_key_field: DEFAULT_ENTITY_KEY_FIELD.to_owned(),
+            collect_limit_bytes: DEFAULT_COLLECT_LIMIT,
         }
     }
+}
+
+/// Parses the `trusted_proxies` list (addresses or CIDRs, IPv4 or IPv6).
+pub fn parse_trusted_proxies(list: &[String]) -> anyhow::Result<Vec<IpNet>> {
+    list.iter()
+        .map(|s| {
+            authd_core::settings::parse_net(s).ok_or_else(|| {
+                anyhow::anyhow!("invalid trusted_proxies entry {s:?}: expected an address or CIDR")
+            })
+        })
+        .collect()
+}
+
+/// Validates the `entity_key_field` setting.
+pub fn check_entity_key_field(field: &str) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        authd_core::settings::valid_field_name(field),
+        "invalid entity_key_field {field:?}: use 1-128 letters, digits, '_', '-' or '.'"
+    );
+    Ok(())
 }
 
 /// A database URL whose `Debug`/`Display` hide any password.

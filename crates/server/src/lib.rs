@@ -3,10 +3,12 @@
 //! `main.rs` is only the CLI; everything it runs lives here so integration tests can build the
 //! same [`startup::Application`] in-process with a fresh store and an injected clock.
 
+pub mod allowlist;
 pub mod api;
 pub mod cli;
 pub mod config;
 pub mod provision;
+pub mod settings;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

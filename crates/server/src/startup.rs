@@ -12,6 +12,7 @@ use authd_core::store::Store;
 use authd_crypto::MasterKey;
 use tokio::net::TcpListener;
 
+use crate::allowlist::Allowlists;
 use crate::config::Config;
 use crate::provision::{self, Provisioned};
 use crate::state::AppState;
@@ -72,6 +73,7 @@ impl Application {
             .await
             .with_context(|| format!("binding {}", config.listen))?;
         let state = AppState {
+            allowlists: Arc::new(Allowlists::new(store.clone(), clock.clone())),
             store,
             tokens: Arc::new(tokens),
             clock,

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use authd_core::clock::Clock;
 use authd_core::store::Store;
 
+use crate::allowlist::Allowlists;
 use crate::config::Config;
 use crate::tokens::TokenService;
 
@@ -19,4 +20,6 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// The resolved configuration.
     pub config: Arc<Config>,
+    /// Cached per-account IP allowlists (`api_ip_whitelist`).
+    pub allowlists: Arc<Allowlists>,
 }

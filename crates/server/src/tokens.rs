@@ -26,6 +26,9 @@ use authd_core::{Error, Result};
 use authd_crypto::TokenHasher;
 use tokio::sync::mpsc;
 
+mod rotate;
+pub use rotate::{Rotated, MAX_GRACE_MS};
+
 /// How often a token's last access is recorded at most.
 const TOUCH_EVERY_MS: i64 = 1_000;
 
@@ -105,6 +108,16 @@ impl TokenService {
     /// Authenticates a presented token. Malformed tokens are refused before any lookup; a
     /// cache miss loads one row.
     pub async fn authenticate(&self, presented: &str) -> Result<Principal> {
+        self.check(presented, true).await
+    }
+
+    /// Checks a token on behalf of another service (introspection): like
+    /// [`Self::authenticate`] but without recording an access.
+    pub async fn inspect(&self, presented: &str) -> Result<Principal> {
+        self.check(presented, false).await
+    }
+
+    async fn check(&self, presented: &str, touch: bool) -> Result<Principal> {
         let parsed = token::parse(presented).ok_or(Error::Unauthenticated)?;
         let entry = match self.cache.get(&parsed.id) {
             Some(e) => e,
@@ -132,7 +145,8 @@ impl TokenService {
             return Err(Error::Expired);
         }
         let last = entry.last_touch_ms.load(Ordering::Relaxed);
-        if now - last >= TOUCH_EVERY_MS
+        if touch
+            && now - last >= TOUCH_EVERY_MS
             && entry
                 .last_touch_ms
                 .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)

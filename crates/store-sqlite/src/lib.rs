@@ -22,12 +22,14 @@ use sqlx::sqlite::{
 };
 use sqlx::Row;
 
+mod settings;
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// A SQLite-backed store.
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
-    pool: SqlitePool,
+    pub(crate) pool: SqlitePool,
 }
 
 impl SqliteStore {
@@ -62,7 +64,7 @@ impl SqliteStore {
 
 /// Maps a driver error to the domain: unique violations are conflicts, connection trouble is
 /// "unavailable", anything else internal. Causes are kept for logs only.
-fn db_err(e: sqlx::Error) -> Error {
+pub(crate) fn db_err(e: sqlx::Error) -> Error {
     match &e {
         sqlx::Error::Database(d) if d.is_unique_violation() => {
             Error::Conflict("already exists".into())
@@ -74,7 +76,7 @@ fn db_err(e: sqlx::Error) -> Error {
     }
 }
 
-fn corrupt(what: &str) -> Error {
+pub(crate) fn corrupt(what: &str) -> Error {
     Error::Internal(anyhow::anyhow!("corrupt row: bad {what}"))
 }
 
@@ -88,7 +90,7 @@ fn opt_id_col<T>(row: &SqliteRow, col: &str, parse: fn(&str) -> Option<T>) -> Re
     s.map(|s| parse(&s).ok_or_else(|| corrupt(col))).transpose()
 }
 
-fn get<'r, T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(
+pub(crate) fn get<'r, T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(
     row: &'r SqliteRow,
     col: &str,
 ) -> Result<T> {
@@ -127,10 +129,11 @@ fn user_from_row(row: &SqliteRow) -> Result<User> {
     })
 }
 
-const AUTH_COLS: &str = "id, account_id, kind, provider_id, name, label, description, user_id, \
+pub(crate) const AUTH_COLS: &str =
+    "id, account_id, kind, provider_id, name, label, description, user_id, \
      user_name, parent_id, scopes, expires_ms, ttl_secs, created_ms, updated_ms, last_accessed_ms";
 
-fn auth_from_row(row: &SqliteRow) -> Result<Auth> {
+pub(crate) fn auth_from_row(row: &SqliteRow) -> Result<Auth> {
     let kind: String = get(row, "kind")?;
     Ok(Auth {
         id: id_col(row, "id", AuthId::parse)?,
@@ -152,7 +155,7 @@ fn auth_from_row(row: &SqliteRow) -> Result<Auth> {
     })
 }
 
-async fn insert_token(
+pub(crate) async fn insert_token(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
     account: AccountId,
     t: &NewToken,

@@ -40,6 +40,9 @@ cases!(
     list_paginates_in_id_order_with_filters,
     touches_keep_the_latest_time,
     bulk_token_insert,
+    settings_are_scoped_and_replaceable,
+    entities_merge_and_are_scoped,
+    rotation_caps_the_old_expiry_and_is_scoped,
 );
 
 /// Runs every case against fresh stores from `factory`, panicking on the first failure with
@@ -285,4 +288,161 @@ async fn bulk_token_insert(s: Arc<dyn Store>) {
             t.hash
         );
     }
+}
+
+async fn settings_are_scoped_and_replaceable(s: Arc<dyn Store>) {
+    let a = account(s.as_ref(), "a").await;
+    let b = account(s.as_ref(), "b").await;
+    assert!(s.list_settings(a).await.unwrap().is_empty());
+    let v = serde_json::json!(["email", "phone"]);
+    s.put_setting(a, "schema_user_private_fields", &v, 10)
+        .await
+        .unwrap();
+    let got = s
+        .get_setting(a, "schema_user_private_fields")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.value, v);
+    assert_eq!(got.updated_ms, 10);
+    assert!(s
+        .get_setting(b, "schema_user_private_fields")
+        .await
+        .unwrap()
+        .is_none());
+    let v2 = serde_json::json!(["10.0.0.0/8"]);
+    s.put_setting(a, "api_ip_whitelist", &v2, 11).await.unwrap();
+    s.put_setting(a, "api_ip_whitelist", &serde_json::json!(["::1/128"]), 12)
+        .await
+        .unwrap();
+    let all = s.list_settings(a).await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0].slug, "api_ip_whitelist");
+    assert_eq!(all[0].value, serde_json::json!(["::1/128"]));
+    assert_eq!(all[0].updated_ms, 12);
+    assert!(!s.delete_setting(b, "api_ip_whitelist").await.unwrap());
+    assert!(s.delete_setting(a, "api_ip_whitelist").await.unwrap());
+    assert!(!s.delete_setting(a, "api_ip_whitelist").await.unwrap());
+    assert_eq!(s.list_settings(a).await.unwrap().len(), 1);
+}
+
+async fn entities_merge_and_are_scoped(s: Arc<dyn Store>) {
+    let a = account(s.as_ref(), "a").await;
+    let b = account(s.as_ref(), "b").await;
+    s.upsert_entities(
+        a,
+        "user",
+        &[
+            (
+                "u1".into(),
+                serde_json::json!({"user_id": "u1", "email": "x@y.z", "age": 41}),
+            ),
+            (
+                "u2".into(),
+                serde_json::json!({"user_id": "u2", "email": "w@y.z"}),
+            ),
+            (
+                "u1".into(),
+                serde_json::json!({"user_id": "u1", "age": 42, "city": "Oslo"}),
+            ),
+        ],
+        5,
+    )
+    .await
+    .unwrap();
+    let u1 = s
+        .find_entity(a, "user", "user_id", "u1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        u1,
+        serde_json::json!({"user_id": "u1", "email": "x@y.z", "age": 42, "city": "Oslo"})
+    );
+    // Any top-level field can be the lookup; numbers compare as text.
+    assert_eq!(
+        s.find_entity(a, "user", "age", "42")
+            .await
+            .unwrap()
+            .unwrap()["user_id"],
+        "u1"
+    );
+    assert_eq!(
+        s.find_entity(a, "user", "email", "w@y.z")
+            .await
+            .unwrap()
+            .unwrap()["user_id"],
+        "u2"
+    );
+    assert!(s
+        .find_entity(a, "user", "email", "nope")
+        .await
+        .unwrap()
+        .is_none());
+    assert!(s
+        .find_entity(a, "user", "missing", "u1")
+        .await
+        .unwrap()
+        .is_none());
+    assert!(s
+        .find_entity(b, "user", "user_id", "u1")
+        .await
+        .unwrap()
+        .is_none());
+    // A null removes a field (merge patch).
+    s.upsert_entities(
+        a,
+        "user",
+        &[("u1".into(), serde_json::json!({"city": null}))],
+        6,
+    )
+    .await
+    .unwrap();
+    let u1 = s
+        .find_entity(a, "user", "user_id", "u1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(u1.get("city").is_none());
+}
+
+async fn rotation_caps_the_old_expiry_and_is_scoped(s: Arc<dyn Store>) {
+    let a = account(s.as_ref(), "a").await;
+    let b = account(s.as_ref(), "b").await;
+    let mut never = new_token(None);
+    never.expires_ms = None;
+    s.create_token(a, never.clone(), 1).await.unwrap();
+    let next = new_token(None);
+    assert!(s
+        .rotate_token(b, never.id, next.clone(), 50, 2)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(s.get_auth(b, next.id).await.unwrap().is_none());
+    assert!(s.get_auth(a, next.id).await.unwrap().is_none());
+    let created = s
+        .rotate_token(a, never.id, next.clone(), 50, 2)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(created.id, next.id);
+    assert_eq!(created.created_ms, 2);
+    assert_eq!(
+        s.get_auth(a, never.id).await.unwrap().unwrap().expires_ms,
+        Some(50)
+    );
+    // Rotation never extends an expiry.
+    let later = new_token(None);
+    s.rotate_token(a, never.id, later, 70, 3)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        s.token_credential(never.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .expires_ms,
+        Some(50)
+    );
 }

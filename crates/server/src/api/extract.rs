@@ -6,15 +6,17 @@
 //! in its signature.
 
 use std::marker::PhantomData;
+use std::net::SocketAddr;
 
 use authd_core::roles::Permission;
 use authd_core::Error;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
+use crate::allowlist::client_ip;
 use crate::state::AppState;
 use crate::tokens::Principal;
 
@@ -48,6 +50,11 @@ pub mod perm {
         AuthsWrite,
         TokensCreate,
         ProvidersRead,
+        SettingsRead,
+        SettingsWrite,
+        DataUpload,
+        EntityRead,
+        TokenIntrospect,
     );
 }
 
@@ -116,6 +123,18 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, 
             ));
         }
     }
+    // The account's IP allowlist, from an in-memory cache; the client address is only worked
+    // out when the account has one.
+    state
+        .allowlists
+        .check(principal.account_id, || {
+            let peer = parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip());
+            client_ip(peer, &parts.headers, &state.config.trusted_proxies)
+        })
+        .await?;
     Ok(principal)
 }
 

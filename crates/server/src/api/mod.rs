@@ -7,10 +7,14 @@
 pub mod accounts;
 pub mod auths;
 pub mod dto;
+pub mod entities;
 pub mod error;
 pub mod extract;
 pub mod health;
 pub mod providers;
+pub mod rotate;
+pub mod settings;
+pub mod token_info;
 pub mod users;
 
 use std::any::Any;
@@ -34,6 +38,10 @@ pub fn router(state: AppState) -> Router {
         .merge(accounts::router())
         .merge(users::router())
         .merge(providers::router())
+        .merge(settings::router())
+        .merge(entities::router())
+        .merge(token_info::router())
+        .merge(rotate::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))

@@ -1,4 +1,5 @@
 //! The one integration-test binary of the server: every test starts a real authd on a random
+//! port with a fresh store and an injected clock, and drives it over HTTP.
 #![allow(
     unreachable_pub,
     dead_code,
@@ -6,12 +7,14 @@
     clippy::expect_used,
     clippy::panic
 )]
-//! port with a fresh store and an injected clock, and drives it over HTTP.
 
 mod helpers;
 
 mod accounts;
 mod bad_input;
 mod cli;
+mod entities;
+mod settings;
+mod token_info;
 mod tokens;
 mod users;

@@ -1,0 +1,106 @@
+//! `/api/account/setting`: the account's settings. Reading needs `settings.read`, changing
+//! needs `settings.write` (the role matrix). PUT takes the raw JSON value as the body; a value
+//! of the wrong type is 400, an unknown slug 404, and DELETE resets to the default.
+
+use authd_core::clock::rfc3339;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::error::ApiResult;
+use super::extract::{perm, ApiJson, ApiPath, Authed};
+use super::Success;
+use crate::settings::{self, Setting};
+use crate::state::AppState;
+
+/// Routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/account/setting", get(list))
+        .route(
+            "/api/account/setting/{slug}",
+            get(read).put(write).delete(reset),
+        )
+}
+
+/// The wire shape of a setting.
+#[derive(Debug, Serialize)]
+struct SettingDto {
+    slug: &'static str,
+    value: Value,
+    description: &'static str,
+    is_default: bool,
+    updated: String,
+}
+
+impl From<Setting> for SettingDto {
+    fn from(s: Setting) -> Self {
+        Self {
+            slug: s.slug.slug(),
+            description: s.slug.description(),
+            value: s.value,
+            is_default: s.is_default,
+            updated: rfc3339(s.updated_ms),
+        }
+    }
+}
+
+async fn list(
+    caller: Authed<perm::SettingsRead>,
+    State(state): State<AppState>,
+) -> ApiResult<Response> {
+    let all = settings::list(state.store.as_ref(), caller.account_id).await?;
+    let data: Vec<SettingDto> = all.into_iter().map(SettingDto::from).collect();
+    Ok(Success(StatusCode::OK, data).into_response())
+}
+
+async fn read(
+    caller: Authed<perm::SettingsRead>,
+    State(state): State<AppState>,
+    ApiPath(slug): ApiPath<String>,
+) -> ApiResult<Response> {
+    let slug = settings::slug(&slug)?;
+    let s = settings::get(state.store.as_ref(), caller.account_id, slug).await?;
+    Ok(Success(StatusCode::OK, SettingDto::from(s)).into_response())
+}
+
+async fn write(
+    caller: Authed<perm::SettingsWrite>,
+    State(state): State<AppState>,
+    ApiPath(slug): ApiPath<String>,
+    ApiJson(value): ApiJson<Value>,
+) -> ApiResult<Response> {
+    let slug = settings::slug(&slug)?;
+    let s = settings::put(
+        state.store.as_ref(),
+        &state.allowlists,
+        caller.account_id,
+        slug,
+        &value,
+        state.clock.now_ms(),
+    )
+    .await?;
+    tracing::info!(account = %caller.account_id, by = %caller.auth_id, setting = slug.slug(), "account setting changed");
+    Ok(Success(StatusCode::OK, SettingDto::from(s)).into_response())
+}
+
+async fn reset(
+    caller: Authed<perm::SettingsWrite>,
+    State(state): State<AppState>,
+    ApiPath(slug): ApiPath<String>,
+) -> ApiResult<Response> {
+    let slug = settings::slug(&slug)?;
+    settings::reset(
+        state.store.as_ref(),
+        Some(&state.allowlists),
+        caller.account_id,
+        slug,
+    )
+    .await?;
+    tracing::info!(account = %caller.account_id, by = %caller.auth_id, setting = slug.slug(), "account setting reset");
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

@@ -1,0 +1,138 @@
+//! Account settings behind the API and the operator CLI: reading with defaults, validated
+//! writes, resets, and `authd account setting delete` — the host-side recovery when an
+//! `api_ip_whitelist` locks every token out.
+
+use authd_core::ids::AccountId;
+use authd_core::model::Account;
+use authd_core::settings::{SettingSlug, StoredSetting};
+use authd_core::store::Store;
+use authd_core::{Error, Result};
+use serde_json::Value;
+
+use crate::allowlist::Allowlists;
+
+/// One setting as the API shows it: the stored value or the default.
+#[derive(Debug)]
+pub struct Setting {
+    /// Which setting.
+    pub slug: SettingSlug,
+    /// The effective value.
+    pub value: Value,
+    /// Whether this is the default (never set, or reset).
+    pub is_default: bool,
+    /// Last change, if set.
+    pub updated_ms: Option<i64>,
+}
+
+impl Setting {
+    fn from_stored(slug: SettingSlug, stored: Option<StoredSetting>) -> Self {
+        match stored {
+            Some(s) => Self {
+                slug,
+                value: s.value,
+                is_default: false,
+                updated_ms: Some(s.updated_ms),
+            },
+            None => Self {
+                slug,
+                value: slug.default_value(),
+                is_default: true,
+                updated_ms: None,
+            },
+        }
+    }
+}
+
+/// Resolves a slug; unknown slugs are `NotFound`.
+pub fn slug(s: &str) -> Result<SettingSlug> {
+    SettingSlug::from_slug(s).ok_or(Error::NotFound)
+}
+
+/// Every known setting of an account, with defaults for those never set.
+pub async fn list(store: &dyn Store, account: AccountId) -> Result<Vec<Setting>> {
+    let stored = store.list_settings(account).await?;
+    Ok(SettingSlug::ALL
+        .into_iter()
+        .map(|k| {
+            let s = stored.iter().find(|s| s.slug == k.slug()).cloned();
+            Setting::from_stored(k, s)
+        })
+        .collect())
+}
+
+/// One setting of an account.
+pub async fn get(store: &dyn Store, account: AccountId, slug: SettingSlug) -> Result<Setting> {
+    let s = store.get_setting(account, slug.slug()).await?;
+    Ok(Setting::from_stored(slug, s))
+}
+
+/// Validates and stores a setting, then drops cached copies.
+pub async fn put(
+    store: &dyn Store,
+    allowlists: &Allowlists,
+    account: AccountId,
+    slug: SettingSlug,
+    raw: &Value,
+    now_ms: i64,
+) -> Result<Setting> {
+    let value = slug.validate(raw)?;
+    store
+        .put_setting(account, slug.slug(), &value, now_ms)
+        .await?;
+    allowlists.invalidate(account);
+    Ok(Setting {
+        slug,
+        value,
+        is_default: false,
+        updated_ms: Some(now_ms),
+    })
+}
+
+/// Resets a setting to its default, then drops cached copies. Resetting an unset setting is
+/// not an error.
+pub async fn reset(
+    store: &dyn Store,
+    allowlists: Option<&Allowlists>,
+    account: AccountId,
+    slug: SettingSlug,
+) -> Result<bool> {
+    let removed = store.delete_setting(account, slug.slug()).await?;
+    if let Some(a) = allowlists {
+        a.invalidate(account);
+    }
+    Ok(removed)
+}
+
+/// Finds an account by its 32-hex id or its integer aid.
+pub async fn resolve_account(store: &dyn Store, id_or_aid: &str) -> Result<Option<Account>> {
+    let s = id_or_aid.trim();
+    if let Some(id) = AccountId::parse(s) {
+        return store.get_account(id).await;
+    }
+    match s.parse::<i64>() {
+        Ok(aid) => store.get_account_by_aid(aid).await,
+        Err(_) => Ok(None),
+    }
+}
+
+/// `authd account setting delete <slug> --account <id|aid>`: resets a setting directly in
+/// the store, bypassing the API (and so any IP allowlist). Running servers pick the change up
+/// within [`crate::allowlist::REFRESH_MS`]. Returns the account and whether a value was set.
+pub async fn operator_delete(
+    store: &dyn Store,
+    account: &str,
+    slug_text: &str,
+) -> anyhow::Result<(Account, bool)> {
+    let slug = SettingSlug::from_slug(slug_text).ok_or_else(|| {
+        let known: Vec<&str> = SettingSlug::ALL.iter().map(|s| s.slug()).collect();
+        anyhow::anyhow!(
+            "unknown setting {slug_text:?}; known settings: {}",
+            known.join(", ")
+        )
+    })?;
+    let acct = resolve_account(store, account)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no account with id or aid {account:?}"))?;
+    let removed = reset(store, None, acct.id, slug).await?;
+    Ok((acct, removed))
+}

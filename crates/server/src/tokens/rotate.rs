@@ -1,0 +1,153 @@
+//! Token rotation with a grace window: a new token with the same roles, name and expiry rule,
+//! and the old one capped to expire when the window ends — both in one store transaction, so
+//! there is neither a gap (the new token exists before the old one stops) nor an overlap
+//! longer than asked (the old record's expiry is the end of the window, enforced by the same
+//! check as any expiry).
+
+use authd_core::duration::parse_go_duration;
+use authd_core::ids::AuthId;
+use authd_core::model::{Auth, AuthKind, NewToken};
+use authd_core::roles::Permission;
+use authd_core::token::ApiToken;
+use authd_core::{Error, Result};
+
+use super::{Principal, TokenService, MAX_EXPIRY_MS};
+
+/// The longest grace window a rotation may ask for: 7 days.
+pub const MAX_GRACE_MS: i64 = 7 * 24 * 3_600_000;
+
+/// The outcome of a rotation.
+#[derive(Debug)]
+pub struct Rotated {
+    /// The rotated (old) token.
+    pub old: AuthId,
+    /// When the old token stops working (Unix ms).
+    pub old_valid_until_ms: i64,
+    /// The new token's record.
+    pub auth: Auth,
+    /// The new token, to be shown once.
+    pub token: ApiToken,
+}
+
+/// Parses the grace window: a Go duration from 0 to [`MAX_GRACE_MS`]; absent is 0.
+fn grace_ms(grace: Option<&str>) -> Result<i64> {
+    let Some(text) = grace.map(str::trim).filter(|g| !g.is_empty()) else {
+        return Ok(0);
+    };
+    let ns = parse_go_duration(text)
+        .map_err(|e| Error::invalid(format!("Invalid grace {text:?}: {e}")))?;
+    if ns < 0 {
+        return Err(Error::invalid(format!(
+            "Invalid grace {text:?}: must not be negative"
+        )));
+    }
+    let ms = ns / 1_000_000 + i64::from(ns % 1_000_000 != 0);
+    if ms > MAX_GRACE_MS {
+        return Err(Error::invalid(format!(
+            "Invalid grace {text:?}: at most 168h (7 days)"
+        )));
+    }
+    Ok(ms)
+}
+
+impl TokenService {
+    /// Rotates the API token `id` of the caller's account. The caller needs the
+    /// tokens-create permission and must hold every role of the token (no escalation by
+    /// rotation); the new token never outlives the caller, as with minting.
+    pub async fn rotate(
+        &self,
+        caller: &Principal,
+        id: AuthId,
+        grace: Option<&str>,
+    ) -> Result<Rotated> {
+        if !caller.permissions.contains(Permission::TokensCreate) {
+            return Err(Error::Forbidden(format!(
+                "Not authorized: this token's roles do not grant {}",
+                Permission::TokensCreate.name()
+            )));
+        }
+        let grace = grace_ms(grace)?;
+        let old = self
+            .store
+            .get_auth(caller.account_id, id)
+            .await?
+            .ok_or(Error::NotFound)?;
+        if old.kind != AuthKind::ApiToken {
+            return Err(Error::invalid("Only API tokens can be rotated"));
+        }
+        let refused = caller.scopes.not_delegable(old.scopes);
+        if !refused.is_empty() {
+            return Err(Error::Forbidden(format!(
+                "User does not have permission to add these roles in token: [{}]",
+                refused.slugs().join(" ")
+            )));
+        }
+        let now = self.clock.now_ms();
+        if old.expires_ms.is_some_and(|e| now >= e) {
+            return Err(Error::invalid(
+                "Token has already expired; create a new one instead",
+            ));
+        }
+        // Same expiry rule: a lifetime restarts from now, a fixed instant stays.
+        let own = match old.ttl_secs {
+            Some(ttl) => Some(
+                ttl.checked_mul(1_000)
+                    .and_then(|ms| now.checked_add(ms))
+                    .filter(|t| *t < MAX_EXPIRY_MS)
+                    .ok_or_else(|| Error::invalid("Token lifetime is too long to renew"))?,
+            ),
+            None => old.expires_ms,
+        };
+        let expires_ms = match (own, caller.expires_ms) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let old_until = now.saturating_add(grace);
+        let token = ApiToken::generate(AuthId::generate());
+        let new = NewToken {
+            id: token.id(),
+            hash: self.hasher.hash(token.expose().as_bytes()),
+            name: old.name.clone(),
+            label: old.label.clone(),
+            description: old.description.clone(),
+            user_id: old.user_id,
+            user_name: old.user_name.clone(),
+            // Stays in the same revocation tree as the token it replaces.
+            parent_id: old.parent_id,
+            scopes: old.scopes,
+            expires_ms,
+            ttl_secs: old.ttl_secs,
+        };
+        let auth = self
+            .store
+            .rotate_token(caller.account_id, id, new, old_until, now)
+            .await?
+            .ok_or(Error::NotFound)?;
+        // The cached record still carries the old expiry: drop it so the cap applies at once.
+        self.evict(&[id]);
+        let old_valid_until_ms = old.expires_ms.map_or(old_until, |e| e.min(old_until));
+        Ok(Rotated {
+            old: id,
+            old_valid_until_ms,
+            auth,
+            token,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grace_is_bounded_and_defaults_to_zero() {
+        assert_eq!(grace_ms(None).unwrap(), 0);
+        assert_eq!(grace_ms(Some("")).unwrap(), 0);
+        assert_eq!(grace_ms(Some("0s")).unwrap(), 0);
+        assert_eq!(grace_ms(Some("1h30m")).unwrap(), 5_400_000);
+        assert_eq!(grace_ms(Some("168h")).unwrap(), MAX_GRACE_MS);
+        assert!(grace_ms(Some("168h1s")).is_err());
+        assert!(grace_ms(Some("-1s")).is_err());
+        assert!(grace_ms(Some("soon")).is_err());
+    }
+}

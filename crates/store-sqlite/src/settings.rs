@@ -1,0 +1,187 @@
+//! SQLite implementation of account settings, entity data and token rotation
+//! ([`SettingsStore`], [`EntityStore`], [`RotationStore`]). Every query binds the account id.
+
+use async_trait::async_trait;
+use authd_core::ids::{AccountId, AuthId};
+use authd_core::model::{Auth, NewToken};
+use authd_core::settings::StoredSetting;
+use authd_core::store::{EntityStore, RotationStore, SettingsStore};
+use authd_core::{Error, Result};
+use serde_json::Value;
+use sqlx::sqlite::SqliteRow;
+
+use crate::{auth_from_row, corrupt, db_err, get, insert_token, SqliteStore, AUTH_COLS};
+
+fn setting_from_row(row: &SqliteRow) -> Result<StoredSetting> {
+    let text: String = get(row, "value")?;
+    Ok(StoredSetting {
+        slug: get(row, "slug")?,
+        value: serde_json::from_str(&text).map_err(|_| corrupt("setting value"))?,
+        updated_ms: get(row, "updated_ms")?,
+    })
+}
+
+fn to_json(v: &Value) -> Result<String> {
+    serde_json::to_string(v).map_err(Error::internal)
+}
+
+#[async_trait]
+impl SettingsStore for SqliteStore {
+    async fn list_settings(&self, account: AccountId) -> Result<Vec<StoredSetting>> {
+        sqlx::query(
+            "SELECT slug, value, updated_ms FROM account_settings WHERE account_id = ? \
+             ORDER BY slug",
+        )
+        .bind(account.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?
+        .iter()
+        .map(setting_from_row)
+        .collect()
+    }
+
+    async fn get_setting(&self, account: AccountId, slug: &str) -> Result<Option<StoredSetting>> {
+        sqlx::query(
+            "SELECT slug, value, updated_ms FROM account_settings \
+             WHERE account_id = ? AND slug = ?",
+        )
+        .bind(account.to_string())
+        .bind(slug)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?
+        .as_ref()
+        .map(setting_from_row)
+        .transpose()
+    }
+
+    async fn put_setting(
+        &self,
+        account: AccountId,
+        slug: &str,
+        value: &Value,
+        now_ms: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO account_settings (account_id, slug, value, updated_ms) \
+             VALUES (?, ?, ?, ?) \
+             ON CONFLICT (account_id, slug) DO UPDATE SET value = excluded.value, \
+             updated_ms = excluded.updated_ms",
+        )
+        .bind(account.to_string())
+        .bind(slug)
+        .bind(to_json(value)?)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn delete_setting(&self, account: AccountId, slug: &str) -> Result<bool> {
+        let r = sqlx::query("DELETE FROM account_settings WHERE account_id = ? AND slug = ?")
+            .bind(account.to_string())
+            .bind(slug)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(r.rows_affected() > 0)
+    }
+}
+
+#[async_trait]
+impl EntityStore for SqliteStore {
+    async fn upsert_entities(
+        &self,
+        account: AccountId,
+        kind: &str,
+        items: &[(String, Value)],
+        now_ms: i64,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        for (key, body) in items {
+            sqlx::query(
+                "INSERT INTO entities (account_id, kind, key, body, created_ms, updated_ms) \
+                 VALUES (?1, ?2, ?3, json_patch('{}', ?4), ?5, ?5) \
+                 ON CONFLICT (account_id, kind, key) DO UPDATE SET \
+                 body = json_patch(entities.body, ?4), updated_ms = ?5",
+            )
+            .bind(account.to_string())
+            .bind(kind)
+            .bind(key)
+            .bind(to_json(body)?)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn find_entity(
+        &self,
+        account: AccountId,
+        kind: &str,
+        field: &str,
+        value: &str,
+    ) -> Result<Option<Value>> {
+        // The field is bound as a quoted JSON path, never spliced into the SQL text.
+        let path = format!("$.\"{}\"", field.replace('"', ""));
+        let row = sqlx::query(
+            "SELECT body FROM entities WHERE account_id = ?1 AND kind = ?2 \
+             AND json_type(body, ?3) NOT IN ('object', 'array') \
+             AND CAST(json_extract(body, ?3) AS TEXT) = ?4 ORDER BY key LIMIT 1",
+        )
+        .bind(account.to_string())
+        .bind(kind)
+        .bind(path)
+        .bind(value)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        let Some(row) = row else { return Ok(None) };
+        let text: String = get(&row, "body")?;
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|_| corrupt("entity body"))
+    }
+}
+
+#[async_trait]
+impl RotationStore for SqliteStore {
+    async fn rotate_token(
+        &self,
+        account: AccountId,
+        old: AuthId,
+        new: NewToken,
+        old_expires_ms: i64,
+        now_ms: i64,
+    ) -> Result<Option<Auth>> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let capped = sqlx::query(
+            "UPDATE auths SET expires_ms = MIN(COALESCE(expires_ms, ?1), ?1), updated_ms = ?2 \
+             WHERE account_id = ?3 AND id = ?4 AND kind = 'api_token'",
+        )
+        .bind(old_expires_ms)
+        .bind(now_ms)
+        .bind(account.to_string())
+        .bind(old.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        if capped.rows_affected() == 0 {
+            return Ok(None);
+        }
+        insert_token(&mut tx, account, &new, now_ms).await?;
+        let sql = format!("SELECT {AUTH_COLS} FROM auths WHERE account_id = ? AND id = ?");
+        let row = sqlx::query(&sql)
+            .bind(account.to_string())
+            .bind(new.id.to_string())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        auth_from_row(&row).map(Some)
+    }
+}
