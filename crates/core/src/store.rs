@@ -83,7 +83,19 @@ pub trait AuthStore: Send + Sync {
 
 /// Everything a backend provides.
 #[async_trait]
-pub trait Store: AccountStore + UserStore + AuthStore + Send + Sync + 'static {
+pub trait Store:
+    AccountStore
+    + UserStore
+    + AuthStore
+    + crate::credential::CredentialStore
+    + crate::credential::KeyStore
+    + crate::work::WorkStore
+    + crate::audit::AuditStore
+    + crate::provider::ProviderStore
+    + Send
+    + Sync
+    + 'static
+{
     /// Cheap round trip to the database, for readiness.
     async fn ping(&self) -> Result<()>;
     /// Short backend name for logs (`sqlite`, `postgres`).

@@ -39,6 +39,10 @@ pub struct FileConfig {
     pub body_limit_bytes: Option<usize>,
     /// Maximum number of token records cached in memory.
     pub token_cache_capacity: Option<usize>,
+    /// Listen address of the worker plaintext listener (off when absent).
+    pub worker_listen: Option<SocketAddr>,
+    /// File holding the worker credential.
+    pub worker_token_file: Option<PathBuf>,
 }
 
 impl FileConfig {
@@ -102,6 +106,8 @@ pub struct Config {
     pub body_limit_bytes: usize,
     /// Maximum number of token records cached in memory.
     pub token_cache_capacity: usize,
+    /// The worker plaintext listener; `None` (the default) keeps it off.
+    pub worker: Option<crate::worker::WorkerConfig>,
 }
 
 impl Config {
@@ -115,6 +121,7 @@ impl Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 5353)),
             body_limit_bytes: DEFAULT_BODY_LIMIT,
             token_cache_capacity: DEFAULT_TOKEN_CACHE,
+            worker: None,
         }
     }
 }

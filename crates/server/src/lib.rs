@@ -4,10 +4,14 @@
 //! same [`startup::Application`] in-process with a fresh store and an injected clock.
 
 pub mod api;
+pub mod audit;
 pub mod cli;
 pub mod config;
+pub mod keys;
+pub mod keys_cli;
 pub mod provision;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
 pub mod tokens;
+pub mod worker;

@@ -19,4 +19,6 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// The resolved configuration.
     pub config: Arc<Config>,
+    /// The data-key ring that seals and opens stored credentials.
+    pub keys: Arc<crate::keys::KeyManager>,
 }

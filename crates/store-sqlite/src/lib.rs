@@ -22,6 +22,8 @@ use sqlx::sqlite::{
 };
 use sqlx::Row;
 
+mod credentials;
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// A SQLite-backed store.
