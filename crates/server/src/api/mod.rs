@@ -5,13 +5,16 @@
 //! record the matched route only — never the URI, whose query may carry a token.
 
 pub mod accounts;
+pub mod audit;
 pub mod auths;
+pub mod credentials;
 pub mod dto;
 pub mod error;
 pub mod extract;
 pub mod health;
 pub mod providers;
 pub mod users;
+pub mod works;
 
 use std::any::Any;
 
@@ -34,6 +37,9 @@ pub fn router(state: AppState) -> Router {
         .merge(accounts::router())
         .merge(users::router())
         .merge(providers::router())
+        .merge(credentials::router())
+        .merge(works::router())
+        .merge(audit::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
@@ -46,6 +52,7 @@ pub fn router(state: AppState) -> Router {
                 .unwrap_or("<unmatched>");
             tracing::info_span!("request", method = %req.method(), route)
         }))
+        .layer(axum::middleware::from_fn(crate::audit::assign_request_id))
         .with_state(state)
 }
 
