@@ -12,5 +12,6 @@ mod helpers;
 
 mod accounts;
 mod bad_input;
+mod credentials;
 mod tokens;
 mod users;
