@@ -208,9 +208,5 @@ pub trait KeyStore: Send + Sync {
     ) -> Result<Vec<SecretLocation>>;
     /// Replaces one secret field if it still holds exactly `old` (compare-and-swap on key
     /// id and nonce), so a concurrent API write is never overwritten. Returns whether it did.
-    async fn replace_secret(
-        &self,
-        at: &SecretLocation,
-        new: StoredSecret,
-    ) -> Result<bool>;
+    async fn replace_secret(&self, at: &SecretLocation, new: StoredSecret) -> Result<bool>;
 }

@@ -79,12 +79,14 @@ impl WorkStatus {
     /// Whether the state machine allows `self → to`.
     pub const fn can_become(self, to: WorkStatus) -> bool {
         use WorkStatus as W;
-        match (self, to) {
-            (W::Running, W::Sleeping | W::Completed | W::Paused | W::Killed) => true,
-            (W::Sleeping, W::Running | W::Paused | W::Killed) => true,
-            (W::Paused, W::Sleeping | W::Killed) => true,
-            _ => false,
-        }
+        matches!(
+            (self, to),
+            (
+                W::Running,
+                W::Sleeping | W::Completed | W::Paused | W::Killed
+            ) | (W::Sleeping, W::Running | W::Paused | W::Killed)
+                | (W::Paused, W::Sleeping | W::Killed)
+        )
     }
 
     /// What deleting a listed auth does: running/sleeping works are paused.

@@ -126,7 +126,13 @@ pub async fn record_as(
 }
 
 /// Records an operator action (key rotation, rewrap): no account, actor `cli`.
-pub async fn system(store: &dyn Store, clock: &dyn Clock, action: &str, target: &str, detail: &str) {
+pub async fn system(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    action: &str,
+    target: &str,
+    detail: &str,
+) {
     append(
         store,
         AuditEntry {
@@ -146,7 +152,13 @@ pub async fn system(store: &dyn Store, clock: &dyn Clock, action: &str, target: 
 
 /// Records a refused credential (401/403). The account is attributed when the presented
 /// token's public handle names a known token; the presented text itself is never stored.
-pub async fn refused(state: &AppState, parts: &Parts, handle: Option<authd_core::ids::AuthId>, outcome: &str, detail: &str) {
+pub async fn refused(
+    state: &AppState,
+    parts: &Parts,
+    handle: Option<authd_core::ids::AuthId>,
+    outcome: &str,
+    detail: &str,
+) {
     let rid = parts
         .extensions
         .get::<RequestId>()

@@ -285,7 +285,9 @@ pub async fn rewrap(
     let mut stuck = 0u64;
     let mut after: Option<(AuthId, String)> = None;
     loop {
-        let rows = store.secrets_not_under(&current, after.clone(), batch).await?;
+        let rows = store
+            .secrets_not_under(&current, after.clone(), batch)
+            .await?;
         let Some(last) = rows.last() else { break };
         after = Some((last.auth_id, last.secret.field.clone()));
         for at in rows {

@@ -61,8 +61,8 @@ impl Application {
         } else {
             None
         };
-        let keys = crate::keys::KeyManager::load(store.clone(), key.key_wrapper(), clock.as_ref())
-            .await?;
+        let keys =
+            crate::keys::KeyManager::load(store.clone(), key.key_wrapper(), clock.as_ref()).await?;
         let (tokens, touches) = TokenService::new(
             store.clone(),
             hasher.clone(),

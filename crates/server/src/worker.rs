@@ -58,11 +58,7 @@ impl WorkerToken {
 
     /// A fresh random token (`wk_` + 64 hex).
     pub fn generate() -> Self {
-        Self(format!(
-            "wk_{}{}",
-            AuthId::generate(),
-            AuthId::generate()
-        ))
+        Self(format!("wk_{}{}", AuthId::generate(), AuthId::generate()))
     }
 
     /// The text, to hand to a worker.
@@ -183,11 +179,22 @@ async fn read_credential(
 ) -> Response {
     let state = &ws.app;
     let target = format!("{account}/{auth}");
-    let target = if target.len() > 80 { String::new() } else { target };
+    let target = if target.len() > 80 {
+        String::new()
+    } else {
+        target
+    };
     let ok = bearer(&headers).is_some_and(|t| ws.hasher.verify(t.as_bytes(), &ws.expected));
     if !ok {
         audit::record_as(
-            state, None, "anonymous", &rid.0, "worker.decrypt", &target, "unauthorized", "",
+            state,
+            None,
+            "anonymous",
+            &rid.0,
+            "worker.decrypt",
+            &target,
+            "unauthorized",
+            "",
         )
         .await;
         return envelope(StatusCode::UNAUTHORIZED, "Not authorized");
@@ -249,7 +256,10 @@ async fn read_credential(
     audit_out("ok", format!("fields {}", fields.join(","))).await;
     out.insert("id".into(), json!(auth.to_string()));
     out.insert("account_id".into(), json!(account.to_string()));
-    out.insert("provider_id".into(), json!(rec.auth.provider_id.to_string()));
+    out.insert(
+        "provider_id".into(),
+        json!(rec.auth.provider_id.to_string()),
+    );
     out.insert("config".into(), Value::Array(config));
     Success(StatusCode::OK, Value::Object(out)).into_response()
 }

@@ -20,7 +20,9 @@ use authd_core::{Error, Result};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Sqlite, Transaction};
 
-use super::{auth_from_row, corrupt, db_err, get, id_col, limit, opt_id_col, SqliteStore, AUTH_COLS};
+use super::{
+    auth_from_row, corrupt, db_err, get, id_col, limit, opt_id_col, SqliteStore, AUTH_COLS,
+};
 
 type Tx<'a> = Transaction<'a, Sqlite>;
 
@@ -134,13 +136,15 @@ impl CredentialStore for SqliteStore {
             return Ok(None);
         }
         for f in &p.remove {
-            sqlx::query("DELETE FROM auth_secrets WHERE account_id = ? AND auth_id = ? AND field = ?")
-                .bind(account.to_string())
-                .bind(id.to_string())
-                .bind(f)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
+            sqlx::query(
+                "DELETE FROM auth_secrets WHERE account_id = ? AND auth_id = ? AND field = ?",
+            )
+            .bind(account.to_string())
+            .bind(id.to_string())
+            .bind(f)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
         }
         for s in &p.upsert {
             upsert_secret(&mut tx, account, id, s).await?;
@@ -343,7 +347,10 @@ impl KeyStore for SqliteStore {
         rows.iter()
             .map(|r| {
                 let n: i64 = get(r, "n")?;
-                Ok((get(r, "id")?, u64::try_from(n).map_err(|_| corrupt("count"))?))
+                Ok((
+                    get(r, "id")?,
+                    u64::try_from(n).map_err(|_| corrupt("count"))?,
+                ))
             })
             .collect()
     }
@@ -354,9 +361,7 @@ impl KeyStore for SqliteStore {
         after: Option<(AuthId, String)>,
         lim: u32,
     ) -> Result<Vec<SecretLocation>> {
-        let (a, f) = after
-            .map(|(a, f)| (a.to_string(), f))
-            .unwrap_or_default();
+        let (a, f) = after.map(|(a, f)| (a.to_string(), f)).unwrap_or_default();
         let rows = sqlx::query(
             "SELECT account_id, auth_id, field, key_id, nonce, ciphertext FROM auth_secrets \
              WHERE key_id <> ? AND (auth_id > ? OR (auth_id = ? AND field > ?)) \
@@ -467,7 +472,9 @@ impl WorkStore for SqliteStore {
                     .await
                     .map_err(db_err)?;
             if exists.is_none() {
-                return Err(Error::invalid(format!("auth_ids: no auth {a} in this account")));
+                return Err(Error::invalid(format!(
+                    "auth_ids: no auth {a} in this account"
+                )));
             }
             sqlx::query(
                 "INSERT INTO work_auths (account_id, work_id, pos, auth_id) VALUES (?, ?, ?, ?)",
@@ -508,7 +515,8 @@ impl WorkStore for SqliteStore {
     }
 
     async fn list_works(&self, account: AccountId, page: Page<WorkId>) -> Result<Vec<Work>> {
-        let sql = format!("{WORK_SELECT} WHERE w.account_id = ? AND w.id > ? ORDER BY w.id LIMIT ?");
+        let sql =
+            format!("{WORK_SELECT} WHERE w.account_id = ? AND w.id > ? ORDER BY w.id LIMIT ?");
         sqlx::query(&sql)
             .bind(account.to_string())
             .bind(page.after.map(|a| a.to_string()).unwrap_or_default())
@@ -637,7 +645,14 @@ impl ProviderStore for SqliteStore {
         let fields: Vec<(&str, &str, &str, bool)> = p
             .config
             .iter()
-            .map(|f| (f.name.as_str(), f.label.as_str(), f.kind.as_str(), f.optional))
+            .map(|f| {
+                (
+                    f.name.as_str(),
+                    f.label.as_str(),
+                    f.kind.as_str(),
+                    f.optional,
+                )
+            })
             .collect();
         let config = serde_json::to_string(&fields).map_err(Error::internal)?;
         let categories = serde_json::to_string(&p.categories).map_err(Error::internal)?;

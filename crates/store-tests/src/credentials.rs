@@ -106,7 +106,11 @@ pub(crate) async fn credentials_round_trip_and_are_scoped(s: Arc<dyn Store>) {
         .await
         .unwrap()
         .is_none());
-    let up = s.update_credential(a, c.id, patch, 9).await.unwrap().unwrap();
+    let up = s
+        .update_credential(a, c.id, patch, 9)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(up.name, "renamed");
     assert_eq!(up.label, "l");
     assert_eq!(up.updated_ms, 9);
@@ -187,13 +191,24 @@ pub(crate) async fn works_are_scoped_and_unique(s: Arc<dyn Store>) {
             .await,
         Err(Error::Invalid(_))
     ));
-    assert!(s.list_works(a, Page { after: None, limit: 10 }).await.unwrap().is_empty());
+    assert!(s
+        .list_works(
+            a,
+            Page {
+                after: None,
+                limit: 10
+            }
+        )
+        .await
+        .unwrap()
+        .is_empty());
     let w = s
         .create_work(work(a, "x", vec![], WorkStatus::Sleeping))
         .await
         .unwrap();
     assert!(matches!(
-        s.create_work(work(a, "x", vec![], WorkStatus::Running)).await,
+        s.create_work(work(a, "x", vec![], WorkStatus::Running))
+            .await,
         Err(Error::Conflict(_))
     ));
     s.create_work(work(b, "x", vec![cb.id], WorkStatus::Sleeping))
@@ -231,15 +246,23 @@ pub(crate) async fn data_keys_rotate_count_and_rewrap(s: Arc<dyn Store>) {
     assert!(s.current_data_key_id().await.unwrap().is_none());
     assert!(s.add_data_key(key("k_a", 1), true, true).await.unwrap());
     assert!(!s.add_data_key(key("k_x", 1), true, true).await.unwrap());
-    assert_eq!(s.current_data_key_id().await.unwrap().as_deref(), Some("k_a"));
+    assert_eq!(
+        s.current_data_key_id().await.unwrap().as_deref(),
+        Some("k_a")
+    );
     let a = account(s.as_ref(), "a").await;
     let c = cred(&["config.a", "config.b", "config.c"], "k_a");
     s.create_credential(a, c.clone(), 1).await.unwrap();
     assert!(s.add_data_key(key("k_b", 2), true, false).await.unwrap());
-    assert_eq!(s.current_data_key_id().await.unwrap().as_deref(), Some("k_b"));
+    assert_eq!(
+        s.current_data_key_id().await.unwrap().as_deref(),
+        Some("k_b")
+    );
     let keys = s.list_data_keys().await.unwrap();
     assert_eq!(
-        keys.iter().map(|k| (k.id.as_str(), k.current)).collect::<Vec<_>>(),
+        keys.iter()
+            .map(|k| (k.id.as_str(), k.current))
+            .collect::<Vec<_>>(),
         [("k_a", false), ("k_b", true)]
     );
     assert_eq!(keys[0].wrapped, vec![7; 60]);
@@ -256,8 +279,14 @@ pub(crate) async fn data_keys_rotate_count_and_rewrap(s: Arc<dyn Store>) {
     assert_eq!(rest[0].secret.field, "config.c");
     // Compare-and-swap: succeeds once, then the old value no longer matches.
     let at = &first[0];
-    assert!(s.replace_secret(at, secret(&at.secret.field, "k_b", 9)).await.unwrap());
-    assert!(!s.replace_secret(at, secret(&at.secret.field, "k_b", 8)).await.unwrap());
+    assert!(s
+        .replace_secret(at, secret(&at.secret.field, "k_b", 9))
+        .await
+        .unwrap());
+    assert!(!s
+        .replace_secret(at, secret(&at.secret.field, "k_b", 8))
+        .await
+        .unwrap());
     assert_eq!(
         s.secret_counts_by_key().await.unwrap(),
         vec![("k_a".to_owned(), 2), ("k_b".to_owned(), 1)]
@@ -298,7 +327,11 @@ pub(crate) async fn providers_are_scoped_and_unique(s: Arc<dyn Store>) {
         s.get_provider(a, &p.id.to_string()).await.unwrap().unwrap(),
         p
     );
-    assert!(s.get_provider(b, &p.id.to_string()).await.unwrap().is_none());
+    assert!(s
+        .get_provider(b, &p.id.to_string())
+        .await
+        .unwrap()
+        .is_none());
     assert_eq!(s.list_providers(a).await.unwrap(), vec![p]);
 }
 
@@ -320,14 +353,21 @@ pub(crate) async fn audit_is_scoped_filtered_and_paged(s: Arc<dyn Store>) {
     let mut seqs = Vec::new();
     for i in 0..5 {
         seqs.push(
-            s.append_audit(entry(Some(a), if i % 2 == 0 { "x" } else { "y" }, &i.to_string()))
-                .await
-                .unwrap(),
+            s.append_audit(entry(
+                Some(a),
+                if i % 2 == 0 { "x" } else { "y" },
+                &i.to_string(),
+            ))
+            .await
+            .unwrap(),
         );
     }
     s.append_audit(entry(Some(b), "x", "0")).await.unwrap();
     s.append_audit(entry(None, "x", "0")).await.unwrap();
-    let all = s.list_audit(a, AuditFilter::default(), None, 100).await.unwrap();
+    let all = s
+        .list_audit(a, AuditFilter::default(), None, 100)
+        .await
+        .unwrap();
     let got: Vec<i64> = all.iter().map(|e| e.seq).collect();
     seqs.reverse();
     assert_eq!(got, seqs);

@@ -54,7 +54,10 @@ fn to_dto_named(state: &AppState, caller: &Principal, a: &Auth, provider: &str) 
 }
 
 /// Display names of the account's custom providers (built-ins are resolved in memory).
-async fn custom_names(state: &AppState, caller: &Principal) -> ApiResult<Vec<(ProviderId, String)>> {
+async fn custom_names(
+    state: &AppState,
+    caller: &Principal,
+) -> ApiResult<Vec<(ProviderId, String)>> {
     Ok(state
         .store
         .list_providers(caller.account_id)

@@ -63,8 +63,7 @@ fn bad(msg: impl Into<String>) -> ApiError {
 fn valid_field_name(n: &str) -> bool {
     !n.is_empty()
         && n.len() <= 64
-        && n
-            .chars()
+        && n.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
@@ -83,9 +82,7 @@ fn text(field: &str, v: &Value) -> ApiResult<String> {
 fn secret_string(field: &str, v: Value) -> ApiResult<SecretBytes> {
     match v {
         Value::String(s) if s.len() <= MAX_SECRET => Ok(SecretBytes::new(s.into_bytes())),
-        Value::String(_) => Err(bad(format!(
-            "{field} must be at most {MAX_SECRET} bytes"
-        ))),
+        Value::String(_) => Err(bad(format!("{field} must be at most {MAX_SECRET} bytes"))),
         _ => Err(bad(format!("{field} must be a string"))),
     }
 }
@@ -96,7 +93,9 @@ fn parse_config(v: Value) -> ApiResult<Vec<(String, SecretBytes)>> {
             let mut out = Vec::with_capacity(items.len());
             for item in items {
                 let Value::Object(mut o) = item else {
-                    return Err(bad("config entries must be {\"name\":…,\"value\":…} objects"));
+                    return Err(bad(
+                        "config entries must be {\"name\":…,\"value\":…} objects",
+                    ));
                 };
                 let name = match o.remove("name") {
                     Some(Value::String(n)) => n,
@@ -141,7 +140,11 @@ fn parse_oauth(field: &str, v: Value, oauth2: bool) -> ApiResult<SecretBytes> {
     if o.is_empty() {
         return Err(bad(format!("{field} must not be empty")));
     }
-    if oauth2 && !o.get("access_token").and_then(Value::as_str).is_some_and(|s| !s.is_empty()) {
+    let has_access = o
+        .get("access_token")
+        .and_then(Value::as_str)
+        .is_some_and(|s| !s.is_empty());
+    if oauth2 && !has_access {
         return Err(bad(format!("{field}.access_token is required")));
     }
     let bytes = serde_json::to_vec(&Value::Object(o))
@@ -169,9 +172,7 @@ fn parse_input(body: Value) -> ApiResult<Input> {
             // Accepted for client compatibility; the account and id come from the token and
             // the path, and the providing user from the caller.
             "account_id" | "id" | "aid" | "user_id" | "auth_type" => {}
-            other if valid_field_name(other) => {
-                return Err(bad(format!("Unknown field {other}")))
-            }
+            other if valid_field_name(other) => return Err(bad(format!("Unknown field {other}"))),
             _ => return Err(bad("Unknown field")),
         }
     }
@@ -208,7 +209,10 @@ async fn usable_provider(state: &AppState, account: AccountId, key: &str) -> Api
         ));
     }
     if p.no_auth {
-        return Err(bad(format!("provider_id: provider {} needs no credential", p.slug)));
+        return Err(bad(format!(
+            "provider_id: provider {} needs no credential",
+            p.slug
+        )));
     }
     Ok(p)
 }
@@ -378,10 +382,7 @@ async fn update(
 ) -> ApiResult<Response> {
     let id = AuthId::parse(&id).ok_or_else(ApiError::not_found)?;
     let mut input = parse_input(body)?;
-    let current = state
-        .store
-        .get_credential(caller.account_id, id)
-        .await?;
+    let current = state.store.get_credential(caller.account_id, id).await?;
     let current = match current {
         Some(c) => c,
         None => {
@@ -451,7 +452,11 @@ async fn update(
         &rid,
         "auth.update",
         &auth.id.to_string(),
-        &format!("provider {}; replaced fields {}", p.slug, field_list(&fields)),
+        &format!(
+            "provider {}; replaced fields {}",
+            p.slug,
+            field_list(&fields)
+        ),
     )
     .await;
     Ok(Success(StatusCode::OK, dto(&state, &caller, &auth).await).into_response())
@@ -523,7 +528,9 @@ mod tests {
         ];
         for b in bodies {
             let err = parse_input(b).unwrap_err();
-            let ApiError::Http(_, msg) = err else { panic!() };
+            let ApiError::Http(_, msg) = err else {
+                panic!()
+            };
             assert!(!msg.contains(canary), "{msg}");
         }
     }

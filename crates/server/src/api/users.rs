@@ -128,7 +128,15 @@ async fn create(
         })
         .await?;
     tracing::info!(user = %user.id, roles = ?roles.slugs(), "user created");
-    audit::record(&state, &caller, &rid, "user.create", &user.id.to_string(), &format!("roles {}", roles.slugs().join(","))).await;
+    audit::record(
+        &state,
+        &caller,
+        &rid,
+        "user.create",
+        &user.id.to_string(),
+        &format!("roles {}", roles.slugs().join(",")),
+    )
+    .await;
     Ok(Success(StatusCode::CREATED, UserDto::from(&user)).into_response())
 }
 
@@ -164,7 +172,15 @@ async fn update(
         .await?
         .ok_or_else(ApiError::not_found)?;
     tracing::info!(user = %user.id, roles = ?user.roles.slugs(), "user updated");
-    audit::record(&state, &caller, &rid, "user.update", &user.id.to_string(), &format!("roles {}", user.roles.slugs().join(","))).await;
+    audit::record(
+        &state,
+        &caller,
+        &rid,
+        "user.update",
+        &user.id.to_string(),
+        &format!("roles {}", user.roles.slugs().join(",")),
+    )
+    .await;
     Ok(Success(StatusCode::OK, UserDto::from(&user)).into_response())
 }
 

@@ -153,15 +153,19 @@ async fn create(
         let id = AuthId::parse(s)
             .ok_or_else(|| ApiError::bad_request("auth_ids: every id is 32 lowercase hex"))?;
         if auth_ids.contains(&id) {
-            return Err(ApiError::bad_request(format!("auth_ids: {id} is listed twice")));
+            return Err(ApiError::bad_request(format!(
+                "auth_ids: {id} is listed twice"
+            )));
         }
         auth_ids.push(id);
     }
     let status = match body.statuscode.as_deref() {
         None | Some("") => WorkStatus::Sleeping,
-        Some(s) => WorkStatus::parse(s).filter(|w| w.is_initial()).ok_or_else(|| {
-            ApiError::bad_request("statuscode: a work starts sleeping, running or paused")
-        })?,
+        Some(s) => WorkStatus::parse(s)
+            .filter(|w| w.is_initial())
+            .ok_or_else(|| {
+                ApiError::bad_request("statuscode: a work starts sleeping, running or paused")
+            })?,
     };
     let now = state.clock.now_ms();
     let work = state
@@ -191,7 +195,11 @@ async fn create(
         &rid,
         "work.create",
         &work.id.to_string(),
-        &format!("workflow {}; {} auth(s)", work.workflow, work.auth_ids.len()),
+        &format!(
+            "workflow {}; {} auth(s)",
+            work.workflow,
+            work.auth_ids.len()
+        ),
     )
     .await;
     Ok(Success(StatusCode::CREATED, dto(&work, caller.account_aid)).into_response())

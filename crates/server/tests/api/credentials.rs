@@ -36,9 +36,9 @@ fn mailgun(apikey: &str, domain: &str) -> Value {
 impl TestApp {
     async fn worker(&self, account: &str, auth: &str, token: Option<&str>) -> Resp {
         let addr = self.worker_addr.expect("worker listener enabled");
-        let mut rb = self
-            .client
-            .get(format!("http://{addr}/worker/v1/account/{account}/auth/{auth}"));
+        let mut rb = self.client.get(format!(
+            "http://{addr}/worker/v1/account/{account}/auth/{auth}"
+        ));
         if let Some(t) = token {
             rb = rb.header("Authorization", format!("Bearer {t}"));
         }
@@ -84,7 +84,9 @@ fn assert_no_secret_fields(d: &Value) {
 async fn credential_crud_keeps_secrets_write_only() {
     let app = spawn_with_worker().await;
     let t = &app.token;
-    let (id, acct) = app.create_auth(t, mailgun("key-one", "mg.example.com")).await;
+    let (id, acct) = app
+        .create_auth(t, mailgun("key-one", "mg.example.com"))
+        .await;
     let got = app.get(&format!("/api/auth/{id}"), t).await;
     let d = got.ok(200);
     assert_eq!(d["provider_name"], "Mailgun");
@@ -124,13 +126,19 @@ async fn credential_crud_keeps_secrets_write_only() {
     assert_eq!(r.status, 400, "{}", r.body);
 
     // PUT of an unknown id is 404; of a token is 400.
-    app.put(&format!("/api/auth/{}", "ab".repeat(16)), t, json!({"name": "x"}))
-        .await
-        .assert_error(404, "Not found");
+    app.put(
+        &format!("/api/auth/{}", "ab".repeat(16)),
+        t,
+        json!({"name": "x"}),
+    )
+    .await
+    .assert_error(404, "Not found");
     let (tok_id, _) = app
         .create_token(t, json!({"scopes": ["observer"], "name": "o"}))
         .await;
-    let r = app.put(&format!("/api/auth/{tok_id}"), t, json!({"name": "x"})).await;
+    let r = app
+        .put(&format!("/api/auth/{tok_id}"), t, json!({"name": "x"}))
+        .await;
     assert_eq!(r.status, 400);
 
     // Delete is 204, then 404; the worker no longer finds it.
@@ -178,7 +186,10 @@ async fn create_and_update_are_validated_against_the_provider() {
             json!({"provider_id": "twitter", "oauth2token": {"access_token": "a"}}),
             "oauth2token is not accepted by provider twitter (auth_method oauth1)",
         ),
-        (json!({"config": {"apikey": "k"}}), "provider_id is required"),
+        (
+            json!({"config": {"apikey": "k"}}),
+            "provider_id is required",
+        ),
         (
             json!({"provider_id": "nope", "config": {"apikey": "k"}}),
             "provider_id: no such provider",
@@ -203,12 +214,22 @@ async fn create_and_update_are_validated_against_the_provider() {
     app.create_auth(t, json!({"provider_id": "facebook", "oauth2token": {"access_token": "a", "refresh_token": "r"}}))
         .await;
     let (tw, _) = app
-        .create_auth(t, json!({"provider_id": "twitter", "oauthtoken": {"token": "t", "secret": "s"}}))
+        .create_auth(
+            t,
+            json!({"provider_id": "twitter", "oauthtoken": {"token": "t", "secret": "s"}}),
+        )
         .await;
     // An update is validated against the merged result.
-    app.put(&format!("/api/auth/{tw}"), t, json!({"oauth2token": {"access_token": "a"}}))
-        .await
-        .assert_error(400, "oauth2token is not accepted by provider twitter (auth_method oauth1)");
+    app.put(
+        &format!("/api/auth/{tw}"),
+        t,
+        json!({"oauth2token": {"access_token": "a"}}),
+    )
+    .await
+    .assert_error(
+        400,
+        "oauth2token is not accepted by provider twitter (auth_method oauth1)",
+    );
     app.stop().await;
 }
 
@@ -219,14 +240,20 @@ async fn integrations_follow_the_role_matrix() {
     for role in ["data_manager", "general_manager"] {
         let t = app.token_with(&[role]).await;
         app.get(&format!("/api/auth/{id}"), &t).await.ok(200);
-        app.create_auth(&t, mailgun(&format!("k-{role}"), "d")).await;
+        app.create_auth(&t, mailgun(&format!("k-{role}"), "d"))
+            .await;
         app.get("/api/work", &t).await.ok(200);
     }
     for role in ["observer", "marketer", "data"] {
         let t = app.token_with(&[role]).await;
-        assert_eq!(app.post("/api/auth", &t, mailgun("k", "d")).await.status, 403);
         assert_eq!(
-            app.put(&format!("/api/auth/{id}"), &t, json!({"name": "x"})).await.status,
+            app.post("/api/auth", &t, mailgun("k", "d")).await.status,
+            403
+        );
+        assert_eq!(
+            app.put(&format!("/api/auth/{id}"), &t, json!({"name": "x"}))
+                .await
+                .status,
             403
         );
         assert_eq!(app.delete(&format!("/api/auth/{id}"), &t).await.status, 403);
@@ -244,7 +271,9 @@ async fn integrations_follow_the_role_matrix() {
     app.delete(&format!("/api/auth/{id}"), &other)
         .await
         .assert_error(404, "Not found");
-    app.get(&format!("/api/auth/{id}"), &app.token).await.ok(200);
+    app.get(&format!("/api/auth/{id}"), &app.token)
+        .await
+        .ok(200);
     app.stop().await;
 }
 
@@ -263,13 +292,23 @@ async fn custom_providers_are_per_account_and_validate_credentials() {
         .await
         .assert_error(409, "A provider with slug \"our_provider\" already exists");
     let gm = app.token_with(&["general_manager"]).await;
-    assert_eq!(app.post("/api/provider", &gm, json!({"slug": "x2"})).await.status, 403);
+    assert_eq!(
+        app.post("/api/provider", &gm, json!({"slug": "x2"}))
+            .await
+            .status,
+        403
+    );
     let mut builtin = body.clone();
     builtin["slug"] = json!("facebook");
     assert_eq!(app.post("/api/provider", &dm, builtin).await.status, 409);
     app.get("/api/provider/our_provider", &dm).await.ok(200);
     let list = app.get("/api/provider", &dm).await;
-    assert!(list.ok(200).as_array().unwrap().iter().any(|p| p["id"] == pid));
+    assert!(list
+        .ok(200)
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["id"] == pid));
 
     // The seed's example body.
     let seed = json!({"provider_id": "our_provider", "config": [{"name": "apikey", "value": "value_that_will_get_encrypted"}]});
@@ -279,7 +318,10 @@ async fn custom_providers_are_per_account_and_validate_credentials() {
     assert_eq!(d["provider_name"], "Our Provider");
     app.post("/api/auth", &dm, json!({"provider_id": pid, "config": {}}))
         .await
-        .assert_error(400, "config field apikey is required by provider our_provider");
+        .assert_error(
+            400,
+            "config field apikey is required by provider our_provider",
+        );
     let list = app.get(&format!("/api/auth?provider_id={pid}"), &dm).await;
     assert_eq!(list.ok(200).as_array().unwrap().len(), 1);
 
@@ -303,7 +345,11 @@ async fn the_worker_path_is_off_by_default_and_takes_only_the_worker_credential(
     let app = spawn_with_worker().await;
     let (id, acct) = app.create_auth(&app.token, mailgun("wk-key", "d")).await;
     // No credential, a wrong one, or an API token (even admin's) are refused.
-    for t in [None, Some("wk_wrong_wrong_wrong_wrong_wrong_wrong_wrong"), Some(app.token.as_str())] {
+    for t in [
+        None,
+        Some("wk_wrong_wrong_wrong_wrong_wrong_wrong_wrong"),
+        Some(app.token.as_str()),
+    ] {
         app.worker(&acct, &id, t)
             .await
             .assert_error(401, "Not authorized");
@@ -322,9 +368,15 @@ async fn the_worker_path_is_off_by_default_and_takes_only_the_worker_credential(
     assert_eq!(config_value(&w.body, "apikey"), "wk-key");
     // The wrong account in the path is 404 like a missing auth.
     let other = "0".repeat(32);
-    assert_eq!(app.worker(&other, &id, Some(WORKER_TOKEN)).await.status, 404);
+    assert_eq!(
+        app.worker(&other, &id, Some(WORKER_TOKEN)).await.status,
+        404
+    );
     let audit = app
-        .get(&format!("/api/audit?action=worker.decrypt&target={id}"), &app.token)
+        .get(
+            &format!("/api/audit?action=worker.decrypt&target={id}"),
+            &app.token,
+        )
         .await;
     let entries = audit.ok(200).as_array().unwrap().clone();
     assert_eq!(entries.len(), 1, "{entries:?}");
@@ -346,7 +398,9 @@ async fn raw_pool(app: &TestApp) -> sqlx::SqlitePool {
 async fn a_ciphertext_swapped_across_accounts_fails_to_decrypt() {
     let app = spawn_with_worker().await;
     let other = app.new_account("other").await;
-    let (a_id, a_acct) = app.create_auth(&app.token, mailgun("SWAP-CANARY-A", "da")).await;
+    let (a_id, a_acct) = app
+        .create_auth(&app.token, mailgun("SWAP-CANARY-A", "da"))
+        .await;
     let (b_id, b_acct) = app.create_auth(&other, mailgun("victim-b", "db")).await;
     // An attacker with write access to the database copies A's sealed apikey into B's row.
     let pool = raw_pool(&app).await;
@@ -376,9 +430,15 @@ async fn a_ciphertext_swapped_across_accounts_fails_to_decrypt() {
     .execute(&pool)
     .await
     .unwrap();
-    assert_eq!(app.worker(&a_acct, &a_id, Some(WORKER_TOKEN)).await.status, 500);
+    assert_eq!(
+        app.worker(&a_acct, &a_id, Some(WORKER_TOKEN)).await.status,
+        500
+    );
     let audit = app
-        .get(&format!("/api/audit?action=worker.decrypt&target={a_id}"), &app.token)
+        .get(
+            &format!("/api/audit?action=worker.decrypt&target={a_id}"),
+            &app.token,
+        )
         .await;
     assert_eq!(audit.ok(200)[0]["outcome"], "decrypt_failed");
     app.stop().await;
@@ -415,17 +475,25 @@ async fn rotation_while_serving_uses_the_new_key_for_writes_and_old_ones_still_o
     assert_eq!(config_value(&w.body, "apikey"), "after-rotation");
 
     // An update of one field re-seals it under the new key.
-    app.put(&format!("/api/auth/{old_id}"), t, json!({"config": {"apikey": "updated"}}))
-        .await
-        .ok(200);
+    app.put(
+        &format!("/api/auth/{old_id}"),
+        t,
+        json!({"config": {"apikey": "updated"}}),
+    )
+    .await
+    .ok(200);
     let s = authd::keys::status(store.as_ref()).await.unwrap();
     assert_eq!(s.iter().find(|k| k.id == k1).unwrap().secrets, 1);
 
     // Rewrap (online) moves the rest; everything still opens.
     let mut reports = 0;
-    let p = authd::keys::rewrap(store.clone(), wrapper, app.app_state.clock.as_ref(), 1, |_| {
-        reports += 1
-    })
+    let p = authd::keys::rewrap(
+        store.clone(),
+        wrapper,
+        app.app_state.clock.as_ref(),
+        1,
+        |_| reports += 1,
+    )
     .await
     .unwrap();
     assert_eq!(p.rewrapped, 1);
@@ -438,9 +506,15 @@ async fn rotation_while_serving_uses_the_new_key_for_writes_and_old_ones_still_o
     assert_eq!(config_value(&w.body, "apikey"), "updated");
     assert_eq!(config_value(&w.body, "domain"), "d1");
     // Rewrapping again is a no-op (resumable: only what is left is touched).
-    let p = authd::keys::rewrap(store.clone(), app.master().key_wrapper(), app.app_state.clock.as_ref(), 10, |_| {})
-        .await
-        .unwrap();
+    let p = authd::keys::rewrap(
+        store.clone(),
+        app.master().key_wrapper(),
+        app.app_state.clock.as_ref(),
+        10,
+        |_| {},
+    )
+    .await
+    .unwrap();
     assert_eq!(p.rewrapped, 0);
     app.stop().await;
 }
@@ -471,14 +545,26 @@ async fn works_check_auths_and_duplicates() {
     app.post("/api/work", t, json!({"workflow": "x", "auth_ids": [b1]}))
         .await
         .assert_error(400, &format!("auth_ids: no auth {b1} in this account"));
-    app.post("/api/work", t, json!({"workflow": "x", "statuscode": "completed"}))
-        .await
-        .assert_error(400, "statuscode: a work starts sleeping, running or paused");
+    app.post(
+        "/api/work",
+        t,
+        json!({"workflow": "x", "statuscode": "completed"}),
+    )
+    .await
+    .assert_error(400, "statuscode: a work starts sleeping, running or paused");
     app.get(&format!("/api/work/{wid}"), t).await.ok(200);
     app.get(&format!("/api/work/{wid}"), &other)
         .await
         .assert_error(404, "Not found");
-    assert_eq!(app.get("/api/work", t).await.ok(200).as_array().unwrap().len(), 1);
+    assert_eq!(
+        app.get("/api/work", t)
+            .await
+            .ok(200)
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
     assert_eq!(app.delete(&format!("/api/work/{wid}"), t).await.status, 204);
     app.delete(&format!("/api/work/{wid}"), t)
         .await
@@ -492,14 +578,18 @@ async fn deleting_an_auth_detaches_and_stops_its_works() {
     let t = &app.token;
     let (a1, _) = app.create_auth(t, mailgun("k1", "d")).await;
     let (a2, _) = app.create_auth(t, mailgun("k2", "d")).await;
-    let mk = |wf: &str, ids: Vec<&str>, status: &str| {
-        json!({"workflow": wf, "auth_ids": ids, "statuscode": status})
-    };
-    let running = app.post("/api/work", t, mk("w1", vec![&a1, &a2], "running")).await;
+    let mk = |wf: &str, ids: Vec<&str>, status: &str| json!({"workflow": wf, "auth_ids": ids, "statuscode": status});
+    let running = app
+        .post("/api/work", t, mk("w1", vec![&a1, &a2], "running"))
+        .await;
     let running = running.ok(201)["id"].as_str().unwrap().to_owned();
-    let paused = app.post("/api/work", t, mk("w2", vec![&a1], "paused")).await;
+    let paused = app
+        .post("/api/work", t, mk("w2", vec![&a1], "paused"))
+        .await;
     let paused = paused.ok(201)["id"].as_str().unwrap().to_owned();
-    let untouched = app.post("/api/work", t, mk("w3", vec![&a2], "running")).await;
+    let untouched = app
+        .post("/api/work", t, mk("w3", vec![&a2], "running"))
+        .await;
     let untouched = untouched.ok(201)["id"].as_str().unwrap().to_owned();
 
     assert_eq!(app.delete(&format!("/api/auth/{a1}"), t).await.status, 204);
@@ -517,7 +607,9 @@ async fn deleting_an_auth_detaches_and_stops_its_works() {
     app.delete(&format!("/api/auth/{a1}"), t)
         .await
         .assert_error(404, "Not found");
-    let audit = app.get(&format!("/api/audit?action=work.stop&target={running}"), t).await;
+    let audit = app
+        .get(&format!("/api/audit?action=work.stop&target={running}"), t)
+        .await;
     assert_eq!(audit.ok(200).as_array().unwrap().len(), 1);
     app.stop().await;
 }
@@ -526,7 +618,9 @@ async fn deleting_an_auth_detaches_and_stops_its_works() {
 async fn no_reader_sees_a_half_done_delete() {
     let app = Arc::new(spawn_with_worker().await);
     let t = app.token.clone();
-    let (auth, acct) = app.create_auth(&t, mailgun("race-key", "race-domain")).await;
+    let (auth, acct) = app
+        .create_auth(&t, mailgun("race-key", "race-domain"))
+        .await;
     let mut works = Vec::new();
     for i in 0..3 {
         let r = app
@@ -550,7 +644,11 @@ async fn no_reader_sees_a_half_done_delete() {
                 observations += 1;
                 let w = app.get(&format!("/api/work/{work}"), &t).await;
                 let w = w.ok(200);
-                let listed = w["auth_ids"].as_array().unwrap().iter().any(|x| x == &json!(auth));
+                let listed = w["auth_ids"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|x| x == &json!(auth));
                 match (listed, w["statuscode"].as_str().unwrap()) {
                     (true, "running") => {}
                     (false, "paused") => {
@@ -599,21 +697,38 @@ async fn the_audit_trail_records_mutations_and_refusals_with_pagination() {
         .await;
     let (auth, _) = app.create_auth(&tok, mailgun("AUDIT-CANARY", "d")).await;
     let user = app
-        .post("/api/user", t, json!({"email": "u@x.y", "roles": ["observer"]}))
+        .post(
+            "/api/user",
+            t,
+            json!({"email": "u@x.y", "roles": ["observer"]}),
+        )
         .await;
     let uid = user.ok(201)["id"].as_str().unwrap().to_owned();
-    app.put(&format!("/api/user/{uid}"), t, json!({"roles": ["marketer"]}))
-        .await
-        .ok(200);
-    assert_eq!(app.delete(&format!("/api/auth/{auth}"), &tok).await.status, 204);
+    app.put(
+        &format!("/api/user/{uid}"),
+        t,
+        json!({"roles": ["marketer"]}),
+    )
+    .await
+    .ok(200);
+    assert_eq!(
+        app.delete(&format!("/api/auth/{auth}"), &tok).await.status,
+        204
+    );
     // Refused credentials: an expired token of this account, and a forbidden call.
     let (_, short) = app
-        .create_token(t, json!({"scopes": ["observer"], "name": "s", "expires": "1h"}))
+        .create_token(
+            t,
+            json!({"scopes": ["observer"], "name": "s", "expires": "1h"}),
+        )
         .await;
     app.clock.advance_ms(2 * 3_600_000);
     assert_eq!(app.get("/api/auth", &short).await.status, 401);
     assert_eq!(app.get("/api/audit", &tok).await.status, 403);
-    assert_eq!(app.delete(&format!("/api/auth/{tok_id}"), t).await.status, 204);
+    assert_eq!(
+        app.delete(&format!("/api/auth/{tok_id}"), t).await.status,
+        204
+    );
 
     let all = app.get("/api/audit?limit=1000", t).await;
     let all = all.ok(200).as_array().unwrap().clone();
@@ -642,7 +757,10 @@ async fn the_audit_trail_records_mutations_and_refusals_with_pagination() {
         .filter(|e| e["action"] == "credential.refused")
         .map(|e| e["outcome"].as_str().unwrap())
         .collect();
-    assert!(outcomes.contains(&"expired") && outcomes.contains(&"forbidden"), "{outcomes:?}");
+    assert!(
+        outcomes.contains(&"expired") && outcomes.contains(&"forbidden"),
+        "{outcomes:?}"
+    );
     // Newest first; seq strictly decreasing.
     let seqs: Vec<i64> = all.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
     assert!(seqs.windows(2).all(|w| w[0] > w[1]));
@@ -652,7 +770,13 @@ async fn the_audit_trail_records_mutations_and_refusals_with_pagination() {
     let mut url = "/api/audit?limit=2".to_owned();
     loop {
         let page = app.get(&url, t).await;
-        walked.extend(page.ok(200).as_array().unwrap().iter().map(|e| e["seq"].as_i64().unwrap()));
+        walked.extend(
+            page.ok(200)
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["seq"].as_i64().unwrap()),
+        );
         match page.body["_next"].as_str() {
             Some(n) => url = format!("/api/audit?limit=2&_next={n}"),
             None => break,
@@ -660,7 +784,12 @@ async fn the_audit_trail_records_mutations_and_refusals_with_pagination() {
     }
     assert_eq!(walked, seqs);
     // Filters.
-    let f = app.get(&format!("/api/audit?actor=token:{tok_id}&action=auth.create"), t).await;
+    let f = app
+        .get(
+            &format!("/api/audit?actor=token:{tok_id}&action=auth.create"),
+            t,
+        )
+        .await;
     assert_eq!(f.ok(200).as_array().unwrap().len(), 1);
     let f = app.get(&format!("/api/audit?target={uid}"), t).await;
     assert_eq!(f.ok(200).as_array().unwrap().len(), 2);
@@ -720,7 +849,9 @@ fn scan_dir(dir: &Path, canaries: &[&str]) -> usize {
     files_under(dir, &mut files);
     for f in &files {
         // SQLite may remove its side files (-shm, -journal) between listing and reading.
-    let Ok(bytes) = std::fs::read(f) else { continue };
+        let Ok(bytes) = std::fs::read(f) else {
+            continue;
+        };
         for c in canaries {
             assert!(
                 !bytes.windows(c.len()).any(|w| w == c.as_bytes()),
@@ -788,14 +919,22 @@ async fn canaries_never_appear_in_responses_logs_or_the_data_dir() {
         .await
         .ok(201);
     let r = app
-        .post("/api/auth", &t, json!({"provider_id": "our_provider", "config": [{"name": "apikey", "value": c[7]}]}))
+        .post(
+            "/api/auth",
+            &t,
+            json!({"provider_id": "our_provider", "config": [{"name": "apikey", "value": c[7]}]}),
+        )
         .await;
     r.ok(201);
     bodies.push(r);
 
     // Update, list, get.
     let r = app
-        .put(&format!("/api/auth/{mg}"), &t, json!({"config": [{"name": "apikey", "value": c[5]}]}))
+        .put(
+            &format!("/api/auth/{mg}"),
+            &t,
+            json!({"config": [{"name": "apikey", "value": c[5]}]}),
+        )
         .await;
     r.ok(200);
     bodies.push(r);
@@ -807,25 +946,95 @@ async fn canaries_never_appear_in_responses_logs_or_the_data_dir() {
     // Error paths, each carrying a canary.
     let e = c[6];
     let errors: Vec<(Method, String, Option<&str>, Value)> = vec![
-        (Method::POST, "/api/auth".into(), Some(&t), json!({"provider_id": "mailgun", "config": [{"name": "apikey", "value": e}]})),
-        (Method::POST, "/api/auth".into(), Some(&t), json!({"provider_id": "mailgun", "config": e})),
-        (Method::POST, "/api/auth".into(), Some(&t), json!({"provider_id": "mailgun", "config": [{"name": "apikey", "value": [e]}]})),
-        (Method::POST, "/api/auth".into(), Some(&t), json!({"provider_id": "facebook", "oauth2token": e})),
-        (Method::POST, "/api/auth".into(), Some(&t), json!({"provider_id": "facebook", "oauthtoken": {"secret": e}})),
-        (Method::POST, "/api/auth".into(), Some(&t), json!({"provider_id": "mailgun", "config": {"apikey": e, "domain": "d", "zzz": e}})),
+        (
+            Method::POST,
+            "/api/auth".into(),
+            Some(&t),
+            json!({"provider_id": "mailgun", "config": [{"name": "apikey", "value": e}]}),
+        ),
+        (
+            Method::POST,
+            "/api/auth".into(),
+            Some(&t),
+            json!({"provider_id": "mailgun", "config": e}),
+        ),
+        (
+            Method::POST,
+            "/api/auth".into(),
+            Some(&t),
+            json!({"provider_id": "mailgun", "config": [{"name": "apikey", "value": [e]}]}),
+        ),
+        (
+            Method::POST,
+            "/api/auth".into(),
+            Some(&t),
+            json!({"provider_id": "facebook", "oauth2token": e}),
+        ),
+        (
+            Method::POST,
+            "/api/auth".into(),
+            Some(&t),
+            json!({"provider_id": "facebook", "oauthtoken": {"secret": e}}),
+        ),
+        (
+            Method::POST,
+            "/api/auth".into(),
+            Some(&t),
+            json!({"provider_id": "mailgun", "config": {"apikey": e, "domain": "d", "zzz": e}}),
+        ),
         (Method::POST, "/api/auth".into(), Some(&obs), mailgun(e, e)),
         (Method::POST, "/api/auth".into(), None, mailgun(e, e)),
-        (Method::POST, "/api/auth".into(), Some("at.00000000000000000000000000000000.bad"), mailgun(e, e)),
-        (Method::POST, "/api/auth/1b53b88a06b418b07d601b6f57b8eb40".into(), Some(&t), json!({"provider_id": "twitter", "oauthtoken": {"secret": e}})),
-        (Method::POST, "/api/auth/zzz".into(), Some(&t), mailgun(e, e)),
-        (Method::PUT, format!("/api/auth/{}", "ab".repeat(16)), Some(&t), mailgun(e, e)),
-        (Method::PUT, format!("/api/auth/{mg}"), Some(&t), json!({"oauth2token": {"access_token": e}})),
-        (Method::PUT, format!("/api/auth/{mg}"), Some(&obs), mailgun(e, e)),
-        (Method::POST, "/api/work".into(), Some(&t), json!({"workflow": "x", "auth_ids": [e]})),
+        (
+            Method::POST,
+            "/api/auth".into(),
+            Some("at.00000000000000000000000000000000.bad"),
+            mailgun(e, e),
+        ),
+        (
+            Method::POST,
+            "/api/auth/1b53b88a06b418b07d601b6f57b8eb40".into(),
+            Some(&t),
+            json!({"provider_id": "twitter", "oauthtoken": {"secret": e}}),
+        ),
+        (
+            Method::POST,
+            "/api/auth/zzz".into(),
+            Some(&t),
+            mailgun(e, e),
+        ),
+        (
+            Method::PUT,
+            format!("/api/auth/{}", "ab".repeat(16)),
+            Some(&t),
+            mailgun(e, e),
+        ),
+        (
+            Method::PUT,
+            format!("/api/auth/{mg}"),
+            Some(&t),
+            json!({"oauth2token": {"access_token": e}}),
+        ),
+        (
+            Method::PUT,
+            format!("/api/auth/{mg}"),
+            Some(&obs),
+            mailgun(e, e),
+        ),
+        (
+            Method::POST,
+            "/api/work".into(),
+            Some(&t),
+            json!({"workflow": "x", "auth_ids": [e]}),
+        ),
     ];
     for (m, path, tok, body) in errors {
         let r = app.call(m.clone(), &path, tok, Some(body)).await;
-        assert!(r.status.is_client_error(), "{m} {path}: {} {}", r.status, r.body);
+        assert!(
+            r.status.is_client_error(),
+            "{m} {path}: {} {}",
+            r.status,
+            r.body
+        );
         bodies.push(r);
     }
     // A malformed JSON body with a canary in it.
@@ -864,7 +1073,10 @@ async fn canaries_never_appear_in_responses_logs_or_the_data_dir() {
     }
     // The data dir while serving (DB, WAL, key file) ...
     let n = scan_dir(app.dir.path(), &c);
-    assert!(n >= 2, "expected the database and key file, found {n} files");
+    assert!(
+        n >= 2,
+        "expected the database and key file, found {n} files"
+    );
     assert!(app.dir.path().join("master.key").exists());
     // ... and after a clean stop (WAL checkpointed).
     let tmp = app.stop_keep_dir().await;
@@ -874,8 +1086,85 @@ async fn canaries_never_appear_in_responses_logs_or_the_data_dir() {
         return;
     };
     let logged = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
-    assert!(logged.contains("credential created"), "logs were captured: {} bytes: {}", logged.len(), &logged[..logged.len().min(3000)]);
+    assert!(
+        logged.contains("credential created"),
+        "logs were captured: {} bytes: {}",
+        logged.len(),
+        &logged[..logged.len().min(3000)]
+    );
     for canary in c {
         assert!(!logged.contains(canary), "canary {canary} in logs");
     }
+}
+
+fn authd_cli(dir: &Path, args: &[&str]) -> (String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_authd"))
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .env_remove("AUTHD_MASTER_KEY")
+        .env_remove("AUTHD_MASTER_KEY_FILE")
+        .env_remove("AUTHD_DATABASE_URL")
+        .env_remove("AUTHD_CONFIG")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(out.status.success(), "authd {args:?} failed: {stderr}");
+    (stdout, stderr)
+}
+
+#[tokio::test]
+async fn the_keys_cli_rotates_rewraps_and_reports_against_a_running_server() {
+    let app = spawn_app_with(|c| {
+        c.master_key = MasterKeySource::GenerateAt(c.data_dir.join("master.key"));
+        c.worker = Some(WorkerConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            token: WorkerToken::new(WORKER_TOKEN).unwrap(),
+        });
+    })
+    .await;
+    let t = app.token.clone();
+    let (old, acct) = app.create_auth(&t, mailgun("CLI-CANARY-1", "d")).await;
+    let dir = app.dir.path().to_owned();
+    let (status, _) = authd_cli(&dir, &["keys", "status"]);
+    let lines: Vec<&str> = status.lines().collect();
+    assert_eq!(lines.len(), 1, "{status}");
+    assert!(
+        lines[0].contains("current") && lines[0].ends_with("2 secrets"),
+        "{status}"
+    );
+
+    // Rotate in another process while this server keeps serving.
+    let (new_key, _) = authd_cli(&dir, &["keys", "rotate"]);
+    let new_key = new_key.trim().to_owned();
+    assert!(new_key.starts_with("k_"));
+    app.create_auth(&t, mailgun("CLI-CANARY-2", "d")).await;
+    let (status, _) = authd_cli(&dir, &["keys", "status"]);
+    let current = status.lines().find(|l| l.contains("\tcurrent\t")).unwrap();
+    assert!(
+        current.starts_with(&new_key) && current.ends_with("2 secrets"),
+        "{status}"
+    );
+
+    let (_, progress) = authd_cli(&dir, &["keys", "rewrap", "--batch", "1"]);
+    assert!(
+        progress.contains("rewrap done: 2 re-encrypted"),
+        "{progress}"
+    );
+    let (status, _) = authd_cli(&dir, &["keys", "status"]);
+    assert!(
+        status.contains("retired") && status.contains("\t0 secrets"),
+        "{status}"
+    );
+    for text in [&status, &progress] {
+        assert!(!text.contains("CLI-CANARY"));
+    }
+    // The server opens the rewrapped row under the key another process created.
+    let w = app.worker(&acct, &old, Some(WORKER_TOKEN)).await;
+    assert_eq!(config_value(&w.body, "apikey"), "CLI-CANARY-1");
+    let audit = app.get("/api/audit?action=keys.rotate", &t).await;
+    // Operator actions have no account, so tenants do not see them.
+    assert!(audit.ok(200).as_array().unwrap().is_empty());
+    app.stop().await;
 }
