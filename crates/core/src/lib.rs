@@ -4,7 +4,9 @@
 //! This crate performs no I/O and never reads the clock: time arrives through [`clock::Clock`]
 //! and storage through the traits in [`store`]. It depends on neither axum nor sqlx.
 
+pub mod audit;
 pub mod clock;
+pub mod credential;
 pub mod duration;
 pub mod error;
 pub mod ids;
@@ -14,5 +16,6 @@ pub mod roles;
 pub mod settings;
 pub mod store;
 pub mod token;
+pub mod work;
 
 pub use error::{Error, Result};

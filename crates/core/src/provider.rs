@@ -209,6 +209,27 @@ pub fn builtin(id_or_slug: &str) -> Option<Provider> {
         .find(|p| p.slug == id_or_slug || p.id.to_string() == id_or_slug)
 }
 
+/// Custom providers an account added (`POST /api/provider`). The built-in catalog is not in
+/// the store; callers look there first.
+#[async_trait::async_trait]
+pub trait ProviderStore: Send + Sync {
+    /// Persists a custom provider for `account`; `Conflict` if its id or slug is taken there.
+    async fn create_provider(
+        &self,
+        account: crate::ids::AccountId,
+        provider: Provider,
+        now_ms: i64,
+    ) -> crate::Result<Provider>;
+    /// An account's custom providers, by slug.
+    async fn list_providers(&self, account: crate::ids::AccountId) -> crate::Result<Vec<Provider>>;
+    /// One custom provider by id or slug.
+    async fn get_provider(
+        &self,
+        account: crate::ids::AccountId,
+        id_or_slug: &str,
+    ) -> crate::Result<Option<Provider>>;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -93,6 +93,11 @@ pub trait Store:
     + SettingsStore
     + EntityStore
     + RotationStore
+    + crate::credential::CredentialStore
+    + crate::credential::KeyStore
+    + crate::work::WorkStore
+    + crate::audit::AuditStore
+    + crate::provider::ProviderStore
     + Send
     + Sync
     + 'static

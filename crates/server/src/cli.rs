@@ -60,6 +60,18 @@ enum Command {
         /// Listen address [default: 127.0.0.1:5353].
         #[arg(long, env = "AUTHD_LISTEN")]
         listen: Option<SocketAddr>,
+        /// Enable the worker plaintext listener on this address (off by default).
+        #[arg(long, env = "AUTHD_WORKER_LISTEN")]
+        worker_listen: Option<SocketAddr>,
+        /// File holding the worker credential (or set AUTHD_WORKER_TOKEN); generated in the
+        /// data dir when neither is given.
+        #[arg(long, env = "AUTHD_WORKER_TOKEN_FILE")]
+        worker_token_file: Option<PathBuf>,
+    },
+    /// Manage the data keys that encrypt stored credentials.
+    Keys {
+        #[command(subcommand)]
+        command: crate::keys_cli::KeysCommand,
     },
     /// Create the store and the first account; prints its admin token on stdout.
     Init {
@@ -137,9 +149,13 @@ impl Cli {
             Some(u) => DatabaseUrl::new(u),
             None => DatabaseUrl::sqlite_in(&data_dir),
         };
-        let listen_flag = match &self.command {
-            Command::Serve { listen } => *listen,
-            _ => None,
+        let (listen_flag, worker_flag, worker_file_flag) = match &self.command {
+            Command::Serve {
+                listen,
+                worker_listen,
+                worker_token_file,
+            } => (*listen, *worker_listen, worker_token_file.clone()),
+            _ => (None, None, None),
         };
         let listen = match listen_flag.or(file.listen) {
             Some(l) => l,
@@ -164,7 +180,16 @@ impl Cli {
             .entity_key_field
             .unwrap_or_else(|| DEFAULT_ENTITY_KEY_FIELD.to_owned());
         check_entity_key_field(&entity_key_field)?;
+        let worker = match worker_flag.or(file.worker_listen) {
+            None => None,
+            Some(listen) => Some(crate::worker::WorkerConfig::resolve(
+                listen,
+                worker_file_flag.or(file.worker_token_file),
+                &data_dir,
+            )?),
+        };
         Ok(Config {
+            worker,
             data_dir,
             database_url,
             listen,
@@ -184,6 +209,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     match cli.command {
         Command::Serve { .. } => serve(config, clock).await,
+        Command::Keys { command } => crate::keys_cli::run(command, &config, clock).await,
         Command::Init { account } => {
             let (store, key) = startup::open(&config).await?;
             let n = store.count_accounts().await.map_err(anyhow::Error::from)?;

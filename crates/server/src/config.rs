@@ -50,6 +50,10 @@ pub struct FileConfig {
     pub entity_key_field: Option<String>,
     /// Maximum size of one collect upload in bytes.
     pub collect_limit_bytes: Option<usize>,
+    /// Listen address of the worker plaintext listener (off when absent).
+    pub worker_listen: Option<SocketAddr>,
+    /// File holding the worker credential.
+    pub worker_token_file: Option<PathBuf>,
 }
 
 impl FileConfig {
@@ -120,6 +124,8 @@ pub struct Config {
     pub entity_key_field: String,
     /// Maximum size of one collect upload in bytes (larger is 413).
     pub collect_limit_bytes: usize,
+    /// The worker plaintext listener; `None` (the default) keeps it off.
+    pub worker: Option<crate::worker::WorkerConfig>,
 }
 
 impl Config {
@@ -136,6 +142,7 @@ impl Config {
             trusted_proxies: Vec::new(),
             entity_key_field: DEFAULT_ENTITY_KEY_FIELD.to_owned(),
             collect_limit_bytes: DEFAULT_COLLECT_LIMIT,
+            worker: None,
         }
     }
 }

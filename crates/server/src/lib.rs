@@ -5,11 +5,15 @@
 
 pub mod allowlist;
 pub mod api;
+pub mod audit;
 pub mod cli;
 pub mod config;
+pub mod keys;
+pub mod keys_cli;
 pub mod provision;
 pub mod settings;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
 pub mod tokens;
+pub mod worker;

@@ -49,6 +49,7 @@ pub struct Application {
     bootstrap: Option<Provisioned>,
     flusher: tokio::task::JoinHandle<()>,
     stop_flusher: tokio::sync::oneshot::Sender<()>,
+    worker: Option<(TcpListener, axum::Router)>,
 }
 
 impl Application {
@@ -61,9 +62,11 @@ impl Application {
         } else {
             None
         };
+        let keys =
+            crate::keys::KeyManager::load(store.clone(), key.key_wrapper(), clock.as_ref()).await?;
         let (tokens, touches) = TokenService::new(
             store.clone(),
-            hasher,
+            hasher.clone(),
             clock.clone(),
             config.token_cache_capacity,
         );
@@ -72,12 +75,23 @@ impl Application {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {}", config.listen))?;
+        let worker_cfg = config.worker.clone();
         let state = AppState {
             allowlists: Arc::new(Allowlists::new(store.clone(), clock.clone())),
             store,
             tokens: Arc::new(tokens),
             clock,
             config: Arc::new(config),
+            keys: Arc::new(keys),
+        };
+        let worker = match worker_cfg {
+            None => None,
+            Some(w) => {
+                let l = TcpListener::bind(w.listen)
+                    .await
+                    .with_context(|| format!("binding the worker listener {}", w.listen))?;
+                Some((l, crate::worker::router(state.clone(), hasher, &w.token)))
+            }
         };
         Ok(Self {
             listener,
@@ -85,6 +99,7 @@ impl Application {
             bootstrap,
             flusher,
             stop_flusher,
+            worker,
         })
     }
 
@@ -93,6 +108,11 @@ impl Application {
         self.listener
             .local_addr()
             .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// The bound address of the worker listener, when enabled.
+    pub fn worker_addr(&self) -> Option<SocketAddr> {
+        self.worker.as_ref().and_then(|(l, _)| l.local_addr().ok())
     }
 
     /// The account and admin token created for an empty store, once.
@@ -116,16 +136,38 @@ impl Application {
             state,
             flusher,
             stop_flusher,
+            worker,
             ..
         } = self;
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        });
+        let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+        let worker_task = worker.map(|(l, r)| {
+            let stop = wait(stop_rx.clone());
+            tokio::spawn(async move {
+                axum::serve(l, r.into_make_service())
+                    .with_graceful_shutdown(stop)
+                    .await
+            })
+        });
         let router = crate::api::router(state);
         axum::serve(
             listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(wait(stop_rx))
         .await
         .context("serving HTTP")?;
+        if let Some(t) = worker_task {
+            t.await
+                .context("worker listener task")?
+                .context("serving the worker listener")?;
+        }
         // In-flight requests are done: let the flusher write what it still holds.
         let _ = stop_flusher.send(());
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), flusher).await;

@@ -22,4 +22,6 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Cached per-account IP allowlists (`api_ip_whitelist`).
     pub allowlists: Arc<Allowlists>,
+    /// The data-key ring that seals and opens stored credentials.
+    pub keys: Arc<crate::keys::KeyManager>,
 }

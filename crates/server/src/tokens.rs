@@ -123,7 +123,7 @@ impl TokenService {
             Some(e) => e,
             None => self.load(parsed.id).await?,
         };
-        self.check(&parsed, &entry)
+        self.verify(&parsed, &entry, touch)
     }
 
     /// The synchronous fast path: `None` when the token's record is not in memory (the caller
@@ -133,10 +133,17 @@ impl TokenService {
             return Some(Err(Error::Unauthenticated));
         };
         let entry = self.cache.get(&parsed.id)?;
-        Some(self.check(&parsed, &entry))
+        Some(self.verify(&parsed, &entry, true))
     }
 
-    fn check(&self, parsed: &token::ParsedToken<'_>, entry: &CachedToken) -> Result<Principal> {
+    /// The in-memory part of the check: keyed hash in constant time, expiry, and (if asked)
+    /// a coalesced last-access touch.
+    fn verify(
+        &self,
+        parsed: &token::ParsedToken<'_>,
+        entry: &CachedToken,
+        touch: bool,
+    ) -> Result<Principal> {
         if !self.hasher.verify(parsed.text.as_bytes(), &entry.cred.hash) {
             return Err(Error::Unauthenticated);
         }

@@ -22,6 +22,7 @@ use sqlx::sqlite::{
 };
 use sqlx::Row;
 
+mod credentials;
 mod settings;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

@@ -23,6 +23,13 @@ pub type Factory = dyn Fn() -> Pin<Box<dyn Future<Output = Arc<dyn Store>> + Sen
 
 type Case = fn(Arc<dyn Store>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
 
+mod credentials;
+use credentials::{
+    audit_is_scoped_filtered_and_paged, credentials_round_trip_and_are_scoped,
+    data_keys_rotate_count_and_rewrap, delete_cascade_detaches_and_stops_works,
+    providers_are_scoped_and_unique, works_are_scoped_and_unique,
+};
+
 macro_rules! cases {
     ($($name:ident),* $(,)?) => {
         /// Every case, by name.
@@ -43,6 +50,12 @@ cases!(
     settings_are_scoped_and_replaceable,
     entities_merge_and_are_scoped,
     rotation_caps_the_old_expiry_and_is_scoped,
+    credentials_round_trip_and_are_scoped,
+    delete_cascade_detaches_and_stops_works,
+    works_are_scoped_and_unique,
+    data_keys_rotate_count_and_rewrap,
+    providers_are_scoped_and_unique,
+    audit_is_scoped_filtered_and_paged,
 );
 
 /// Runs every case against fresh stores from `factory`, panicking on the first failure with

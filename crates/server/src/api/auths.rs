@@ -17,6 +17,7 @@ use super::dto::{AuthDto, ConfigEntry, CreatedToken};
 use super::error::{ApiError, ApiResult};
 use super::extract::{perm, ApiJson, ApiPath, ApiQuery, Authed};
 use super::{paginate, Listed, PageQuery, Success};
+use crate::audit::RequestId;
 use crate::state::AppState;
 use crate::tokens::{Principal, TokenRequest};
 
@@ -41,11 +42,37 @@ fn provider_name(id: ProviderId) -> String {
 }
 
 fn to_dto(state: &AppState, caller: &Principal, a: &Auth) -> AuthDto {
+    to_dto_named(state, caller, a, &provider_name(a.provider_id))
+}
+
+fn to_dto_named(state: &AppState, caller: &Principal, a: &Auth, provider: &str) -> AuthDto {
     let last = match a.kind {
         AuthKind::ApiToken => state.tokens.last_accessed(a.id, a.last_accessed_ms),
         AuthKind::Credential => None,
     };
-    AuthDto::new(a, caller.account_aid, &provider_name(a.provider_id), last)
+    AuthDto::new(a, caller.account_aid, provider, last)
+}
+
+/// Display names of the account's custom providers (built-ins are resolved in memory).
+async fn custom_names(
+    state: &AppState,
+    caller: &Principal,
+) -> ApiResult<Vec<(ProviderId, String)>> {
+    Ok(state
+        .store
+        .list_providers(caller.account_id)
+        .await?
+        .into_iter()
+        .map(|p| (p.id, p.name))
+        .collect())
+}
+
+fn name_of(custom: &[(ProviderId, String)], id: ProviderId) -> String {
+    custom
+        .iter()
+        .find(|(p, _)| *p == id)
+        .map(|(_, n)| n.clone())
+        .unwrap_or_else(|| provider_name(id))
 }
 
 #[derive(Debug, Deserialize)]
@@ -74,10 +101,11 @@ async fn list(
     let provider_id = match q.provider_id.as_deref() {
         None | Some("") => None,
         Some(p) => Some(
-            provider::builtin(p)
-                .map(|p| p.id)
-                .or_else(|| ProviderId::parse(p))
-                .ok_or_else(|| ApiError::bad_request(format!("Unknown provider {p:?}")))?,
+            match super::credentials::resolve_provider(&state, caller.account_id, p).await? {
+                Some(found) => found.id,
+                None => ProviderId::parse(p)
+                    .ok_or_else(|| ApiError::bad_request(format!("Unknown provider {p:?}")))?,
+            },
         ),
     };
     let limit = q.page.limit()?;
@@ -94,7 +122,11 @@ async fn list(
         )
         .await?;
     let (items, next) = paginate(items, limit, |a| a.id.to_string());
-    let data = items.iter().map(|a| to_dto(&state, &caller, a)).collect();
+    let custom = custom_names(&state, &caller).await?;
+    let data = items
+        .iter()
+        .map(|a| to_dto_named(&state, &caller, a, &name_of(&custom, a.provider_id)))
+        .collect();
     Ok(Listed(data, next).into_response())
 }
 
@@ -109,17 +141,19 @@ async fn read(
         .get_auth(caller.account_id, id)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    Ok(Success(StatusCode::OK, to_dto(&state, &caller, &auth)).into_response())
+    let custom = custom_names(&state, &caller).await?;
+    let name = name_of(&custom, auth.provider_id);
+    Ok(Success(StatusCode::OK, to_dto_named(&state, &caller, &auth, &name)).into_response())
 }
 
 async fn remove(
     caller: Authed<perm::AuthsWrite>,
     State(state): State<AppState>,
+    rid: RequestId,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Response> {
     let id = AuthId::parse(&id).ok_or_else(ApiError::not_found)?;
-    let deleted = state.tokens.delete(caller.account_id, id).await?;
-    tracing::info!(auth = %id, cascade = deleted.len() - 1, "auth deleted");
+    super::credentials::delete(&state, &caller, &rid, id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -161,6 +195,7 @@ fn text(field: &str, v: Option<String>) -> ApiResult<Option<String>> {
 async fn create_token(
     caller: Authed<perm::TokensCreate>,
     State(state): State<AppState>,
+    rid: RequestId,
     ApiJson(body): ApiJson<CreateTokenBody>,
 ) -> ApiResult<Response> {
     let scopes = match &body.scopes {
@@ -182,6 +217,15 @@ async fn create_token(
     };
     let (auth, token) = state.tokens.mint(&caller, req).await?;
     tracing::info!(auth = %auth.id, scopes = ?auth.scopes.slugs(), "api token created");
+    crate::audit::record(
+        &state,
+        &caller,
+        &rid,
+        "token.create",
+        &auth.id.to_string(),
+        &format!("scopes {}", auth.scopes.slugs().join(",")),
+    )
+    .await;
     let body = CreatedToken {
         auth: to_dto(&state, &caller, &auth),
         config: [ConfigEntry {

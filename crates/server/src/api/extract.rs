@@ -55,6 +55,10 @@ pub mod perm {
         DataUpload,
         EntityRead,
         TokenIntrospect,
+        ProvidersWrite,
+        WorksRead,
+        WorksWrite,
+        AuditRead,
     );
 }
 
@@ -142,8 +146,30 @@ impl<P: Need> FromRequestParts<AppState> for Authed<P> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let principal = authenticate(parts, state).await?;
+        let principal = match authenticate(parts, state).await {
+            Ok(p) => p,
+            Err(e) => {
+                let handle = presented_token(parts)
+                    .and_then(authd_core::token::parse)
+                    .map(|t| t.id);
+                let outcome = match &e {
+                    ApiError::Domain(Error::Expired) => "expired",
+                    ApiError::Domain(Error::Unauthenticated) => "unauthorized",
+                    _ => "forbidden",
+                };
+                crate::audit::refused(state, parts, handle, outcome, "").await;
+                return Err(e);
+            }
+        };
         if !principal.permissions.contains(P::PERMISSION) {
+            crate::audit::refused(
+                state,
+                parts,
+                Some(principal.auth_id),
+                "forbidden",
+                P::PERMISSION.name(),
+            )
+            .await;
             return Err(Error::Forbidden(format!(
                 "Not authorized: this token's roles do not grant {}",
                 P::PERMISSION.name()

@@ -5,7 +5,9 @@
 //! record the matched route only — never the URI, whose query may carry a token.
 
 pub mod accounts;
+pub mod audit;
 pub mod auths;
+pub mod credentials;
 pub mod dto;
 pub mod entities;
 pub mod error;
@@ -16,6 +18,7 @@ pub mod rotate;
 pub mod settings;
 pub mod token_info;
 pub mod users;
+pub mod works;
 
 use std::any::Any;
 
@@ -42,6 +45,9 @@ pub fn router(state: AppState) -> Router {
         .merge(entities::router())
         .merge(token_info::router())
         .merge(rotate::router())
+        .merge(credentials::router())
+        .merge(works::router())
+        .merge(audit::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
@@ -54,6 +60,7 @@ pub fn router(state: AppState) -> Router {
                 .unwrap_or("<unmatched>");
             tracing::info_span!("request", method = %req.method(), route)
         }))
+        .layer(axum::middleware::from_fn(crate::audit::assign_request_id))
         .with_state(state)
 }
 

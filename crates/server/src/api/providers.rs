@@ -1,36 +1,185 @@
-//! `/api/provider`: the provider catalog.
+//! `/api/provider`: the provider catalog — the built-in providers plus the caller's account's
+//! custom providers — and `POST /api/provider` to add a custom one (`providers.write`:
+//! data_manager and admin). A custom provider declares its auth method and config fields,
+//! which credential writes are validated against.
 
-use authd_core::provider;
+use authd_core::ids::ProviderId;
+use authd_core::provider::{self, AuthMethod, ConfigField, Provider};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use serde::Deserialize;
 
+use super::credentials::resolve_provider;
 use super::dto::ProviderDto;
 use super::error::{ApiError, ApiResult};
-use super::extract::{perm, ApiPath, Authed};
+use super::extract::{perm, ApiJson, ApiPath, Authed};
 use super::{Listed, Success};
+use crate::audit::{self, RequestId};
 use crate::state::AppState;
 
 /// Routes.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/api/provider", get(list))
+        .route("/api/provider", get(list).post(create))
         .route("/api/provider/{id}", get(read))
 }
 
-async fn list(_caller: Authed<perm::ProvidersRead>) -> Response {
-    let data = provider::builtin_catalog()
-        .iter()
-        .map(ProviderDto::from)
-        .collect();
-    Listed(data, None).into_response()
+async fn list(
+    caller: Authed<perm::ProvidersRead>,
+    State(state): State<AppState>,
+) -> ApiResult<Response> {
+    let mut all = provider::builtin_catalog();
+    all.extend(state.store.list_providers(caller.account_id).await?);
+    let data = all.iter().map(ProviderDto::from).collect();
+    Ok(Listed(data, None).into_response())
 }
 
 async fn read(
-    _caller: Authed<perm::ProvidersRead>,
+    caller: Authed<perm::ProvidersRead>,
+    State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Response> {
-    let p = provider::builtin(&id).ok_or_else(ApiError::not_found)?;
+    let p = resolve_provider(&state, caller.account_id, &id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
     Ok(Success(StatusCode::OK, ProviderDto::from(&p)).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FieldBody {
+    name: String,
+    label: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    optional: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProviderBody {
+    slug: Option<String>,
+    name: Option<String>,
+    namespace: Option<String>,
+    description: Option<String>,
+    categories: Option<Vec<String>>,
+    auth_method: Option<String>,
+    hidden: Option<bool>,
+    config: Option<Vec<FieldBody>>,
+}
+
+fn slug_ok(s: &str) -> bool {
+    (2..=64).contains(&s.len())
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+}
+
+fn field_name_ok(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+fn short(field: &str, s: Option<String>) -> ApiResult<String> {
+    let s = s.unwrap_or_default();
+    if s.chars().count() > 256 || s.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(format!(
+            "{field} must be at most 256 printable characters"
+        )));
+    }
+    Ok(s)
+}
+
+async fn create(
+    caller: Authed<perm::ProvidersWrite>,
+    State(state): State<AppState>,
+    rid: RequestId,
+    ApiJson(body): ApiJson<ProviderBody>,
+) -> ApiResult<Response> {
+    let slug = body
+        .slug
+        .ok_or_else(|| ApiError::bad_request("slug is required"))?;
+    if !slug_ok(&slug) {
+        return Err(ApiError::bad_request(
+            "slug must be 2–64 lowercase letters, digits, '_' or '-'",
+        ));
+    }
+    if provider::builtin(&slug).is_some() {
+        return Err(authd_core::Error::Conflict(format!(
+            "A provider with slug {slug:?} already exists"
+        ))
+        .into());
+    }
+    let name = short("name", body.name)?;
+    if name.is_empty() {
+        return Err(ApiError::bad_request("name is required"));
+    }
+    let auth_method = body
+        .auth_method
+        .as_deref()
+        .and_then(AuthMethod::parse)
+        .ok_or_else(|| ApiError::bad_request("auth_method must be config, oauth1 or oauth2"))?;
+    let mut config = Vec::new();
+    for f in body.config.unwrap_or_default() {
+        if !field_name_ok(&f.name) {
+            return Err(ApiError::bad_request(
+                "config field names are 1–64 letters, digits, '_', '-' or '.'",
+            ));
+        }
+        if config.iter().any(|c: &ConfigField| c.name == f.name) {
+            return Err(ApiError::bad_request(format!(
+                "config field {} is declared twice",
+                f.name
+            )));
+        }
+        config.push(ConfigField {
+            label: short("config label", f.label)?,
+            kind: short("config type", f.kind)?.chars().take(32).collect(),
+            optional: f.optional.unwrap_or(false),
+            name: f.name,
+        });
+    }
+    if config.len() > 64 {
+        return Err(ApiError::bad_request("at most 64 config fields"));
+    }
+    let categories = body.categories.unwrap_or_default();
+    if categories.len() > 16 {
+        return Err(ApiError::bad_request("at most 16 categories"));
+    }
+    let categories = categories
+        .into_iter()
+        .map(|c| short("categories", Some(c)))
+        .collect::<ApiResult<Vec<_>>>()?;
+    let p = Provider {
+        id: ProviderId::generate(),
+        namespace: match short("namespace", body.namespace)? {
+            n if n.is_empty() => slug.clone(),
+            n => n,
+        },
+        slug,
+        name,
+        description: short("description", body.description)?,
+        categories,
+        auth_method,
+        hidden: body.hidden.unwrap_or(false),
+        no_auth: false,
+        config,
+    };
+    let p = state
+        .store
+        .create_provider(caller.account_id, p, state.clock.now_ms())
+        .await?;
+    audit::record(
+        &state,
+        &caller,
+        &rid,
+        "provider.create",
+        &p.id.to_string(),
+        &format!("slug {}; auth_method {}", p.slug, p.auth_method.as_str()),
+    )
+    .await;
+    Ok(Success(StatusCode::CREATED, ProviderDto::from(&p)).into_response())
 }

@@ -15,6 +15,7 @@ use super::dto::UserDto;
 use super::error::{ApiError, ApiResult};
 use super::extract::{perm, ApiJson, ApiPath, ApiQuery, Authed};
 use super::{paginate, Listed, PageQuery, Success};
+use crate::audit::{self, RequestId};
 use crate::state::AppState;
 
 /// Routes.
@@ -99,6 +100,7 @@ async fn list(
 async fn create(
     caller: Authed<perm::UsersManage>,
     State(state): State<AppState>,
+    rid: RequestId,
     ApiJson(body): ApiJson<UserBody>,
 ) -> ApiResult<Response> {
     let email = valid_email(
@@ -126,6 +128,15 @@ async fn create(
         })
         .await?;
     tracing::info!(user = %user.id, roles = ?roles.slugs(), "user created");
+    audit::record(
+        &state,
+        &caller,
+        &rid,
+        "user.create",
+        &user.id.to_string(),
+        &format!("roles {}", roles.slugs().join(",")),
+    )
+    .await;
     Ok(Success(StatusCode::CREATED, UserDto::from(&user)).into_response())
 }
 
@@ -145,6 +156,7 @@ async fn read(
 async fn update(
     caller: Authed<perm::UsersManage>,
     State(state): State<AppState>,
+    rid: RequestId,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<UserBody>,
 ) -> ApiResult<Response> {
@@ -160,12 +172,22 @@ async fn update(
         .await?
         .ok_or_else(ApiError::not_found)?;
     tracing::info!(user = %user.id, roles = ?user.roles.slugs(), "user updated");
+    audit::record(
+        &state,
+        &caller,
+        &rid,
+        "user.update",
+        &user.id.to_string(),
+        &format!("roles {}", user.roles.slugs().join(",")),
+    )
+    .await;
     Ok(Success(StatusCode::OK, UserDto::from(&user)).into_response())
 }
 
 async fn remove(
     caller: Authed<perm::UsersManage>,
     State(state): State<AppState>,
+    rid: RequestId,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Response> {
     let id = user_id(&id)?;
@@ -173,5 +195,6 @@ async fn remove(
         return Err(ApiError::not_found());
     }
     tracing::info!(user = %id, "user deleted");
+    audit::record(&state, &caller, &rid, "user.delete", &id.to_string(), "").await;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

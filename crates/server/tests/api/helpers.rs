@@ -27,6 +27,8 @@ pub struct TestApp {
     pub clock: Arc<ManualClock>,
     pub dir: tempfile::TempDir,
     pub app_state: authd::state::AppState,
+    /// The worker listener's address, when enabled by the tweak.
+    pub worker_addr: Option<SocketAddr>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -46,6 +48,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     let mut app = Application::build(config, clock.clone()).await.unwrap();
     let token = app.take_bootstrap().unwrap().token.expose().to_owned();
     let addr = app.local_addr();
+    let worker_addr = app.worker_addr();
     let app_state = app.state().clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async {
@@ -58,6 +61,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
         clock,
         dir,
         app_state,
+        worker_addr,
         shutdown: Some(tx),
         server: Some(server),
     }
@@ -175,6 +179,17 @@ impl TestApp {
         .token
         .expose()
         .to_owned()
+    }
+
+    /// Stops the server gracefully and hands back its data dir for inspection.
+    pub async fn stop_keep_dir(mut self) -> tempfile::TempDir {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.server.take() {
+            h.await.unwrap().unwrap();
+        }
+        self.dir
     }
 
     /// Stops the server gracefully and waits for it.

@@ -13,6 +13,7 @@ mod helpers;
 mod accounts;
 mod bad_input;
 mod cli;
+mod credentials;
 mod entities;
 mod settings;
 mod token_info;

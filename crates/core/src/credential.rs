@@ -1,0 +1,212 @@
+//! Stored third-party credentials: the encrypted secret rows, the wrapped data keys of the
+//! key ring, and the storage traits for both.
+//!
+//! This module owns the *shapes* only. It never sees a plaintext secret: encryption happens in
+//! `authd-crypto` and the server, and what reaches a store is ciphertext with the id of the
+//! data key that sealed it. Field names (`config.apikey`, `oauthtoken`, `oauth2token`) are not
+//! secret and are stored in the clear so that updates can merge and validation can run without
+//! decrypting.
+
+use async_trait::async_trait;
+
+use crate::ids::{AccountId, AuthId, ProviderId, UserId, WorkId};
+use crate::model::Auth;
+use crate::Result;
+
+/// Secret-field name of the OAuth 1 token object.
+pub const FIELD_OAUTH1: &str = "oauthtoken";
+/// Secret-field name of the OAuth 2 token object.
+pub const FIELD_OAUTH2: &str = "oauth2token";
+/// Prefix of a config entry's secret-field name (`config.apikey`).
+pub const CONFIG_PREFIX: &str = "config.";
+
+/// One encrypted field of a credential, exactly as persisted. Holds no plaintext; `Debug`
+/// still omits the ciphertext bytes, which are useless to a reader and noisy in logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredSecret {
+    /// Field name (`config.apikey`, `oauthtoken`, `oauth2token`), bound into the AAD.
+    pub field: String,
+    /// Id of the data key that sealed it.
+    pub key_id: String,
+    /// The 96-bit AEAD nonce.
+    pub nonce: Vec<u8>,
+    /// Ciphertext with its authentication tag.
+    pub ciphertext: Vec<u8>,
+}
+
+impl std::fmt::Debug for StoredSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredSecret")
+            .field("field", &self.field)
+            .field("key_id", &self.key_id)
+            .field("ciphertext", &"<hidden>")
+            .finish()
+    }
+}
+
+/// What is needed to persist a new credential.
+#[derive(Clone, Debug)]
+pub struct NewCredential {
+    /// The auth id (server-assigned or caller-chosen).
+    pub id: AuthId,
+    /// The provider it is for.
+    pub provider_id: ProviderId,
+    /// Name.
+    pub name: String,
+    /// Label.
+    pub label: String,
+    /// Description.
+    pub description: String,
+    /// The user that provided it.
+    pub user_id: Option<UserId>,
+    /// That user's name.
+    pub user_name: String,
+    /// The token that created it.
+    pub parent_id: Option<AuthId>,
+    /// The encrypted fields.
+    pub secrets: Vec<StoredSecret>,
+}
+
+/// A change to a credential. `None` keeps a value; `upsert` replaces (or adds) the named
+/// secret fields and `remove` drops fields, all in one transaction.
+#[derive(Clone, Debug, Default)]
+pub struct CredentialPatch {
+    /// New provider.
+    pub provider_id: Option<ProviderId>,
+    /// New name.
+    pub name: Option<String>,
+    /// New label.
+    pub label: Option<String>,
+    /// New description.
+    pub description: Option<String>,
+    /// Fields to write.
+    pub upsert: Vec<StoredSecret>,
+    /// Field names to drop.
+    pub remove: Vec<String>,
+}
+
+/// A credential's public record with its encrypted fields, read in one snapshot.
+#[derive(Clone, Debug)]
+pub struct CredentialRecord {
+    /// The public part.
+    pub auth: Auth,
+    /// The encrypted fields, by field name order.
+    pub secrets: Vec<StoredSecret>,
+}
+
+/// What deleting an auth did, all in one transaction.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeleteOutcome {
+    /// Every deleted auth id (the auth itself and, for tokens, the tokens it created).
+    pub deleted: Vec<AuthId>,
+    /// Works that listed a deleted id and were stopped by this delete.
+    pub stopped_works: Vec<WorkId>,
+    /// Works that listed a deleted id (stopped or already finished), which no longer list it.
+    pub detached_works: Vec<WorkId>,
+}
+
+/// Credentials: create, update, read with secrets, delete with the work cascade.
+#[async_trait]
+pub trait CredentialStore: Send + Sync {
+    /// Persists a new credential and its secrets in one transaction. `Conflict` if the id is
+    /// taken.
+    async fn create_credential(
+        &self,
+        account: AccountId,
+        new: NewCredential,
+        now_ms: i64,
+    ) -> Result<Auth>;
+    /// Applies a patch to a credential; `None` if there is no credential with this id in this
+    /// account.
+    async fn update_credential(
+        &self,
+        account: AccountId,
+        id: AuthId,
+        patch: CredentialPatch,
+        now_ms: i64,
+    ) -> Result<Option<Auth>>;
+    /// A credential and its secrets, read in one snapshot.
+    async fn get_credential(
+        &self,
+        account: AccountId,
+        id: AuthId,
+    ) -> Result<Option<CredentialRecord>>;
+    /// Deletes an auth like [`crate::store::AuthStore::delete_auth`] and, in the same
+    /// transaction, removes every deleted id from every work listing it, stops those works
+    /// (statuscode `paused` with `reason`) and destroys the secret rows. An empty `deleted`
+    /// means there was nothing to delete in this account.
+    async fn delete_auth_cascade(
+        &self,
+        account: AccountId,
+        id: AuthId,
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<DeleteOutcome>;
+}
+
+/// A wrapped data key as persisted (never plaintext: wrapped under the master key's KEK).
+#[derive(Clone, PartialEq, Eq)]
+pub struct DataKeyRecord {
+    /// Key id (`k_<16 hex>`).
+    pub id: String,
+    /// Creation time (Unix ms).
+    pub created_ms: i64,
+    /// The wrapped key blob.
+    pub wrapped: Vec<u8>,
+    /// Whether new seals use it.
+    pub current: bool,
+}
+
+impl std::fmt::Debug for DataKeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DataKeyRecord")
+            .field("id", &self.id)
+            .field("created_ms", &self.created_ms)
+            .field("current", &self.current)
+            .finish()
+    }
+}
+
+/// One secret field located for re-encryption.
+#[derive(Clone, Debug)]
+pub struct SecretLocation {
+    /// Owning account.
+    pub account_id: AccountId,
+    /// Owning auth.
+    pub auth_id: AuthId,
+    /// The stored field.
+    pub secret: StoredSecret,
+}
+
+/// The key ring's persistence and the bulk operations of `authd keys`. These are operator
+/// operations over the whole store, deliberately not tenant-scoped; no HTTP handler calls
+/// them.
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    /// Every data key, oldest first.
+    async fn list_data_keys(&self) -> Result<Vec<DataKeyRecord>>;
+    /// The id of the current key, if any.
+    async fn current_data_key_id(&self) -> Result<Option<String>>;
+    /// Adds a key. With `make_current`, it becomes the only current key in the same
+    /// transaction. With `only_if_empty`, nothing is written if any key exists (bootstrap
+    /// race between processes); the result says whether it was written.
+    async fn add_data_key(
+        &self,
+        key: DataKeyRecord,
+        make_current: bool,
+        only_if_empty: bool,
+    ) -> Result<bool>;
+    /// How many secret fields each key id seals.
+    async fn secret_counts_by_key(&self) -> Result<Vec<(String, u64)>>;
+    /// Up to `limit` secret fields not sealed under `key_id`, ordered by (auth id, field),
+    /// strictly after the `after` position.
+    async fn secrets_not_under(
+        &self,
+        key_id: &str,
+        after: Option<(AuthId, String)>,
+        limit: u32,
+    ) -> Result<Vec<SecretLocation>>;
+    /// Replaces one secret field if it still holds exactly `old` (compare-and-swap on key
+    /// id and nonce), so a concurrent API write is never overwritten. Returns whether it did.
+    async fn replace_secret(&self, at: &SecretLocation, new: StoredSecret) -> Result<bool>;
+}

@@ -1,0 +1,190 @@
+//! Appending to the audit trail from the server, and the request id every entry carries.
+//!
+//! Entries are written after the change they describe has committed; a failure to append is
+//! logged loudly but does not undo the change (the store has no cross-table transaction
+//! spanning the handler). Nothing secret is ever passed in: callers give ids, fixed action
+//! names and details built from non-secret facts.
+
+use authd_core::audit::AuditEntry;
+use authd_core::clock::Clock;
+use authd_core::ids::AccountId;
+use authd_core::store::Store;
+use axum::extract::{FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::HeaderValue;
+use axum::middleware::Next;
+use axum::response::Response;
+
+use crate::state::AppState;
+use crate::tokens::Principal;
+
+/// The id of the current request (also sent back as `X-Request-Id`).
+#[derive(Clone, Debug, Default)]
+pub struct RequestId(pub String);
+
+/// Middleware: assigns a fresh request id and echoes it in the response.
+pub async fn assign_request_id(mut req: Request, next: Next) -> Response {
+    let id = authd_core::ids::AuthId::generate().to_string();
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let mut resp = next.run(req).await;
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    resp
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestId {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<RequestId>()
+            .cloned()
+            .unwrap_or_default())
+    }
+}
+
+/// The actor string of a token caller.
+pub fn actor(p: &Principal) -> String {
+    format!("token:{}", p.auth_id)
+}
+
+async fn append(store: &dyn Store, e: AuditEntry) {
+    let action = e.action.clone();
+    if let Err(err) = store.append_audit(e).await {
+        tracing::error!(action, error = %err, "could not append to the audit trail");
+    }
+}
+
+/// Records a successful (or failed, per `outcome`) action by an authenticated caller.
+pub async fn record(
+    state: &AppState,
+    caller: &Principal,
+    rid: &RequestId,
+    action: &str,
+    target: &str,
+    detail: &str,
+) {
+    record_outcome(state, caller, rid, action, target, "ok", detail).await;
+}
+
+/// Like [`record`] with an explicit outcome.
+pub async fn record_outcome(
+    state: &AppState,
+    caller: &Principal,
+    rid: &RequestId,
+    action: &str,
+    target: &str,
+    outcome: &str,
+    detail: &str,
+) {
+    append(
+        state.store.as_ref(),
+        AuditEntry {
+            seq: 0,
+            at_ms: state.clock.now_ms(),
+            account_id: Some(caller.account_id),
+            actor: actor(caller),
+            action: action.into(),
+            target: target.into(),
+            outcome: outcome.into(),
+            request_id: rid.0.clone(),
+            detail: detail.into(),
+        },
+    )
+    .await;
+}
+
+/// Records an entry with an explicit account and actor (worker reads, refused credentials).
+#[allow(clippy::too_many_arguments)]
+pub async fn record_as(
+    state: &AppState,
+    account: Option<AccountId>,
+    actor: &str,
+    rid: &str,
+    action: &str,
+    target: &str,
+    outcome: &str,
+    detail: &str,
+) {
+    append(
+        state.store.as_ref(),
+        AuditEntry {
+            seq: 0,
+            at_ms: state.clock.now_ms(),
+            account_id: account,
+            actor: actor.into(),
+            action: action.into(),
+            target: target.into(),
+            outcome: outcome.into(),
+            request_id: rid.into(),
+            detail: detail.into(),
+        },
+    )
+    .await;
+}
+
+/// Records an operator action (key rotation, rewrap): no account, actor `cli`.
+pub async fn system(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    action: &str,
+    target: &str,
+    detail: &str,
+) {
+    append(
+        store,
+        AuditEntry {
+            seq: 0,
+            at_ms: clock.now_ms(),
+            account_id: None,
+            actor: "cli".into(),
+            action: action.into(),
+            target: target.into(),
+            outcome: "ok".into(),
+            request_id: String::new(),
+            detail: detail.into(),
+        },
+    )
+    .await;
+}
+
+/// Records a refused credential (401/403). The account is attributed when the presented
+/// token's public handle names a known token; the presented text itself is never stored.
+pub async fn refused(
+    state: &AppState,
+    parts: &Parts,
+    handle: Option<authd_core::ids::AuthId>,
+    outcome: &str,
+    detail: &str,
+) {
+    let rid = parts
+        .extensions
+        .get::<RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default();
+    let (account, actor) = match handle {
+        Some(h) => match state.store.token_credential(h).await {
+            Ok(Some(c)) => (Some(c.account_id), format!("token:{h}")),
+            _ => (None, "anonymous".to_owned()),
+        },
+        None => (None, "anonymous".to_owned()),
+    };
+    let route = parts
+        .extensions
+        .get::<axum::extract::MatchedPath>()
+        .map(|m| m.as_str().to_owned())
+        .unwrap_or_default();
+    record_as(
+        state,
+        account,
+        &actor,
+        &rid,
+        "credential.refused",
+        &route,
+        outcome,
+        detail,
+    )
+    .await;
+}

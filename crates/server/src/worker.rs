@@ -1,0 +1,265 @@
+//! The worker plaintext path: the one place a stored credential leaves authd decrypted.
+//!
+//! It is a separate listener, off unless configured, with its own router: none of the
+//! public API is reachable through it and it is not reachable through the public API. It
+//! accepts only the worker credential (`Authorization: Bearer <worker token>`), which is
+//! configured by the operator — `createtoken` cannot mint it, since API tokens are `at.…`
+//! values checked against the auths table and the worker token is a separate secret compared
+//! here (by keyed hash, in constant time). Every read, allowed or refused, is audited.
+//!
+//! `GET /worker/v1/account/{account_id}/auth/{auth_id}` answers the decrypted credential:
+//! `config` name/value pairs, and `oauthtoken` / `oauth2token` objects when present.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use authd_core::credential::{CONFIG_PREFIX, FIELD_OAUTH1, FIELD_OAUTH2};
+use authd_core::ids::{AccountId, AuthId};
+use authd_crypto::TokenHasher;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde_json::{json, Map, Value};
+
+use crate::api::error::{envelope, ApiError};
+use crate::api::extract::ApiPath;
+use crate::api::Success;
+use crate::audit::{self, RequestId};
+use crate::keys::OpenError;
+use crate::state::AppState;
+
+/// The worker credential. `Debug` prints `<hidden>`.
+#[derive(Clone)]
+pub struct WorkerToken(String);
+
+impl std::fmt::Debug for WorkerToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WorkerToken(<hidden>)")
+    }
+}
+
+impl WorkerToken {
+    /// Validates a worker token: at least 32 visible ASCII characters and not shaped like an
+    /// API token.
+    pub fn new(text: &str) -> anyhow::Result<Self> {
+        let t = text.trim();
+        anyhow::ensure!(
+            t.len() >= 32 && t.chars().all(|c| c.is_ascii_graphic()),
+            "the worker token must be at least 32 visible ASCII characters"
+        );
+        anyhow::ensure!(
+            !t.starts_with("at."),
+            "the worker token must not look like an API token"
+        );
+        Ok(Self(t.to_owned()))
+    }
+
+    /// A fresh random token (`wk_` + 64 hex).
+    pub fn generate() -> Self {
+        Self(format!("wk_{}{}", AuthId::generate(), AuthId::generate()))
+    }
+
+    /// The text, to hand to a worker.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Worker listener settings.
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    /// Where to listen.
+    pub listen: std::net::SocketAddr,
+    /// The credential workers present.
+    pub token: WorkerToken,
+}
+
+impl WorkerConfig {
+    /// Resolves the token: `AUTHD_WORKER_TOKEN`, else the given file, else
+    /// `<data dir>/worker.token` (created with mode 0600 if absent).
+    pub fn resolve(
+        listen: std::net::SocketAddr,
+        file: Option<PathBuf>,
+        data_dir: &Path,
+    ) -> anyhow::Result<Self> {
+        if let Ok(t) = std::env::var("AUTHD_WORKER_TOKEN") {
+            if !t.trim().is_empty() {
+                return Ok(Self {
+                    listen,
+                    token: WorkerToken::new(&t).context("AUTHD_WORKER_TOKEN")?,
+                });
+            }
+        }
+        let (path, generate) = match file {
+            Some(p) => (p, false),
+            None => (data_dir.join("worker.token"), true),
+        };
+        match std::fs::read_to_string(&path) {
+            Ok(t) => Ok(Self {
+                listen,
+                token: WorkerToken::new(&t)
+                    .with_context(|| format!("worker token file {}", path.display()))?,
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && generate => {
+                std::fs::create_dir_all(data_dir)
+                    .with_context(|| format!("creating data dir {}", data_dir.display()))?;
+                let token = WorkerToken::generate();
+                write_private(&path, token.expose())?;
+                eprintln!(
+                    "authd: generated a worker credential in {} (mode 0600) for the worker listener",
+                    path.display()
+                );
+                Ok(Self { listen, token })
+            }
+            Err(e) => Err(anyhow::anyhow!(
+                "cannot read worker token file {}: {e}",
+                path.display()
+            )),
+        }
+    }
+}
+
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    writeln!(f, "{text}").with_context(|| format!("writing {}", path.display()))?;
+    f.sync_all()
+        .with_context(|| format!("syncing {}", path.display()))
+}
+
+/// State of the worker router.
+#[derive(Clone)]
+pub struct WorkerState {
+    app: AppState,
+    hasher: TokenHasher,
+    expected: [u8; 32],
+}
+
+/// Builds the worker router.
+pub fn router(app: AppState, hasher: TokenHasher, token: &WorkerToken) -> Router {
+    let expected = hasher.hash(token.expose().as_bytes());
+    Router::new()
+        .route(
+            "/worker/v1/account/{account_id}/auth/{auth_id}",
+            get(read_credential),
+        )
+        .fallback(|| async { envelope(StatusCode::NOT_FOUND, "Not found") })
+        .layer(axum::middleware::from_fn(audit::assign_request_id))
+        .with_state(WorkerState {
+            app,
+            hasher,
+            expected,
+        })
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    match v.get(..7) {
+        Some(p) if p.eq_ignore_ascii_case("bearer ") => v.get(7..).map(str::trim),
+        _ => Some(v),
+    }
+}
+
+async fn read_credential(
+    State(ws): State<WorkerState>,
+    rid: RequestId,
+    headers: HeaderMap,
+    ApiPath((account, auth)): ApiPath<(String, String)>,
+) -> Response {
+    let state = &ws.app;
+    let target = format!("{account}/{auth}");
+    let target = if target.len() > 80 {
+        String::new()
+    } else {
+        target
+    };
+    let ok = bearer(&headers).is_some_and(|t| ws.hasher.verify(t.as_bytes(), &ws.expected));
+    if !ok {
+        audit::record_as(
+            state,
+            None,
+            "anonymous",
+            &rid.0,
+            "worker.decrypt",
+            &target,
+            "unauthorized",
+            "",
+        )
+        .await;
+        return envelope(StatusCode::UNAUTHORIZED, "Not authorized");
+    }
+    let (Some(account), Some(auth)) = (AccountId::parse(&account), AuthId::parse(&auth)) else {
+        return envelope(StatusCode::NOT_FOUND, "Not found");
+    };
+    let audit_out = |outcome: &'static str, detail: String| {
+        let rid = rid.0.clone();
+        let target = auth.to_string();
+        async move {
+            audit::record_as(
+                state,
+                Some(account),
+                "worker",
+                &rid,
+                "worker.decrypt",
+                &target,
+                outcome,
+                &detail,
+            )
+            .await;
+        }
+    };
+    let rec = match state.store.get_credential(account, auth).await {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            audit_out("not_found", String::new()).await;
+            return envelope(StatusCode::NOT_FOUND, "Not found");
+        }
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let mut config = Vec::new();
+    let mut out = Map::new();
+    for s in &rec.secrets {
+        let plain = match state.keys.open(account, auth, s).await {
+            Ok(p) => p,
+            Err(OpenError::Other(e)) => return ApiError::from(e).into_response(),
+            Err(_) => {
+                // An integrity failure: the row was moved, swapped or tampered with. The
+                // field name and key id are safe to log; nothing else is.
+                tracing::error!(auth = %auth, field = %s.field, key_id = %s.key_id, "stored secret failed to authenticate");
+                audit_out("decrypt_failed", format!("field {}", s.field)).await;
+                return envelope(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Stored credential failed its integrity check",
+                );
+            }
+        };
+        if let Some(name) = s.field.strip_prefix(CONFIG_PREFIX) {
+            let value = String::from_utf8_lossy(plain.expose()).into_owned();
+            config.push(json!({ "name": name, "value": value }));
+        } else if s.field == FIELD_OAUTH1 || s.field == FIELD_OAUTH2 {
+            let v: Value = serde_json::from_slice(plain.expose()).unwrap_or(Value::Null);
+            out.insert(s.field.clone(), v);
+        }
+    }
+    let fields: Vec<&str> = rec.secrets.iter().map(|s| s.field.as_str()).collect();
+    audit_out("ok", format!("fields {}", fields.join(","))).await;
+    out.insert("id".into(), json!(auth.to_string()));
+    out.insert("account_id".into(), json!(account.to_string()));
+    out.insert(
+        "provider_id".into(),
+        json!(rec.auth.provider_id.to_string()),
+    );
+    out.insert("config".into(), Value::Array(config));
+    Success(StatusCode::OK, Value::Object(out)).into_response()
+}

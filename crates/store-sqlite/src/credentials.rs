@@ -1,0 +1,710 @@
+//! SQL for credentials (encrypted secret rows), the data-key table, custom providers, works
+//! and the audit trail. Same rules as the rest of the crate: every tenant query binds the
+//! account id; the `KeyStore` methods are operator-wide by design.
+//!
+//! Transactions that both check and write start with a write so SQLite takes the write lock
+//! first: a deferred transaction that reads, then writes, can fail with `SQLITE_BUSY` after
+//! another writer commits in between.
+
+use async_trait::async_trait;
+use authd_core::audit::{AuditEntry, AuditFilter, AuditStore};
+use authd_core::credential::{
+    CredentialPatch, CredentialRecord, CredentialStore, DataKeyRecord, DeleteOutcome, KeyStore,
+    NewCredential, SecretLocation, StoredSecret,
+};
+use authd_core::ids::{AccountId, AuthId, ProviderId, UserId, WorkId};
+use authd_core::model::Page;
+use authd_core::provider::{AuthMethod, ConfigField, Provider, ProviderStore};
+use authd_core::work::{Work, WorkStatus, WorkStore};
+use authd_core::{Error, Result};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Sqlite, Transaction};
+
+use super::{
+    auth_from_row, corrupt, db_err, get, id_col, limit, opt_id_col, SqliteStore, AUTH_COLS,
+};
+
+type Tx<'a> = Transaction<'a, Sqlite>;
+
+fn secret_from_row(row: &SqliteRow) -> Result<StoredSecret> {
+    Ok(StoredSecret {
+        field: get(row, "field")?,
+        key_id: get(row, "key_id")?,
+        nonce: get(row, "nonce")?,
+        ciphertext: get(row, "ciphertext")?,
+    })
+}
+
+async fn upsert_secret(
+    tx: &mut Tx<'_>,
+    account: AccountId,
+    auth: AuthId,
+    s: &StoredSecret,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO auth_secrets (account_id, auth_id, field, key_id, nonce, ciphertext) \
+         VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (auth_id, field) DO UPDATE SET \
+         key_id = excluded.key_id, nonce = excluded.nonce, ciphertext = excluded.ciphertext",
+    )
+    .bind(account.to_string())
+    .bind(auth.to_string())
+    .bind(&s.field)
+    .bind(&s.key_id)
+    .bind(s.nonce.as_slice())
+    .bind(s.ciphertext.as_slice())
+    .execute(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+async fn auth_in_tx(tx: &mut Tx<'_>, account: AccountId, id: AuthId) -> Result<Option<SqliteRow>> {
+    let sql = format!("SELECT {AUTH_COLS} FROM auths WHERE account_id = ? AND id = ?");
+    sqlx::query(&sql)
+        .bind(account.to_string())
+        .bind(id.to_string())
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(db_err)
+}
+
+#[async_trait]
+impl CredentialStore for SqliteStore {
+    async fn create_credential(
+        &self,
+        account: AccountId,
+        c: NewCredential,
+        now_ms: i64,
+    ) -> Result<authd_core::model::Auth> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        sqlx::query(
+            "INSERT INTO auths (id, account_id, kind, provider_id, name, label, description, \
+             user_id, user_name, parent_id, created_ms, updated_ms) \
+             VALUES (?, ?, 'credential', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(c.id.to_string())
+        .bind(account.to_string())
+        .bind(c.provider_id.to_string())
+        .bind(&c.name)
+        .bind(&c.label)
+        .bind(&c.description)
+        .bind(c.user_id.map(|u| u.to_string()))
+        .bind(&c.user_name)
+        .bind(c.parent_id.map(|p| p.to_string()))
+        .bind(now_ms)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| match db_err(e) {
+            Error::Conflict(_) => Error::Conflict(format!("Auth {} already exists", c.id)),
+            other => other,
+        })?;
+        for s in &c.secrets {
+            upsert_secret(&mut tx, account, c.id, s).await?;
+        }
+        let row = auth_in_tx(&mut tx, account, c.id)
+            .await?
+            .ok_or_else(|| corrupt("auth"))?;
+        tx.commit().await.map_err(db_err)?;
+        auth_from_row(&row)
+    }
+
+    async fn update_credential(
+        &self,
+        account: AccountId,
+        id: AuthId,
+        p: CredentialPatch,
+        now_ms: i64,
+    ) -> Result<Option<authd_core::model::Auth>> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let r = sqlx::query(
+            "UPDATE auths SET provider_id = COALESCE(?, provider_id), name = COALESCE(?, name), \
+             label = COALESCE(?, label), description = COALESCE(?, description), updated_ms = ? \
+             WHERE account_id = ? AND id = ? AND kind = 'credential'",
+        )
+        .bind(p.provider_id.map(|x| x.to_string()))
+        .bind(p.name)
+        .bind(p.label)
+        .bind(p.description)
+        .bind(now_ms)
+        .bind(account.to_string())
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        if r.rows_affected() == 0 {
+            return Ok(None);
+        }
+        for f in &p.remove {
+            sqlx::query(
+                "DELETE FROM auth_secrets WHERE account_id = ? AND auth_id = ? AND field = ?",
+            )
+            .bind(account.to_string())
+            .bind(id.to_string())
+            .bind(f)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        }
+        for s in &p.upsert {
+            upsert_secret(&mut tx, account, id, s).await?;
+        }
+        let row = auth_in_tx(&mut tx, account, id)
+            .await?
+            .ok_or_else(|| corrupt("auth"))?;
+        tx.commit().await.map_err(db_err)?;
+        auth_from_row(&row).map(Some)
+    }
+
+    async fn get_credential(
+        &self,
+        account: AccountId,
+        id: AuthId,
+    ) -> Result<Option<CredentialRecord>> {
+        // One read transaction: the auth row and its secrets come from the same snapshot.
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let Some(row) = auth_in_tx(&mut tx, account, id).await? else {
+            return Ok(None);
+        };
+        let auth = auth_from_row(&row)?;
+        if auth.kind != authd_core::model::AuthKind::Credential {
+            return Ok(None);
+        }
+        let secrets = sqlx::query(
+            "SELECT field, key_id, nonce, ciphertext FROM auth_secrets \
+             WHERE account_id = ? AND auth_id = ? ORDER BY field",
+        )
+        .bind(account.to_string())
+        .bind(id.to_string())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .iter()
+        .map(secret_from_row)
+        .collect::<Result<Vec<_>>>()?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(Some(CredentialRecord { auth, secrets }))
+    }
+
+    async fn delete_auth_cascade(
+        &self,
+        account: AccountId,
+        id: AuthId,
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<DeleteOutcome> {
+        let acct = account.to_string();
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        // The delete comes first, so the transaction holds the write lock from here on.
+        let deleted: Vec<AuthId> = sqlx::query(
+            "DELETE FROM auths WHERE account_id = ?1 AND id IN ( \
+               WITH RECURSIVE tree(id) AS ( \
+                 SELECT id FROM auths WHERE account_id = ?1 AND id = ?2 \
+                 UNION SELECT a.id FROM auths a JOIN tree t ON a.parent_id = t.id \
+                   WHERE a.account_id = ?1) \
+               SELECT id FROM tree) \
+             RETURNING id",
+        )
+        .bind(&acct)
+        .bind(id.to_string())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .iter()
+        .map(|r| id_col(r, "id", AuthId::parse))
+        .collect::<Result<_>>()?;
+        let mut out = DeleteOutcome {
+            deleted,
+            ..DeleteOutcome::default()
+        };
+        if out.deleted.is_empty() {
+            return Ok(out);
+        }
+        for gone in &out.deleted {
+            let gone = gone.to_string();
+            sqlx::query("DELETE FROM auth_secrets WHERE account_id = ? AND auth_id = ?")
+                .bind(&acct)
+                .bind(&gone)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            let works: Vec<String> = sqlx::query_scalar(
+                "DELETE FROM work_auths WHERE account_id = ? AND auth_id = ? RETURNING work_id",
+            )
+            .bind(&acct)
+            .bind(&gone)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            for w in works {
+                let wid = WorkId::parse(&w).ok_or_else(|| corrupt("work_id"))?;
+                if out.detached_works.contains(&wid) {
+                    continue;
+                }
+                out.detached_works.push(wid);
+                let stopped = sqlx::query(
+                    "UPDATE works SET statuscode = 'paused', status_reason = ?, updated_ms = ? \
+                     WHERE account_id = ? AND id = ? AND statuscode IN ('running', 'sleeping')",
+                )
+                .bind(reason)
+                .bind(now_ms)
+                .bind(&acct)
+                .bind(&w)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+                if stopped.rows_affected() > 0 {
+                    out.stopped_works.push(wid);
+                } else {
+                    sqlx::query("UPDATE works SET updated_ms = ? WHERE account_id = ? AND id = ?")
+                        .bind(now_ms)
+                        .bind(&acct)
+                        .bind(&w)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                }
+            }
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(out)
+    }
+}
+
+fn data_key_from_row(row: &SqliteRow) -> Result<DataKeyRecord> {
+    let current: i64 = get(row, "current")?;
+    Ok(DataKeyRecord {
+        id: get(row, "id")?,
+        created_ms: get(row, "created_ms")?,
+        wrapped: get(row, "wrapped")?,
+        current: current != 0,
+    })
+}
+
+#[async_trait]
+impl KeyStore for SqliteStore {
+    async fn list_data_keys(&self) -> Result<Vec<DataKeyRecord>> {
+        sqlx::query("SELECT * FROM data_keys ORDER BY created_ms, id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(data_key_from_row)
+            .collect()
+    }
+
+    async fn current_data_key_id(&self) -> Result<Option<String>> {
+        sqlx::query_scalar("SELECT id FROM data_keys WHERE current = 1")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)
+    }
+
+    async fn add_data_key(
+        &self,
+        key: DataKeyRecord,
+        make_current: bool,
+        only_if_empty: bool,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let r = sqlx::query(
+            "INSERT INTO data_keys (id, created_ms, wrapped, current) SELECT ?, ?, ?, 0 \
+             WHERE ? = 0 OR NOT EXISTS (SELECT 1 FROM data_keys)",
+        )
+        .bind(&key.id)
+        .bind(key.created_ms)
+        .bind(key.wrapped.as_slice())
+        .bind(i64::from(only_if_empty))
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        if r.rows_affected() == 0 {
+            return Ok(false);
+        }
+        if make_current {
+            sqlx::query("UPDATE data_keys SET current = 0 WHERE current = 1")
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            sqlx::query("UPDATE data_keys SET current = 1 WHERE id = ?")
+                .bind(&key.id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
+    }
+
+    async fn secret_counts_by_key(&self) -> Result<Vec<(String, u64)>> {
+        let rows = sqlx::query(
+            "SELECT k.id AS id, COUNT(s.key_id) AS n FROM data_keys k \
+             LEFT JOIN auth_secrets s ON s.key_id = k.id GROUP BY k.id ORDER BY k.created_ms, k.id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                let n: i64 = get(r, "n")?;
+                Ok((
+                    get(r, "id")?,
+                    u64::try_from(n).map_err(|_| corrupt("count"))?,
+                ))
+            })
+            .collect()
+    }
+
+    async fn secrets_not_under(
+        &self,
+        key_id: &str,
+        after: Option<(AuthId, String)>,
+        lim: u32,
+    ) -> Result<Vec<SecretLocation>> {
+        let (a, f) = after.map(|(a, f)| (a.to_string(), f)).unwrap_or_default();
+        let rows = sqlx::query(
+            "SELECT account_id, auth_id, field, key_id, nonce, ciphertext FROM auth_secrets \
+             WHERE key_id <> ? AND (auth_id > ? OR (auth_id = ? AND field > ?)) \
+             ORDER BY auth_id, field LIMIT ?",
+        )
+        .bind(key_id)
+        .bind(&a)
+        .bind(&a)
+        .bind(&f)
+        .bind(limit(lim))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(SecretLocation {
+                    account_id: id_col(r, "account_id", AccountId::parse)?,
+                    auth_id: id_col(r, "auth_id", AuthId::parse)?,
+                    secret: secret_from_row(r)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn replace_secret(&self, at: &SecretLocation, new: StoredSecret) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE auth_secrets SET key_id = ?, nonce = ?, ciphertext = ? \
+             WHERE account_id = ? AND auth_id = ? AND field = ? AND key_id = ? AND nonce = ?",
+        )
+        .bind(&new.key_id)
+        .bind(new.nonce.as_slice())
+        .bind(new.ciphertext.as_slice())
+        .bind(at.account_id.to_string())
+        .bind(at.auth_id.to_string())
+        .bind(&at.secret.field)
+        .bind(&at.secret.key_id)
+        .bind(at.secret.nonce.as_slice())
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(r.rows_affected() > 0)
+    }
+}
+
+fn work_from_row(row: &SqliteRow) -> Result<Work> {
+    let status: String = get(row, "statuscode")?;
+    let ids: Option<String> = get(row, "auth_list")?;
+    let auth_ids = ids
+        .unwrap_or_default()
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| AuthId::parse(s).ok_or_else(|| corrupt("work auth id")))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Work {
+        id: id_col(row, "id", WorkId::parse)?,
+        account_id: id_col(row, "account_id", AccountId::parse)?,
+        user_id: opt_id_col(row, "user_id", UserId::parse)?,
+        name: get(row, "name")?,
+        description: get(row, "description")?,
+        workflow: get(row, "workflow")?,
+        config: get(row, "config")?,
+        auth_ids,
+        status: WorkStatus::parse(&status).ok_or_else(|| corrupt("statuscode"))?,
+        status_reason: get(row, "status_reason")?,
+        created_ms: get(row, "created_ms")?,
+        updated_ms: get(row, "updated_ms")?,
+    })
+}
+
+/// One statement, so the work and its auth ids always come from the same snapshot.
+const WORK_SELECT: &str = "SELECT w.*, (SELECT group_concat(auth_id, ',') FROM \
+     (SELECT auth_id FROM work_auths x WHERE x.work_id = w.id ORDER BY x.pos)) AS auth_list \
+     FROM works w";
+
+#[async_trait]
+impl WorkStore for SqliteStore {
+    async fn create_work(&self, w: Work) -> Result<Work> {
+        let acct = w.account_id.to_string();
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        sqlx::query(
+            "INSERT INTO works (id, account_id, user_id, name, description, workflow, config, \
+             statuscode, status_reason, created_ms, updated_ms) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(w.id.to_string())
+        .bind(&acct)
+        .bind(w.user_id.map(|u| u.to_string()))
+        .bind(&w.name)
+        .bind(&w.description)
+        .bind(&w.workflow)
+        .bind(&w.config)
+        .bind(w.status.as_str())
+        .bind(&w.status_reason)
+        .bind(w.created_ms)
+        .bind(w.updated_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| match db_err(e) {
+            Error::Conflict(_) => Error::Conflict("Duplicate work config".into()),
+            other => other,
+        })?;
+        for (pos, a) in w.auth_ids.iter().enumerate() {
+            let exists: Option<i64> =
+                sqlx::query_scalar("SELECT 1 FROM auths WHERE account_id = ? AND id = ?")
+                    .bind(&acct)
+                    .bind(a.to_string())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+            if exists.is_none() {
+                return Err(Error::invalid(format!(
+                    "auth_ids: no auth {a} in this account"
+                )));
+            }
+            sqlx::query(
+                "INSERT INTO work_auths (account_id, work_id, pos, auth_id) VALUES (?, ?, ?, ?)",
+            )
+            .bind(&acct)
+            .bind(w.id.to_string())
+            .bind(i64::try_from(pos).map_err(|_| corrupt("pos"))?)
+            .bind(a.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| match db_err(e) {
+                Error::Conflict(_) => Error::invalid("auth_ids: duplicate id"),
+                other => other,
+            })?;
+        }
+        let sql = format!("{WORK_SELECT} WHERE w.account_id = ? AND w.id = ?");
+        let row = sqlx::query(&sql)
+            .bind(&acct)
+            .bind(w.id.to_string())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        work_from_row(&row)
+    }
+
+    async fn get_work(&self, account: AccountId, id: WorkId) -> Result<Option<Work>> {
+        let sql = format!("{WORK_SELECT} WHERE w.account_id = ? AND w.id = ?");
+        sqlx::query(&sql)
+            .bind(account.to_string())
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?
+            .as_ref()
+            .map(work_from_row)
+            .transpose()
+    }
+
+    async fn list_works(&self, account: AccountId, page: Page<WorkId>) -> Result<Vec<Work>> {
+        let sql =
+            format!("{WORK_SELECT} WHERE w.account_id = ? AND w.id > ? ORDER BY w.id LIMIT ?");
+        sqlx::query(&sql)
+            .bind(account.to_string())
+            .bind(page.after.map(|a| a.to_string()).unwrap_or_default())
+            .bind(limit(page.limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(work_from_row)
+            .collect()
+    }
+
+    async fn delete_work(&self, account: AccountId, id: WorkId) -> Result<bool> {
+        let r = sqlx::query("DELETE FROM works WHERE account_id = ? AND id = ?")
+            .bind(account.to_string())
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(r.rows_affected() > 0)
+    }
+}
+
+fn audit_from_row(row: &SqliteRow) -> Result<AuditEntry> {
+    Ok(AuditEntry {
+        seq: get(row, "seq")?,
+        at_ms: get(row, "at_ms")?,
+        account_id: opt_id_col(row, "account_id", AccountId::parse)?,
+        actor: get(row, "actor")?,
+        action: get(row, "action")?,
+        target: get(row, "target")?,
+        outcome: get(row, "outcome")?,
+        request_id: get(row, "request_id")?,
+        detail: get(row, "detail")?,
+    })
+}
+
+#[async_trait]
+impl AuditStore for SqliteStore {
+    async fn append_audit(&self, e: AuditEntry) -> Result<i64> {
+        sqlx::query_scalar(
+            "INSERT INTO audit (at_ms, account_id, actor, action, target, outcome, request_id, \
+             detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
+        )
+        .bind(e.at_ms)
+        .bind(e.account_id.map(|a| a.to_string()))
+        .bind(&e.actor)
+        .bind(&e.action)
+        .bind(&e.target)
+        .bind(&e.outcome)
+        .bind(&e.request_id)
+        .bind(&e.detail)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_err)
+    }
+
+    async fn list_audit(
+        &self,
+        account: AccountId,
+        f: AuditFilter,
+        before: Option<i64>,
+        lim: u32,
+    ) -> Result<Vec<AuditEntry>> {
+        sqlx::query(
+            "SELECT * FROM audit WHERE account_id = ? AND seq < ? \
+             AND (? IS NULL OR action = ?) AND (? IS NULL OR target = ?) \
+             AND (? IS NULL OR actor = ?) ORDER BY seq DESC LIMIT ?",
+        )
+        .bind(account.to_string())
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(f.action.clone())
+        .bind(f.action)
+        .bind(f.target.clone())
+        .bind(f.target)
+        .bind(f.actor.clone())
+        .bind(f.actor)
+        .bind(limit(lim))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?
+        .iter()
+        .map(audit_from_row)
+        .collect()
+    }
+}
+
+fn provider_from_row(row: &SqliteRow) -> Result<Provider> {
+    let method: String = get(row, "auth_method")?;
+    let categories: String = get(row, "categories")?;
+    let config: String = get(row, "config")?;
+    let fields: Vec<(String, String, String, bool)> =
+        serde_json::from_str(&config).map_err(|_| corrupt("provider config"))?;
+    let hidden: i64 = get(row, "hidden")?;
+    let no_auth: i64 = get(row, "no_auth")?;
+    Ok(Provider {
+        id: id_col(row, "id", ProviderId::parse)?,
+        slug: get(row, "slug")?,
+        name: get(row, "name")?,
+        namespace: get(row, "namespace")?,
+        description: get(row, "description")?,
+        categories: serde_json::from_str(&categories).map_err(|_| corrupt("categories"))?,
+        auth_method: AuthMethod::parse(&method).ok_or_else(|| corrupt("auth_method"))?,
+        hidden: hidden != 0,
+        no_auth: no_auth != 0,
+        config: fields
+            .into_iter()
+            .map(|(name, label, kind, optional)| ConfigField {
+                name,
+                label,
+                kind,
+                optional,
+            })
+            .collect(),
+    })
+}
+
+#[async_trait]
+impl ProviderStore for SqliteStore {
+    async fn create_provider(
+        &self,
+        account: AccountId,
+        p: Provider,
+        now_ms: i64,
+    ) -> Result<Provider> {
+        let fields: Vec<(&str, &str, &str, bool)> = p
+            .config
+            .iter()
+            .map(|f| {
+                (
+                    f.name.as_str(),
+                    f.label.as_str(),
+                    f.kind.as_str(),
+                    f.optional,
+                )
+            })
+            .collect();
+        let config = serde_json::to_string(&fields).map_err(Error::internal)?;
+        let categories = serde_json::to_string(&p.categories).map_err(Error::internal)?;
+        sqlx::query(
+            "INSERT INTO providers (id, account_id, slug, name, namespace, description, \
+             categories, auth_method, hidden, no_auth, config, created_ms) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(p.id.to_string())
+        .bind(account.to_string())
+        .bind(&p.slug)
+        .bind(&p.name)
+        .bind(&p.namespace)
+        .bind(&p.description)
+        .bind(categories)
+        .bind(p.auth_method.as_str())
+        .bind(i64::from(p.hidden))
+        .bind(i64::from(p.no_auth))
+        .bind(config)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| match db_err(e) {
+            Error::Conflict(_) => {
+                Error::Conflict(format!("A provider with slug {:?} already exists", p.slug))
+            }
+            other => other,
+        })?;
+        Ok(p)
+    }
+
+    async fn list_providers(&self, account: AccountId) -> Result<Vec<Provider>> {
+        sqlx::query("SELECT * FROM providers WHERE account_id = ? ORDER BY slug")
+            .bind(account.to_string())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(provider_from_row)
+            .collect()
+    }
+
+    async fn get_provider(&self, account: AccountId, key: &str) -> Result<Option<Provider>> {
+        sqlx::query("SELECT * FROM providers WHERE account_id = ? AND (id = ? OR slug = ?)")
+            .bind(account.to_string())
+            .bind(key)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?
+            .as_ref()
+            .map(provider_from_row)
+            .transpose()
+    }
+}
