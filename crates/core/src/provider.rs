@@ -114,8 +114,19 @@ fn provider(
     }
 }
 
+static CATALOG: std::sync::LazyLock<Vec<Provider>> = std::sync::LazyLock::new(catalog);
+
 /// The built-in provider catalog, in a stable order.
 pub fn builtin_catalog() -> Vec<Provider> {
+    CATALOG.clone()
+}
+
+/// A built-in provider by id, without allocating (used on read paths).
+pub fn builtin_by_id(id: ProviderId) -> Option<&'static Provider> {
+    CATALOG.iter().find(|p| p.id == id)
+}
+
+fn catalog() -> Vec<Provider> {
     vec![
         provider(
             *LYTICS_PROVIDER_ID.as_bytes(),
@@ -204,8 +215,9 @@ pub fn builtin_catalog() -> Vec<Provider> {
 
 /// Looks a built-in provider up by id or slug.
 pub fn builtin(id_or_slug: &str) -> Option<Provider> {
-    builtin_catalog()
-        .into_iter()
+    CATALOG
+        .iter()
+        .cloned()
         .find(|p| p.slug == id_or_slug || p.id.to_string() == id_or_slug)
 }
 

@@ -55,6 +55,8 @@ struct CachedToken {
     cred: TokenCredential,
     permissions: PermissionSet,
     last_touch_ms: AtomicI64,
+    /// The token's public record (immutable while the token lives; evicted with it).
+    record: Arc<Auth>,
 }
 
 /// What a caller asks for when minting a token.
@@ -180,16 +182,30 @@ impl TokenService {
             .token_credential(id)
             .await?
             .ok_or(Error::Unauthenticated)?;
+        let record = self
+            .store
+            .get_auth(cred.account_id, id)
+            .await?
+            .ok_or(Error::Unauthenticated)?;
         let entry = Arc::new(CachedToken {
             permissions: cred.scopes.permissions(),
             cred,
             last_touch_ms: AtomicI64::new(i64::MIN / 2),
+            record: Arc::new(record),
         });
         // Only cache if no revocation happened while we were reading.
         if self.epoch.load(Ordering::Acquire) == epoch {
             self.cache.insert(id, entry.clone());
         }
         Ok(entry)
+    }
+
+    /// The cached public record of token `id` if it is in memory and belongs to `account`.
+    pub fn cached_record(&self, account: AccountId, id: AuthId) -> Option<Arc<Auth>> {
+        self.cache
+            .get(&id)
+            .filter(|e| e.cred.account_id == account)
+            .map(|e| e.record.clone())
     }
 
     /// Drops tokens from the cache; called after they were deleted from the store.

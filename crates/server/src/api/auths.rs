@@ -2,6 +2,8 @@
 //! (`POST /api/auth/createtoken`). Deleting a token's auth is how a token is revoked; it also
 //! revokes every token that token created.
 
+use std::sync::Arc;
+
 use authd_core::ids::{AuthId, ProviderId};
 use authd_core::model::{Auth, AuthFilter, AuthKind, Page};
 use authd_core::provider;
@@ -34,10 +36,8 @@ const MAX_TEXT: usize = 256;
 
 /// Resolves a provider's display name.
 fn provider_name(id: ProviderId) -> String {
-    provider::builtin_catalog()
-        .into_iter()
-        .find(|p| p.id == id)
-        .map(|p| p.name)
+    provider::builtin_by_id(id)
+        .map(|p| p.name.clone())
         .unwrap_or_default()
 }
 
@@ -136,13 +136,22 @@ async fn read(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Response> {
     let id = AuthId::parse(&id).ok_or_else(ApiError::not_found)?;
-    let auth = state
-        .store
-        .get_auth(caller.account_id, id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    let custom = custom_names(&state, &caller).await?;
-    let name = name_of(&custom, auth.provider_id);
+    // A token's public record is immutable and cached beside its credential (evicted on
+    // delete/rotation), so reading a token usually needs no store access.
+    let auth = match state.tokens.cached_record(caller.account_id, id) {
+        Some(a) => a,
+        None => Arc::new(
+            state
+                .store
+                .get_auth(caller.account_id, id)
+                .await?
+                .ok_or_else(ApiError::not_found)?,
+        ),
+    };
+    let name = match provider::builtin_by_id(auth.provider_id) {
+        Some(p) => p.name.clone(),
+        None => name_of(&custom_names(&state, &caller).await?, auth.provider_id),
+    };
     Ok(Success(StatusCode::OK, to_dto_named(&state, &caller, &auth, &name)).into_response())
 }
 
