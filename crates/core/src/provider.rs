@@ -217,8 +217,8 @@ fn catalog() -> Vec<Provider> {
 pub fn builtin(id_or_slug: &str) -> Option<Provider> {
     CATALOG
         .iter()
-        .cloned()
         .find(|p| p.slug == id_or_slug || p.id.to_string() == id_or_slug)
+        .cloned()
 }
 
 /// Custom providers an account added (`POST /api/provider`). The built-in catalog is not in
