@@ -8,6 +8,7 @@ pub mod clock;
 pub mod duration;
 pub mod error;
 pub mod ids;
+pub mod invalidation;
 pub mod model;
 pub mod provider;
 pub mod roles;
