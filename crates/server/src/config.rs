@@ -21,6 +21,13 @@ pub const DEFAULT_DATA_DIR: &str = "./authd-data";
 pub const DEFAULT_BODY_LIMIT: usize = 1 << 20;
 /// Default number of token records kept in memory.
 pub const DEFAULT_TOKEN_CACHE: usize = 200_000;
+/// Default database pool size per node (PostgreSQL).
+pub const DEFAULT_DB_MAX_CONNECTIONS: u32 = 16;
+/// Default bound on one database call (PostgreSQL): pool acquire, statement, whole call.
+pub const DEFAULT_DB_TIMEOUT_MS: u64 = 3_000;
+/// Default maximum age of a cached token record with PostgreSQL (the staleness backstop
+/// behind LISTEN/NOTIFY invalidation).
+pub const DEFAULT_PG_TOKEN_CACHE_MAX_AGE_MS: u64 = 10_000;
 
 /// The optional TOML file. Every field is optional; unknown keys are an error so typos do not
 /// silently fall back to defaults.
@@ -39,6 +46,12 @@ pub struct FileConfig {
     pub body_limit_bytes: Option<usize>,
     /// Maximum number of token records cached in memory.
     pub token_cache_capacity: Option<usize>,
+    /// Database pool size per node (PostgreSQL).
+    pub db_max_connections: Option<u32>,
+    /// Bound on one database call in ms (PostgreSQL); past it the request gets 503.
+    pub db_timeout_ms: Option<u64>,
+    /// Cached token records older than this (ms) are re-read from the store; 0 disables.
+    pub token_cache_max_age_ms: Option<u64>,
 }
 
 impl FileConfig {
@@ -102,6 +115,14 @@ pub struct Config {
     pub body_limit_bytes: usize,
     /// Maximum number of token records cached in memory.
     pub token_cache_capacity: usize,
+    /// Database pool size per node (PostgreSQL).
+    pub db_max_connections: u32,
+    /// Bound on one database call in ms (PostgreSQL): pool acquire, statement timeout and
+    /// the call as a whole. Past it the request gets 503.
+    pub db_timeout_ms: u64,
+    /// Cached token records older than this (ms) are re-read from the store. `None` uses the
+    /// backend default: never for SQLite (one node), 10 s for PostgreSQL; `Some(0)` disables.
+    pub token_cache_max_age_ms: Option<u64>,
 }
 
 impl Config {
@@ -115,7 +136,20 @@ impl Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 5353)),
             body_limit_bytes: DEFAULT_BODY_LIMIT,
             token_cache_capacity: DEFAULT_TOKEN_CACHE,
+            db_max_connections: DEFAULT_DB_MAX_CONNECTIONS,
+            db_timeout_ms: DEFAULT_DB_TIMEOUT_MS,
+            token_cache_max_age_ms: None,
         }
+    }
+
+    /// The effective maximum age of a cached token record, in ms (`None`: no limit).
+    pub fn effective_token_max_age_ms(&self) -> Option<i64> {
+        let ms = match self.token_cache_max_age_ms {
+            Some(ms) => ms,
+            None if self.database_url.is_postgres() => DEFAULT_PG_TOKEN_CACHE_MAX_AGE_MS,
+            None => 0,
+        };
+        i64::try_from(ms).ok().filter(|m| *m > 0)
     }
 }
 

@@ -12,5 +12,6 @@ mod helpers;
 
 mod accounts;
 mod bad_input;
+mod postgres;
 mod tokens;
 mod users;
