@@ -43,8 +43,13 @@ chmod 755 "$PG_TMP"
 PG_DATA="$PG_TMP/data"
 mkdir -p "$PG_DATA"
 chown -R "$PG_OS_USER" "$PG_TMP"
-PG_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null \
-    || shuf -i 20000-60000 -n 1)"
+port_is_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+PG_PORT=""
+for _ in $(seq 1 50); do
+    candidate=$(( 20000 + RANDOM % 40000 ))
+    if port_is_free "$candidate"; then PG_PORT=$candidate; break; fi
+done
+if [ -z "$PG_PORT" ]; then echo "no free loopback port for PostgreSQL" >&2; exit 1; fi
 PG_PASSWORD="ci-$(od -An -tx1 -N8 /dev/urandom | tr -d ' \n')"
 
 echo "== PostgreSQL cluster in $PG_DATA on 127.0.0.1:$PG_PORT ($PG_BIN)"

@@ -116,10 +116,9 @@ impl Application {
             clock.clone(),
             config.token_cache_capacity,
         );
-        let tokens = Arc::new(tokens.with_invalidation(
-            feed.trusted_at_start(),
-            config.effective_token_max_age_ms(),
-        ));
+        let tokens = Arc::new(
+            tokens.with_invalidation(feed.trusted_at_start(), config.effective_token_max_age_ms()),
+        );
         let sink: Arc<dyn InvalidationSink> = tokens.clone();
         let feed = tokio::spawn(async move { feed.follow(sink).await });
         let (stop_flusher, stop) = tokio::sync::oneshot::channel();

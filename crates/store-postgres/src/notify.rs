@@ -141,10 +141,7 @@ mod tests {
     fn payloads_parse_to_ids_or_everything() {
         let a = AuthId::generate();
         let b = AuthId::generate();
-        assert_eq!(
-            parse(&format!("{a},{b}")),
-            Invalidation::Auths(vec![a, b])
-        );
+        assert_eq!(parse(&format!("{a},{b}")), Invalidation::Auths(vec![a, b]));
         assert_eq!(parse("*"), Invalidation::All);
         assert_eq!(parse("nonsense"), Invalidation::All);
     }

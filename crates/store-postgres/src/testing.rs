@@ -67,7 +67,10 @@ mod tests {
     #[test]
     fn database_names_are_swapped_in_urls() {
         assert_eq!(
-            with_database("postgres://u:p@127.0.0.1:5432/postgres?sslmode=disable", "x"),
+            with_database(
+                "postgres://u:p@127.0.0.1:5432/postgres?sslmode=disable",
+                "x"
+            ),
             "postgres://u:p@127.0.0.1:5432/x?sslmode=disable"
         );
         assert_eq!(with_database("postgres://h:1", "x"), "postgres://h:1/x");

@@ -37,7 +37,10 @@ async fn two_nodes(server: &str) -> (TestApp, TestApp) {
     let key = MasterKey::generate();
     let dir_a = tempfile::tempdir().unwrap();
     let mut a = start(node_config(&url, &key, &dir_a), dir_a).await;
-    assert!(a.token.is_empty(), "PostgreSQL nodes never bootstrap on serve");
+    assert!(
+        a.token.is_empty(),
+        "PostgreSQL nodes never bootstrap on serve"
+    );
     let s = &a.app_state;
     let admin = authd::provision::account(
         s.store.as_ref(),
@@ -82,7 +85,10 @@ async fn revoke_and_measure(a: &TestApp, b: &TestApp, id: &str, token: &str) -> 
             return t0.elapsed();
         }
         r.ok(200);
-        assert!(t0.elapsed() < Duration::from_secs(5), "node B never refused");
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "node B never refused"
+        );
     }
 }
 
@@ -182,8 +188,7 @@ async fn nodes_answer_503_while_postgres_is_down_and_recover_by_themselves() {
     let Some(server) = server_url(name) else {
         return;
     };
-    if std::env::var("AUTHD_TEST_PG_CTL").is_err() || std::env::var("AUTHD_TEST_PG_DATA").is_err()
-    {
+    if std::env::var("AUTHD_TEST_PG_CTL").is_err() || std::env::var("AUTHD_TEST_PG_DATA").is_err() {
         eprintln!("SKIPPED {name}: AUTHD_TEST_PG_CTL / AUTHD_TEST_PG_DATA are not set");
         return;
     }
@@ -240,7 +245,11 @@ async fn nodes_answer_503_while_postgres_is_down_and_recover_by_themselves() {
             if r.status.as_u16() == 200 {
                 break;
             }
-            assert!(Instant::now() < deadline, "node did not recover: {}", r.body);
+            assert!(
+                Instant::now() < deadline,
+                "node did not recover: {}",
+                r.body
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -387,7 +396,10 @@ async fn two_authd_processes_share_one_database_as_documented() {
             break;
         }
         assert_eq!(s, 200);
-        assert!(t0.elapsed() < Duration::from_secs(1), "node B still accepts");
+        assert!(
+            t0.elapsed() < Duration::from_secs(1),
+            "node B still accepts"
+        );
     }
     println!("two processes: revocation lag {:?}", t0.elapsed());
 }
