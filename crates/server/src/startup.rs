@@ -91,7 +91,16 @@ pub struct Application {
     bootstrap: Option<Provisioned>,
     flusher: tokio::task::JoinHandle<()>,
     stop_flusher: tokio::sync::oneshot::Sender<()>,
-    feed: tokio::task::JoinHandle<()>,
+    feed: AbortOnDrop,
+}
+
+/// Stops the invalidation follower when the application goes away, served or not.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl Application {
@@ -120,7 +129,7 @@ impl Application {
             tokens.with_invalidation(feed.trusted_at_start(), config.effective_token_max_age_ms()),
         );
         let sink: Arc<dyn InvalidationSink> = tokens.clone();
-        let feed = tokio::spawn(async move { feed.follow(sink).await });
+        let feed = AbortOnDrop(tokio::spawn(async move { feed.follow(sink).await }));
         let (stop_flusher, stop) = tokio::sync::oneshot::channel();
         let flusher = tokio::spawn(run_touch_flusher(store.clone(), touches, stop));
         let listener = TcpListener::bind(config.listen)
@@ -184,7 +193,7 @@ impl Application {
         // In-flight requests are done: let the flusher write what it still holds.
         let _ = stop_flusher.send(());
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), flusher).await;
-        feed.abort();
+        drop(feed);
         Ok(())
     }
 }

@@ -69,7 +69,10 @@ impl PgStore {
     /// Connects to `url` (`postgres://…`), applies pending migrations under the migrator's
     /// advisory lock, and returns a store whose pool connects lazily and reconnects by itself.
     pub async fn open(url: &str, settings: PgSettings) -> anyhow::Result<Self> {
-        let base = PgConnectOptions::from_str(url).context("parsing the PostgreSQL URL")?;
+        let base = PgConnectOptions::from_str(url)
+            .context("parsing the PostgreSQL URL")?
+            // Server NOTICEs ("relation … already exists, skipping") are not worth a log line.
+            .options([("client_min_messages", "warning")]);
         // Migrate on a dedicated one-connection pool without a statement timeout: waiting on
         // the migrator's advisory lock behind another node must not be cut short.
         let migrate_pool = PgPoolOptions::new()
