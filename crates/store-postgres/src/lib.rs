@@ -89,7 +89,8 @@ impl PgStore {
         let statement_ms = settings.timeout.as_millis().to_string();
         let opts = base.options([("statement_timeout", statement_ms.as_str())]);
         let pool = PgPoolOptions::new()
-            .max_connections(settings.max_connections.max(2))
+            // The invalidation listener holds one pooled connection for good.
+            .max_connections(settings.max_connections.max(1) + 1)
             .acquire_timeout(settings.timeout)
             .idle_timeout(Duration::from_secs(300))
             .connect_lazy_with(opts);
