@@ -17,5 +17,6 @@ mod credentials;
 mod entities;
 mod settings;
 mod token_info;
+mod postgres;
 mod tokens;
 mod users;
