@@ -12,10 +12,10 @@ use sqlx::postgres::PgRow;
 use crate::notify::publish;
 use crate::{corrupt, db_err, get, id_col, limit, opt_id_col, roles_col, PgStore};
 
-const AUTH_COLS: &str = "id, account_id, kind, provider_id, name, label, description, user_id, \
+pub(crate) const AUTH_COLS: &str = "id, account_id, kind, provider_id, name, label, description, user_id, \
      user_name, parent_id, scopes, expires_ms, ttl_secs, created_ms, updated_ms, last_accessed_ms";
 
-fn auth_from_row(row: &PgRow) -> Result<Auth> {
+pub(crate) fn auth_from_row(row: &PgRow) -> Result<Auth> {
     let kind: String = get(row, "kind")?;
     Ok(Auth {
         id: id_col(row, "id", AuthId::parse)?,
@@ -37,7 +37,7 @@ fn auth_from_row(row: &PgRow) -> Result<Auth> {
     })
 }
 
-async fn insert_token(
+pub(crate) async fn insert_token(
     tx: &mut sqlx::PgConnection,
     account: AccountId,
     t: &NewToken,

@@ -3,8 +3,9 @@
 //!
 //! Owns the connection settings (pool size, acquire and statement timeouts), the migrations in
 //! `migrations/` (numbered like SQLite's and kept in step with them), the SQL for every store
-//! method — one module per aggregate ([`accounts`], [`users`], [`auths`]) so new tables get new
-//! files — and the cross-node invalidation feed ([`notify`]).
+//! method — one module per aggregate ([`accounts`], [`users`], [`auths`], [`credentials`],
+//! [`works`], [`providers`], [`audit`], [`settings`]) so new tables get new files — and the
+//! cross-node invalidation feed ([`notify`]).
 //!
 //! **Migrations and concurrent start-up:** [`PgStore::open`] runs the migrator on a dedicated
 //! connection without a statement timeout. sqlx's PostgreSQL migrator takes
@@ -18,10 +19,15 @@
 //! [`Error::Unavailable`] (HTTP 503). The pool reconnects on its own when the server returns.
 
 pub mod accounts;
+pub mod audit;
 pub mod auths;
+pub mod credentials;
 pub mod notify;
+pub mod providers;
+pub mod settings;
 pub mod testing;
 pub mod users;
+pub mod works;
 
 use std::future::Future;
 use std::str::FromStr;
