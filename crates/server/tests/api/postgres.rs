@@ -33,6 +33,12 @@ fn node_config(url: &str, key: &MasterKey, dir: &tempfile::TempDir) -> Config {
 
 /// Two nodes on one fresh database; node A's `token` is the admin token of a new account.
 async fn two_nodes(server: &str) -> (TestApp, TestApp) {
+    let (_, a, b) = two_nodes_with_url(server).await;
+    (a, b)
+}
+
+/// [`two_nodes`], also returning the database URL.
+async fn two_nodes_with_url(server: &str) -> (String, TestApp, TestApp) {
     let url = fresh_database(server).await.unwrap();
     let key = MasterKey::generate();
     let dir_a = tempfile::tempdir().unwrap();
@@ -54,7 +60,7 @@ async fn two_nodes(server: &str) -> (TestApp, TestApp) {
     let dir_b = tempfile::tempdir().unwrap();
     let mut b = start(node_config(&url, &key, &dir_b), dir_b).await;
     b.token = a.token.clone();
-    (a, b)
+    (url, a, b)
 }
 
 /// Uses `token` on `node` until the node answers it from its cache (its invalidation feed is
@@ -444,4 +450,204 @@ async fn startup_refuses_a_generated_master_key_for_postgres() {
         "{err:#}"
     );
     assert!(!dir.path().join("master.key").exists());
+}
+
+/// Rotates `id` on `a` with no grace, then polls `b` until it refuses the old `token`;
+/// returns the new token and the lag measured from just before the rotation was sent.
+async fn rotate_and_measure(a: &TestApp, b: &TestApp, id: &str, token: &str) -> (String, Duration) {
+    let t0 = Instant::now();
+    let r = a
+        .post(
+            &format!("/api/auth/{id}/rotate"),
+            &a.token,
+            json!({ "grace": "0s" }),
+        )
+        .await;
+    let new = r.ok(201)["config"][0]["value"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    loop {
+        let r = b.get("/api/account", token).await;
+        if r.status.as_u16() == 401 {
+            return (new, t0.elapsed());
+        }
+        r.ok(200);
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "node B never refused the rotated token"
+        );
+    }
+}
+
+#[tokio::test]
+async fn rotation_without_grace_on_one_node_is_refused_on_the_other_within_a_second() {
+    let Some(server) = server_url(
+        "rotation_without_grace_on_one_node_is_refused_on_the_other_within_a_second",
+    ) else {
+        return;
+    };
+    let _shared = CLUSTER.read().await;
+    let (a, b) = two_nodes(&server).await;
+    let mut lags = vec![];
+    for _ in 0..15 {
+        let (id, token) = a
+            .create_token(&a.token, json!({ "scopes": ["admin"], "name": "t" }))
+            .await;
+        // B caches the old token (its record says "never expires").
+        warm(&b, &id, &token).await;
+        let (new, lag) = rotate_and_measure(&a, &b, &id, &token).await;
+        lags.push(lag);
+        // The replacement works on B at once (loaded from the shared database).
+        b.get("/api/account", &new).await.ok(200);
+        a.get("/api/account", &token).await.assert_error(401, "Not authorized");
+    }
+    lags.sort();
+    let median = lags[lags.len() / 2];
+    let worst = *lags.last().unwrap();
+    println!(
+        "rotation (grace 0) lag A→B over {} rounds: median {:?}, worst {:?}",
+        lags.len(),
+        median,
+        worst
+    );
+    eprintln!("rotation lag A→B: median {median:?}, worst {worst:?}");
+    assert!(worst < Duration::from_secs(1), "worst lag {worst:?}");
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn deleting_a_credential_revokes_the_tokens_under_it_on_every_node() {
+    let Some(server) =
+        server_url("deleting_a_credential_revokes_the_tokens_under_it_on_every_node")
+    else {
+        return;
+    };
+    let _shared = CLUSTER.read().await;
+    let (a, b) = two_nodes(&server).await;
+    // A token, a token it created, and a credential stored through the child: deleting the
+    // parent token on A goes through the credential cascade and must reach B's cache.
+    let (parent_id, parent) = a
+        .create_token(&a.token, json!({ "scopes": ["admin"], "name": "p" }))
+        .await;
+    let (child_id, child) = a
+        .create_token(&parent, json!({ "scopes": ["admin"], "name": "c" }))
+        .await;
+    let cred = b
+        .post(
+            "/api/auth",
+            &child,
+            json!({
+                "provider_id": "mailgun",
+                "name": "mail",
+                "config": [{"name": "apikey", "value": "k"}, {"name": "domain", "value": "d"}]
+            }),
+        )
+        .await;
+    let cred_id = cred.ok(201)["id"].as_str().unwrap().to_owned();
+    warm(&b, &parent_id, &parent).await;
+    warm(&b, &child_id, &child).await;
+    let lag = revoke_and_measure(&a, &b, &parent_id, &child).await;
+    eprintln!("cascade revocation lag A→B: {lag:?}");
+    assert!(lag < Duration::from_secs(1), "lag {lag:?}");
+    b.get("/api/account", &parent)
+        .await
+        .assert_error(401, "Not authorized");
+    // The credential the child created is gone too.
+    a.get(&format!("/api/auth/{cred_id}"), &a.token)
+        .await
+        .assert_error(404, "Not found");
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn a_key_rotated_on_one_node_seals_the_next_write_on_the_other() {
+    let Some(server) = server_url("a_key_rotated_on_one_node_seals_the_next_write_on_the_other")
+    else {
+        return;
+    };
+    let _shared = CLUSTER.read().await;
+    let (url, a, b) = two_nodes_with_url(&server).await;
+    let mailgun = |apikey: &str| {
+        json!({
+            "provider_id": "mailgun",
+            "name": "mail",
+            "config": [{"name": "apikey", "value": apikey}, {"name": "domain", "value": "d"}]
+        })
+    };
+    let first = b.post("/api/auth", &b.token, mailgun("one")).await;
+    let first = first.ok(201)["id"].as_str().unwrap().to_owned();
+    let store = a.app_state.store.clone();
+    let k1 = authd::keys::status(store.as_ref()).await.unwrap()[0]
+        .id
+        .clone();
+    // What `authd keys rotate` runs, on node A's store.
+    let wrapper = match &a.app_state.config.master_key {
+        MasterKeySource::Key(k) => k.key_wrapper(),
+        _ => panic!("test nodes use a direct key"),
+    };
+    let k2 = authd::keys::rotate(store.as_ref(), &wrapper, a.app_state.clock.as_ref())
+        .await
+        .unwrap();
+    assert_ne!(k1, k2);
+    // Node B, which loaded its ring before the rotation, seals its next write under k2.
+    let second = b.post("/api/auth", &b.token, mailgun("two")).await;
+    let second = second.ok(201)["id"].as_str().unwrap().to_owned();
+    let db = authd_store_postgres::PgStore::open(&url, Default::default())
+        .await
+        .unwrap();
+    let keys_of = |id: String| {
+        let pool = db.pool().clone();
+        async move {
+            let k: Vec<String> = sqlx::query_scalar(
+                "SELECT DISTINCT key_id FROM auth_secrets WHERE auth_id = $1 ORDER BY key_id",
+            )
+            .bind(id)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+            k
+        }
+    };
+    assert_eq!(keys_of(first.clone()).await, vec![k1.clone()]);
+    assert_eq!(keys_of(second.clone()).await, vec![k2.clone()]);
+    // Node A, too, writes under k2; and both nodes still open both credentials.
+    let third = a.post("/api/auth", &a.token, mailgun("three")).await;
+    let third = third.ok(201)["id"].as_str().unwrap().to_owned();
+    assert_eq!(keys_of(third).await, vec![k2.clone()]);
+    let status = authd::keys::status(store.as_ref()).await.unwrap();
+    let count = |id: &str| status.iter().find(|k| k.id == id).unwrap().secrets;
+    assert_eq!((count(&k1), count(&k2)), (2, 4));
+    for node in [&a, &b] {
+        for (id, want) in [(&first, "one"), (&second, "two")] {
+            let rec = node
+                .app_state
+                .store
+                .get_credential(
+                    authd_core::ids::AccountId::parse(
+                        node.get(&format!("/api/auth/{id}"), &node.token).await.ok(200)
+                            ["account_id"]
+                            .as_str()
+                            .unwrap(),
+                    )
+                    .unwrap(),
+                    authd_core::ids::AuthId::parse(id).unwrap(),
+                )
+                .await
+                .unwrap()
+                .unwrap();
+            let s = rec.secrets.iter().find(|s| s.field == "config.apikey").unwrap();
+            let plain = node
+                .app_state
+                .keys
+                .open(rec.auth.account_id, rec.auth.id, s)
+                .await
+                .unwrap();
+            assert_eq!(plain.expose(), want.as_bytes());
+        }
+    }
+    a.stop().await;
+    b.stop().await;
 }
