@@ -100,3 +100,88 @@ async fn deletions_are_announced_to_every_listener_after_commit() {
     assert!(quiet.is_err(), "unexpected message {quiet:?}");
     follow.abort();
 }
+
+#[tokio::test]
+async fn the_credential_cascade_and_rotation_are_announced_after_commit() {
+    use authd_core::credential::{CredentialStore, NewCredential};
+    use authd_core::store::RotationStore;
+    let Some(server) = server_url("the_credential_cascade_and_rotation_are_announced_after_commit")
+    else {
+        return;
+    };
+    let url = fresh_database(&server).await.unwrap();
+    let writer = PgStore::open(&url, PgSettings::default()).await.unwrap();
+    let reader = PgStore::open(&url, PgSettings::default()).await.unwrap();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let feed = reader.feed();
+    let follow = tokio::spawn(async move { feed.follow(Arc::new(ChannelSink(tx))).await });
+    let first = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await;
+    assert_eq!(first.unwrap(), Some(Invalidation::Resumed));
+    let next = |rx: &mut mpsc::UnboundedReceiver<Invalidation>| {
+        let got = rx.try_recv();
+        got.ok()
+    };
+
+    let a = authd_store_tests::account(&writer, "a").await;
+    let root = authd_store_tests::new_token(None);
+    writer.create_token(a, root.clone(), 1).await.unwrap();
+    let cred = authd_core::ids::AuthId::generate();
+    writer
+        .create_credential(
+            a,
+            NewCredential {
+                id: cred,
+                provider_id: authd_core::provider::builtin("mailgun").unwrap().id,
+                name: "m".into(),
+                label: String::new(),
+                description: String::new(),
+                user_id: None,
+                user_name: String::new(),
+                parent_id: Some(root.id),
+                secrets: vec![],
+            },
+            2,
+        )
+        .await
+        .unwrap();
+    // Rotation: the old id, once the transaction commits.
+    let new = authd_store_tests::new_token(None);
+    writer
+        .rotate_token(a, root.id, new.clone(), 50, 3)
+        .await
+        .unwrap()
+        .unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await;
+    assert_eq!(got.unwrap(), Some(Invalidation::Auths(vec![root.id])));
+    // A rotation of nothing (wrong account) announces nothing.
+    let b = authd_store_tests::account(&writer, "b").await;
+    assert!(writer
+        .rotate_token(b, root.id, authd_store_tests::new_token(None), 1, 4)
+        .await
+        .unwrap()
+        .is_none());
+    // The cascade: every deleted id (the token and the credential it created).
+    let out = writer
+        .delete_auth_cascade(a, root.id, "deleted", 5)
+        .await
+        .unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await;
+    let Some(Invalidation::Auths(mut ids)) = got.unwrap() else {
+        panic!("expected auth ids");
+    };
+    ids.sort();
+    let mut want = out.deleted.clone();
+    want.sort();
+    assert_eq!(ids, want);
+    assert!(ids.contains(&cred));
+    // Deleting nothing announces nothing.
+    assert!(writer
+        .delete_auth_cascade(a, root.id, "deleted", 6)
+        .await
+        .unwrap()
+        .deleted
+        .is_empty());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(next(&mut rx), None);
+    follow.abort();
+}
