@@ -165,7 +165,7 @@ fn seal_and_open_credential(b: divan::Bencher<'_, '_>) {
     let key = MasterKey::generate();
     let w = key.key_wrapper();
     let k = w.generate_data_key(0);
-    let ring = KeyRing::new(&w, &[k.clone()], &k.id).unwrap();
+    let ring = KeyRing::new(&w, std::slice::from_ref(&k), &k.id).unwrap();
     let aad = Aad {
         account_id: "a",
         auth_id: "b",

@@ -12,7 +12,8 @@ use sqlx::postgres::PgRow;
 use crate::notify::publish;
 use crate::{corrupt, db_err, get, id_col, limit, opt_id_col, roles_col, PgStore};
 
-pub(crate) const AUTH_COLS: &str = "id, account_id, kind, provider_id, name, label, description, user_id, \
+pub(crate) const AUTH_COLS: &str =
+    "id, account_id, kind, provider_id, name, label, description, user_id, \
      user_name, parent_id, scopes, expires_ms, ttl_secs, created_ms, updated_ms, last_accessed_ms";
 
 pub(crate) fn auth_from_row(row: &PgRow) -> Result<Auth> {

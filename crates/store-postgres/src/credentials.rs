@@ -59,7 +59,11 @@ async fn upsert_secret(
     Ok(())
 }
 
-async fn auth_in_tx(tx: &mut PgConnection, account: AccountId, id: AuthId) -> Result<Option<PgRow>> {
+async fn auth_in_tx(
+    tx: &mut PgConnection,
+    account: AccountId,
+    id: AuthId,
+) -> Result<Option<PgRow>> {
     let sql = format!("SELECT {AUTH_COLS} FROM auths WHERE account_id = $1 AND id = $2");
     sqlx::query(&sql)
         .bind(account.to_string())

@@ -96,8 +96,9 @@ impl ProviderStore for PgStore {
 
     async fn list_providers(&self, account: AccountId) -> Result<Vec<Provider>> {
         self.bounded(async {
-            let sql =
-                format!("SELECT {PROVIDER_COLS} FROM providers WHERE account_id = $1 ORDER BY slug");
+            let sql = format!(
+                "SELECT {PROVIDER_COLS} FROM providers WHERE account_id = $1 ORDER BY slug"
+            );
             sqlx::query(&sql)
                 .bind(account.to_string())
                 .fetch_all(&self.pool)

@@ -98,13 +98,12 @@ impl SettingsStore for PgStore {
 
     async fn delete_setting(&self, account: AccountId, slug: &str) -> Result<bool> {
         self.bounded(async {
-            let r =
-                sqlx::query("DELETE FROM account_settings WHERE account_id = $1 AND slug = $2")
-                    .bind(account.to_string())
-                    .bind(slug)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(db_err)?;
+            let r = sqlx::query("DELETE FROM account_settings WHERE account_id = $1 AND slug = $2")
+                .bind(account.to_string())
+                .bind(slug)
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
             Ok(r.rows_affected() > 0)
         })
         .await

@@ -1,7 +1,7 @@
 //! Runs the backend-agnostic conformance suite against PostgreSQL (a fresh database per case),
-//! and proves that concurrent start-ups migrate safely and that deletions are announced on the
-//! invalidation channel. Needs `AUTHD_TEST_PG_URL`; skips with a reason without it (fails
-//! under `CI=true`).
+//! and proves that concurrent start-ups migrate safely and that deletions (plain and
+//! credential cascades) and rotations are announced on the invalidation channel. Needs
+//! `AUTHD_TEST_PG_URL`; skips with a reason without it (fails under `CI=true`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 

@@ -44,7 +44,12 @@ pub(crate) async fn entity_merges_follow_rfc7396_at_depth(s: Arc<dyn Store>) {
         2,
     )
     .await;
-    up("u1", json!({"n": {"a": {"d": 2.5}}, "flag": true, "off": false}), 3).await;
+    up(
+        "u1",
+        json!({"n": {"a": {"d": 2.5}}, "flag": true, "off": false}),
+        3,
+    )
+    .await;
     assert_eq!(
         find("id", "u1").await.unwrap(),
         json!({"id": "u1", "addr": {"zip": "0150"}, "tags": ["x"],
@@ -57,7 +62,12 @@ pub(crate) async fn entity_merges_follow_rfc7396_at_depth(s: Arc<dyn Store>) {
     assert!(find("flag", "true").await.is_none());
     assert!(find("tags", "x").await.is_none());
     assert!(find("addr", "{}").await.is_none());
-    up("u2", json!({"id": "u2", "score": 7.25, "big": 12345678901_i64}), 4).await;
+    up(
+        "u2",
+        json!({"id": "u2", "score": 7.25, "big": 12345678901_i64}),
+        4,
+    )
+    .await;
     assert_eq!(find("score", "7.25").await.unwrap()["id"], "u2");
     assert_eq!(find("big", "12345678901").await.unwrap()["id"], "u2");
     // Field names are single top-level keys (a dot is not a path).

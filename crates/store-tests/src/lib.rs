@@ -25,12 +25,12 @@ type Case = fn(Arc<dyn Store>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
 
 mod credentials;
 mod entities;
-use entities::entity_merges_follow_rfc7396_at_depth;
 use credentials::{
     audit_is_scoped_filtered_and_paged, credentials_round_trip_and_are_scoped,
     data_keys_rotate_count_and_rewrap, delete_cascade_detaches_and_stops_works,
     providers_are_scoped_and_unique, works_are_scoped_and_unique,
 };
+use entities::entity_merges_follow_rfc7396_at_depth;
 
 macro_rules! cases {
     ($($name:ident),* $(,)?) => {

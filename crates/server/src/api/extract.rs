@@ -150,9 +150,7 @@ impl<P: Need> FromRequestParts<AppState> for Authed<P> {
             Ok(p) => p,
             // The store failing is an outage, not a refused credential: nothing to audit
             // (and appending would wait out the store timeout a second time).
-            Err(e @ ApiError::Domain(Error::Unavailable(_) | Error::Internal(_))) => {
-                return Err(e)
-            }
+            Err(e @ ApiError::Domain(Error::Unavailable(_) | Error::Internal(_))) => return Err(e),
             Err(e) => {
                 let handle = presented_token(parts)
                     .and_then(authd_core::token::parse)

@@ -463,10 +463,7 @@ async fn rotate_and_measure(a: &TestApp, b: &TestApp, id: &str, token: &str) -> 
             json!({ "grace": "0s" }),
         )
         .await;
-    let new = r.ok(201)["config"][0]["value"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let new = r.ok(201)["config"][0]["value"].as_str().unwrap().to_owned();
     loop {
         let r = b.get("/api/account", token).await;
         if r.status.as_u16() == 401 {
@@ -484,9 +481,9 @@ async fn rotate_and_measure(a: &TestApp, b: &TestApp, id: &str, token: &str) -> 
 
 #[tokio::test]
 async fn rotation_without_grace_on_one_node_is_refused_on_the_other_within_a_second() {
-    let Some(server) = server_url(
-        "rotation_without_grace_on_one_node_is_refused_on_the_other_within_a_second",
-    ) else {
+    let Some(server) =
+        server_url("rotation_without_grace_on_one_node_is_refused_on_the_other_within_a_second")
+    else {
         return;
     };
     let _shared = CLUSTER.read().await;
@@ -631,8 +628,9 @@ async fn a_key_rotated_on_one_node_seals_the_next_write_on_the_other() {
                 .store
                 .get_credential(
                     authd_core::ids::AccountId::parse(
-                        node.get(&format!("/api/auth/{id}"), &node.token).await.ok(200)
-                            ["account_id"]
+                        node.get(&format!("/api/auth/{id}"), &node.token)
+                            .await
+                            .ok(200)["account_id"]
                             .as_str()
                             .unwrap(),
                     )
@@ -642,7 +640,11 @@ async fn a_key_rotated_on_one_node_seals_the_next_write_on_the_other() {
                 .await
                 .unwrap()
                 .unwrap();
-            let s = rec.secrets.iter().find(|s| s.field == "config.apikey").unwrap();
+            let s = rec
+                .secrets
+                .iter()
+                .find(|s| s.field == "config.apikey")
+                .unwrap();
             let plain = node
                 .app_state
                 .keys
