@@ -10,6 +10,7 @@ pub mod credential;
 pub mod duration;
 pub mod error;
 pub mod ids;
+pub mod invalidation;
 pub mod model;
 pub mod provider;
 pub mod roles;

@@ -16,7 +16,8 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::{
     check_entity_key_field, parse_trusted_proxies, Config, DatabaseUrl, FileConfig,
     MasterKeySource, DEFAULT_BODY_LIMIT, DEFAULT_COLLECT_LIMIT, DEFAULT_DATA_DIR,
-    DEFAULT_ENTITY_KEY_FIELD, DEFAULT_LISTEN, DEFAULT_TOKEN_CACHE,
+    DEFAULT_DB_MAX_CONNECTIONS, DEFAULT_DB_TIMEOUT_MS, DEFAULT_ENTITY_KEY_FIELD, DEFAULT_LISTEN,
+    DEFAULT_TOKEN_CACHE,
 };
 use crate::provision;
 use crate::startup::{self, Application};
@@ -51,6 +52,15 @@ struct GlobalArgs {
     /// File holding the base64 master key (or set AUTHD_MASTER_KEY).
     #[arg(long, global = true, env = "AUTHD_MASTER_KEY_FILE")]
     master_key_file: Option<PathBuf>,
+    /// Bound on one database call in ms (PostgreSQL) [default: 3000].
+    #[arg(long, global = true, env = "AUTHD_DB_TIMEOUT_MS")]
+    db_timeout_ms: Option<u64>,
+    /// Database pool size per node (PostgreSQL) [default: 16].
+    #[arg(long, global = true, env = "AUTHD_DB_MAX_CONNECTIONS")]
+    db_max_connections: Option<u32>,
+    /// Re-read cached token records older than this many ms [default: 10000 on PostgreSQL].
+    #[arg(long, global = true, env = "AUTHD_TOKEN_CACHE_MAX_AGE_MS")]
+    token_cache_max_age_ms: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -199,6 +209,20 @@ impl Cli {
             trusted_proxies: parse_trusted_proxies(&file.trusted_proxies.unwrap_or_default())?,
             entity_key_field,
             collect_limit_bytes: file.collect_limit_bytes.unwrap_or(DEFAULT_COLLECT_LIMIT),
+            db_max_connections: self
+                .global
+                .db_max_connections
+                .or(file.db_max_connections)
+                .unwrap_or(DEFAULT_DB_MAX_CONNECTIONS),
+            db_timeout_ms: self
+                .global
+                .db_timeout_ms
+                .or(file.db_timeout_ms)
+                .unwrap_or(DEFAULT_DB_TIMEOUT_MS),
+            token_cache_max_age_ms: self
+                .global
+                .token_cache_max_age_ms
+                .or(file.token_cache_max_age_ms),
         })
     }
 }

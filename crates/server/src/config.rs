@@ -26,6 +26,13 @@ pub const DEFAULT_TOKEN_CACHE: usize = 200_000;
 pub const DEFAULT_ENTITY_KEY_FIELD: &str = "user_id";
 /// Default size limit of one collect upload (1 MiB).
 pub const DEFAULT_COLLECT_LIMIT: usize = 1 << 20;
+/// Default database pool size per node (PostgreSQL).
+pub const DEFAULT_DB_MAX_CONNECTIONS: u32 = 16;
+/// Default bound on one database call (PostgreSQL): pool acquire, statement, whole call.
+pub const DEFAULT_DB_TIMEOUT_MS: u64 = 3_000;
+/// Default maximum age of a cached token record with PostgreSQL (the staleness backstop
+/// behind LISTEN/NOTIFY invalidation).
+pub const DEFAULT_PG_TOKEN_CACHE_MAX_AGE_MS: u64 = 10_000;
 
 /// The optional TOML file. Every field is optional; unknown keys are an error so typos do not
 /// silently fall back to defaults.
@@ -54,6 +61,12 @@ pub struct FileConfig {
     pub worker_listen: Option<SocketAddr>,
     /// File holding the worker credential.
     pub worker_token_file: Option<PathBuf>,
+    /// Database pool size per node (PostgreSQL).
+    pub db_max_connections: Option<u32>,
+    /// Bound on one database call in ms (PostgreSQL); past it the request gets 503.
+    pub db_timeout_ms: Option<u64>,
+    /// Cached token records older than this (ms) are re-read from the store; 0 disables.
+    pub token_cache_max_age_ms: Option<u64>,
 }
 
 impl FileConfig {
@@ -126,6 +139,14 @@ pub struct Config {
     pub collect_limit_bytes: usize,
     /// The worker plaintext listener; `None` (the default) keeps it off.
     pub worker: Option<crate::worker::WorkerConfig>,
+    /// Database pool size per node (PostgreSQL).
+    pub db_max_connections: u32,
+    /// Bound on one database call in ms (PostgreSQL): pool acquire, statement timeout and
+    /// the call as a whole. Past it the request gets 503.
+    pub db_timeout_ms: u64,
+    /// Cached token records older than this (ms) are re-read from the store. `None` uses the
+    /// backend default: never for SQLite (one node), 10 s for PostgreSQL; `Some(0)` disables.
+    pub token_cache_max_age_ms: Option<u64>,
 }
 
 impl Config {
@@ -143,7 +164,20 @@ impl Config {
             entity_key_field: DEFAULT_ENTITY_KEY_FIELD.to_owned(),
             collect_limit_bytes: DEFAULT_COLLECT_LIMIT,
             worker: None,
+            db_max_connections: DEFAULT_DB_MAX_CONNECTIONS,
+            db_timeout_ms: DEFAULT_DB_TIMEOUT_MS,
+            token_cache_max_age_ms: None,
         }
+    }
+
+    /// The effective maximum age of a cached token record, in ms (`None`: no limit).
+    pub fn effective_token_max_age_ms(&self) -> Option<i64> {
+        let ms = match self.token_cache_max_age_ms {
+            Some(ms) => ms,
+            None if self.database_url.is_postgres() => DEFAULT_PG_TOKEN_CACHE_MAX_AGE_MS,
+            None => 0,
+        };
+        i64::try_from(ms).ok().filter(|m| *m > 0)
     }
 }
 

@@ -5,26 +5,63 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use authd_core::clock::Clock;
+use authd_core::invalidation::{InvalidationFeed, InvalidationSink, NoFeed};
 use authd_core::store::Store;
 use authd_crypto::MasterKey;
+use authd_store_postgres::{PgSettings, PgStore};
 use tokio::net::TcpListener;
 
 use crate::allowlist::Allowlists;
-use crate::config::Config;
+use crate::config::{Config, MasterKeySource};
 use crate::provision::{self, Provisioned};
 use crate::state::AppState;
 use crate::tokens::{run_touch_flusher, TokenService};
 
+/// An opened backend: the store and the feed of other nodes' changes to it.
+pub struct Backend {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// Other nodes' invalidations (a no-op for single-node SQLite).
+    pub feed: Arc<dyn InvalidationFeed>,
+}
+
 /// Opens the configured store (migrating it) and loads the master key.
 pub async fn open(config: &Config) -> anyhow::Result<(Arc<dyn Store>, MasterKey)> {
+    let (backend, key) = open_backend(config).await?;
+    Ok((backend.store, key))
+}
+
+/// Opens the backend chosen by the URL scheme (`postgres://`/`postgresql://` → PostgreSQL,
+/// anything else → SQLite), migrating it, and loads the master key. With PostgreSQL the key
+/// must be given (every node must share it), never generated.
+pub async fn open_backend(config: &Config) -> anyhow::Result<(Backend, MasterKey)> {
     if config.database_url.is_postgres() {
-        anyhow::bail!(
-            "PostgreSQL ({}) is not supported by this build yet",
-            config.database_url
-        );
+        if let MasterKeySource::GenerateAt(_) = config.master_key {
+            anyhow::bail!(
+                "with PostgreSQL the master key must be given: set AUTHD_MASTER_KEY \
+                 (base64 of 32 bytes) or --master-key-file, the same on every node"
+            );
+        }
+        let (key, _) = config.master_key.load()?;
+        let settings = PgSettings {
+            max_connections: config.db_max_connections,
+            timeout: Duration::from_millis(config.db_timeout_ms.max(1)),
+        };
+        let store = PgStore::open(config.database_url.expose(), settings)
+            .await
+            .with_context(|| format!("opening database {}", config.database_url))?;
+        let feed = Arc::new(store.feed());
+        return Ok((
+            Backend {
+                store: Arc::new(store),
+                feed,
+            },
+            key,
+        ));
     }
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
@@ -39,7 +76,13 @@ pub async fn open(config: &Config) -> anyhow::Result<(Arc<dyn Store>, MasterKey)
     let store = authd_store_sqlite::SqliteStore::open(config.database_url.expose())
         .await
         .with_context(|| format!("opening database {}", config.database_url))?;
-    Ok((Arc::new(store), key))
+    Ok((
+        Backend {
+            store: Arc::new(store),
+            feed: Arc::new(NoFeed),
+        },
+        key,
+    ))
 }
 
 /// A built, bound, not yet serving authd.
@@ -50,16 +93,32 @@ pub struct Application {
     flusher: tokio::task::JoinHandle<()>,
     stop_flusher: tokio::sync::oneshot::Sender<()>,
     worker: Option<(TcpListener, axum::Router)>,
+    feed: AbortOnDrop,
+}
+
+/// Stops the invalidation follower when the application goes away, served or not.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl Application {
-    /// Opens the store, bootstraps it if empty, builds the state and binds the listener.
+    /// Opens the store, bootstraps it if empty (SQLite only: with PostgreSQL several nodes may
+    /// start at once, so the first account comes from `authd init`), builds the state, starts
+    /// following other nodes' invalidations, and binds the listener.
     pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
-        let (store, key) = open(&config).await?;
+        let (Backend { store, feed }, key) = open_backend(&config).await?;
         let hasher = key.token_hasher();
-        let bootstrap = if store.count_accounts().await? == 0 {
+        let empty = store.count_accounts().await? == 0;
+        let bootstrap = if empty && !config.database_url.is_postgres() {
             Some(provision::account(store.as_ref(), &hasher, clock.as_ref(), "default").await?)
         } else {
+            if empty {
+                tracing::warn!("the database holds no account yet; run `authd init` once");
+            }
             None
         };
         let keys =
@@ -70,6 +129,11 @@ impl Application {
             clock.clone(),
             config.token_cache_capacity,
         );
+        let tokens = Arc::new(
+            tokens.with_invalidation(feed.trusted_at_start(), config.effective_token_max_age_ms()),
+        );
+        let sink: Arc<dyn InvalidationSink> = tokens.clone();
+        let feed = AbortOnDrop(tokio::spawn(async move { feed.follow(sink).await }));
         let (stop_flusher, stop) = tokio::sync::oneshot::channel();
         let flusher = tokio::spawn(run_touch_flusher(store.clone(), touches, stop));
         let listener = TcpListener::bind(config.listen)
@@ -79,7 +143,7 @@ impl Application {
         let state = AppState {
             allowlists: Arc::new(Allowlists::new(store.clone(), clock.clone())),
             store,
-            tokens: Arc::new(tokens),
+            tokens,
             clock,
             config: Arc::new(config),
             keys: Arc::new(keys),
@@ -100,6 +164,7 @@ impl Application {
             flusher,
             stop_flusher,
             worker,
+            feed,
         })
     }
 
@@ -137,6 +202,7 @@ impl Application {
             flusher,
             stop_flusher,
             worker,
+            feed,
             ..
         } = self;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -171,6 +237,7 @@ impl Application {
         // In-flight requests are done: let the flusher write what it still holds.
         let _ = stop_flusher.send(());
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), flusher).await;
+        drop(feed);
         Ok(())
     }
 }

@@ -7,17 +7,24 @@
 //! cache never holds anything that would let a guess succeed. Revocation evicts at once and
 //! bumps an epoch so that a load racing the revocation cannot re-insert the dead record.
 //!
+//! With many nodes on one database, other nodes' changes arrive as [`Invalidation`] messages
+//! (the server runs the backend's feed into this service, an [`InvalidationSink`]). The cache
+//! is trusted only while the feed is connected: after [`Invalidation::Lost`] every check reads
+//! the store, and [`Invalidation::Resumed`] drops everything cached. As a bounded-staleness
+//! backstop, an entry older than the configured maximum age is re-read from the store.
+//!
 //! `last_accessed_at` is coalesced: at most one touch per token per second goes to a channel,
 //! and a background task writes them in batches. No request waits on a write.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use authd_core::clock::Clock;
 use authd_core::duration::parse_go_duration;
 use authd_core::ids::{AccountId, AuthId, UserId};
+use authd_core::invalidation::{Invalidation, InvalidationSink};
 use authd_core::model::{Auth, NewToken, TokenCredential};
 use authd_core::roles::{PermissionSet, RoleSet};
 use authd_core::store::Store;
@@ -57,6 +64,7 @@ struct CachedToken {
     last_touch_ms: AtomicI64,
     /// The token's public record (immutable while the token lives; evicted with it).
     record: Arc<Auth>,
+    loaded_ms: i64,
 }
 
 /// What a caller asks for when minting a token.
@@ -81,6 +89,10 @@ pub struct TokenService {
     clock: Arc<dyn Clock>,
     cache: quick_cache::sync::Cache<AuthId, Arc<CachedToken>>,
     epoch: AtomicU64,
+    /// Whether cached entries may be used (the invalidation feed is connected).
+    trusted: AtomicBool,
+    /// Cached entries older than this are re-read from the store; `None` keeps them.
+    max_age_ms: Option<i64>,
     touches: mpsc::Sender<(AuthId, i64)>,
 }
 
@@ -101,10 +113,20 @@ impl TokenService {
                 clock,
                 cache: quick_cache::sync::Cache::new(cache_capacity.max(16)),
                 epoch: AtomicU64::new(0),
+                trusted: AtomicBool::new(true),
+                max_age_ms: None,
                 touches: tx,
             },
             rx,
         )
+    }
+
+    /// Sets the invalidation policy: whether the cache may be used before the feed first
+    /// reports [`Invalidation::Resumed`], and the maximum age of a cached entry.
+    pub fn with_invalidation(mut self, trusted_at_start: bool, max_age_ms: Option<i64>) -> Self {
+        self.trusted = AtomicBool::new(trusted_at_start);
+        self.max_age_ms = max_age_ms.filter(|m| *m > 0);
+        self
     }
 
     /// Authenticates a presented token. Malformed tokens are refused before any lookup; a
@@ -121,7 +143,7 @@ impl TokenService {
 
     async fn check(&self, presented: &str, touch: bool) -> Result<Principal> {
         let parsed = token::parse(presented).ok_or(Error::Unauthenticated)?;
-        let entry = match self.cache.get(&parsed.id) {
+        let entry = match self.cache.get(&parsed.id).filter(|e| self.usable(e)) {
             Some(e) => e,
             None => self.load(parsed.id).await?,
         };
@@ -175,6 +197,14 @@ impl TokenService {
         })
     }
 
+    /// Whether a cached entry may answer without asking the store.
+    fn usable(&self, e: &CachedToken) -> bool {
+        self.trusted.load(Ordering::Acquire)
+            && self
+                .max_age_ms
+                .is_none_or(|max| self.clock.now_ms() - e.loaded_ms < max)
+    }
+
     async fn load(&self, id: AuthId) -> Result<Arc<CachedToken>> {
         let epoch = self.epoch.load(Ordering::Acquire);
         let cred = self
@@ -192,9 +222,11 @@ impl TokenService {
             cred,
             last_touch_ms: AtomicI64::new(i64::MIN / 2),
             record: Arc::new(record),
+            loaded_ms: self.clock.now_ms(),
         });
-        // Only cache if no revocation happened while we were reading.
-        if self.epoch.load(Ordering::Acquire) == epoch {
+        // Only cache if no revocation happened while we were reading, and only while the
+        // invalidation feed can tell us about later ones.
+        if self.epoch.load(Ordering::Acquire) == epoch && self.trusted.load(Ordering::Acquire) {
             self.cache.insert(id, entry.clone());
         }
         Ok(entry)
@@ -204,7 +236,7 @@ impl TokenService {
     pub fn cached_record(&self, account: AccountId, id: AuthId) -> Option<Arc<Auth>> {
         self.cache
             .get(&id)
-            .filter(|e| e.cred.account_id == account)
+            .filter(|e| e.cred.account_id == account && self.usable(e))
             .map(|e| e.record.clone())
     }
 
@@ -214,6 +246,18 @@ impl TokenService {
         for id in ids {
             self.cache.remove(id);
         }
+    }
+
+    /// Whether a check of this token would be answered from the cache, without the store
+    /// (for tests and diagnostics).
+    pub fn serves_from_cache(&self, id: AuthId) -> bool {
+        self.cache.get(&id).is_some_and(|e| self.usable(&e))
+    }
+
+    /// Drops every cached token.
+    pub fn evict_all(&self) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        self.cache.clear();
     }
 
     /// The freshest known last-access time of a token: the cached touch if newer than `stored`.
@@ -312,6 +356,23 @@ impl TokenService {
         }
         self.evict(&ids);
         Ok(ids)
+    }
+}
+
+impl InvalidationSink for TokenService {
+    fn invalidate(&self, msg: Invalidation) {
+        match msg {
+            Invalidation::Auths(ids) => self.evict(&ids),
+            Invalidation::All => self.evict_all(),
+            Invalidation::Lost => {
+                self.trusted.store(false, Ordering::Release);
+                self.evict_all();
+            }
+            Invalidation::Resumed => {
+                self.evict_all();
+                self.trusted.store(true, Ordering::Release);
+            }
+        }
     }
 }
 

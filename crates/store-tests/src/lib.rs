@@ -24,11 +24,13 @@ pub type Factory = dyn Fn() -> Pin<Box<dyn Future<Output = Arc<dyn Store>> + Sen
 type Case = fn(Arc<dyn Store>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
 
 mod credentials;
+mod entities;
 use credentials::{
     audit_is_scoped_filtered_and_paged, credentials_round_trip_and_are_scoped,
     data_keys_rotate_count_and_rewrap, delete_cascade_detaches_and_stops_works,
     providers_are_scoped_and_unique, works_are_scoped_and_unique,
 };
+use entities::entity_merges_follow_rfc7396_at_depth;
 
 macro_rules! cases {
     ($($name:ident),* $(,)?) => {
@@ -49,6 +51,7 @@ cases!(
     bulk_token_insert,
     settings_are_scoped_and_replaceable,
     entities_merge_and_are_scoped,
+    entity_merges_follow_rfc7396_at_depth,
     rotation_caps_the_old_expiry_and_is_scoped,
     credentials_round_trip_and_are_scoped,
     delete_cascade_detaches_and_stops_works,

@@ -148,6 +148,9 @@ impl<P: Need> FromRequestParts<AppState> for Authed<P> {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let principal = match authenticate(parts, state).await {
             Ok(p) => p,
+            // The store failing is an outage, not a refused credential: nothing to audit
+            // (and appending would wait out the store timeout a second time).
+            Err(e @ ApiError::Domain(Error::Unavailable(_) | Error::Internal(_))) => return Err(e),
             Err(e) => {
                 let handle = presented_token(parts)
                     .and_then(authd_core::token::parse)

@@ -44,9 +44,21 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     config.listen = "127.0.0.1:0".parse().unwrap();
     config.master_key = MasterKeySource::Key(authd_crypto::MasterKey::generate());
     tweak(&mut config);
+    let app = start(config, dir).await;
+    assert!(!app.token.is_empty(), "no bootstrap token");
+    app
+}
+
+/// Starts authd with exactly this config; `token` is empty when the store was not empty (or
+/// is PostgreSQL, which never bootstraps on `serve`).
+pub async fn start(config: Config, dir: tempfile::TempDir) -> TestApp {
+    LazyLock::force(&TRACING);
     let clock = Arc::new(ManualClock::new(T0));
     let mut app = Application::build(config, clock.clone()).await.unwrap();
-    let token = app.take_bootstrap().unwrap().token.expose().to_owned();
+    let token = app
+        .take_bootstrap()
+        .map(|p| p.token.expose().to_owned())
+        .unwrap_or_default();
     let addr = app.local_addr();
     let worker_addr = app.worker_addr();
     let app_state = app.state().clone();

@@ -15,6 +15,7 @@ mod bad_input;
 mod cli;
 mod credentials;
 mod entities;
+mod postgres;
 mod settings;
 mod token_info;
 mod tokens;

@@ -1,0 +1,78 @@
+//! The audit trail on PostgreSQL ([`AuditStore`]): append-only, listed per account newest
+//! first. Sequence numbers come from an identity column.
+
+use async_trait::async_trait;
+use authd_core::audit::{AuditEntry, AuditFilter, AuditStore};
+use authd_core::ids::AccountId;
+use authd_core::Result;
+use sqlx::postgres::PgRow;
+
+use crate::{db_err, get, limit, opt_id_col, PgStore};
+
+fn audit_from_row(row: &PgRow) -> Result<AuditEntry> {
+    Ok(AuditEntry {
+        seq: get(row, "seq")?,
+        at_ms: get(row, "at_ms")?,
+        account_id: opt_id_col(row, "account_id", AccountId::parse)?,
+        actor: get(row, "actor")?,
+        action: get(row, "action")?,
+        target: get(row, "target")?,
+        outcome: get(row, "outcome")?,
+        request_id: get(row, "request_id")?,
+        detail: get(row, "detail")?,
+    })
+}
+
+#[async_trait]
+impl AuditStore for PgStore {
+    async fn append_audit(&self, e: AuditEntry) -> Result<i64> {
+        self.bounded(async {
+            sqlx::query_scalar(
+                "INSERT INTO audit (at_ms, account_id, actor, action, target, outcome, \
+                 request_id, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING seq",
+            )
+            .bind(e.at_ms)
+            .bind(e.account_id.map(|a| a.to_string()))
+            .bind(&e.actor)
+            .bind(&e.action)
+            .bind(&e.target)
+            .bind(&e.outcome)
+            .bind(&e.request_id)
+            .bind(&e.detail)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)
+        })
+        .await
+    }
+
+    async fn list_audit(
+        &self,
+        account: AccountId,
+        f: AuditFilter,
+        before: Option<i64>,
+        lim: u32,
+    ) -> Result<Vec<AuditEntry>> {
+        self.bounded(async {
+            sqlx::query(
+                "SELECT seq, at_ms, account_id, actor, action, target, outcome, request_id, \
+                 detail FROM audit WHERE account_id = $1 AND seq < $2 \
+                 AND ($3::text IS NULL OR action = $3) AND ($4::text IS NULL OR target = $4) \
+                 AND ($5::text IS NULL OR actor = $5) ORDER BY seq DESC LIMIT $6",
+            )
+            .bind(account.to_string())
+            .bind(before.unwrap_or(i64::MAX))
+            .bind(f.action.as_deref())
+            .bind(f.target.as_deref())
+            .bind(f.actor.as_deref())
+            .bind(limit(lim))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(audit_from_row)
+            .collect()
+        })
+        .await
+    }
+}

@@ -1,0 +1,220 @@
+//! Auth records (API tokens) on PostgreSQL. Deletions publish the deleted ids on the
+//! invalidation channel in the same transaction, so every node hears of them exactly when
+//! they become visible.
+
+use async_trait::async_trait;
+use authd_core::ids::{AccountId, AuthId, ProviderId, UserId};
+use authd_core::model::{Auth, AuthFilter, AuthKind, NewToken, Page, TokenCredential};
+use authd_core::store::AuthStore;
+use authd_core::Result;
+use sqlx::postgres::PgRow;
+
+use crate::notify::publish;
+use crate::{corrupt, db_err, get, id_col, limit, opt_id_col, roles_col, PgStore};
+
+pub(crate) const AUTH_COLS: &str =
+    "id, account_id, kind, provider_id, name, label, description, user_id, \
+     user_name, parent_id, scopes, expires_ms, ttl_secs, created_ms, updated_ms, last_accessed_ms";
+
+pub(crate) fn auth_from_row(row: &PgRow) -> Result<Auth> {
+    let kind: String = get(row, "kind")?;
+    Ok(Auth {
+        id: id_col(row, "id", AuthId::parse)?,
+        account_id: id_col(row, "account_id", AccountId::parse)?,
+        kind: AuthKind::parse(&kind).ok_or_else(|| corrupt("kind"))?,
+        provider_id: id_col(row, "provider_id", ProviderId::parse)?,
+        name: get(row, "name")?,
+        label: get(row, "label")?,
+        description: get(row, "description")?,
+        user_id: opt_id_col(row, "user_id", UserId::parse)?,
+        user_name: get(row, "user_name")?,
+        parent_id: opt_id_col(row, "parent_id", AuthId::parse)?,
+        scopes: roles_col(row, "scopes")?,
+        expires_ms: get(row, "expires_ms")?,
+        ttl_secs: get(row, "ttl_secs")?,
+        created_ms: get(row, "created_ms")?,
+        updated_ms: get(row, "updated_ms")?,
+        last_accessed_ms: get(row, "last_accessed_ms")?,
+    })
+}
+
+pub(crate) async fn insert_token(
+    tx: &mut sqlx::PgConnection,
+    account: AccountId,
+    t: &NewToken,
+    now_ms: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO auths (id, account_id, kind, provider_id, name, label, description, \
+         user_id, user_name, parent_id, scopes, expires_ms, ttl_secs, token_hash, created_ms, \
+         updated_ms) VALUES ($1, $2, 'api_token', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
+         $13, $14, $14)",
+    )
+    .bind(t.id.to_string())
+    .bind(account.to_string())
+    .bind(authd_core::provider::LYTICS_PROVIDER_ID.to_string())
+    .bind(&t.name)
+    .bind(&t.label)
+    .bind(&t.description)
+    .bind(t.user_id.map(|u| u.to_string()))
+    .bind(&t.user_name)
+    .bind(t.parent_id.map(|p| p.to_string()))
+    .bind(i64::from(t.scopes.bits()))
+    .bind(t.expires_ms)
+    .bind(t.ttl_secs)
+    .bind(t.hash.as_slice())
+    .bind(now_ms)
+    .execute(&mut *tx)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+#[async_trait]
+impl AuthStore for PgStore {
+    async fn create_token(&self, account: AccountId, t: NewToken, now_ms: i64) -> Result<Auth> {
+        self.bounded(async {
+            let mut tx = self.pool.begin().await.map_err(db_err)?;
+            insert_token(&mut tx, account, &t, now_ms).await?;
+            let sql = format!("SELECT {AUTH_COLS} FROM auths WHERE id = $1");
+            let row = sqlx::query(&sql)
+                .bind(t.id.to_string())
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            tx.commit().await.map_err(db_err)?;
+            auth_from_row(&row)
+        })
+        .await
+    }
+
+    async fn create_tokens(
+        &self,
+        account: AccountId,
+        tokens: &[NewToken],
+        now_ms: i64,
+    ) -> Result<()> {
+        // Bulk seeding may legitimately take longer than one call's deadline: no overall
+        // bound here (each statement still has the server-side statement timeout).
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        for t in tokens {
+            insert_token(&mut tx, account, t, now_ms).await?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn get_auth(&self, account: AccountId, id: AuthId) -> Result<Option<Auth>> {
+        self.bounded(async {
+            let sql = format!("SELECT {AUTH_COLS} FROM auths WHERE account_id = $1 AND id = $2");
+            sqlx::query(&sql)
+                .bind(account.to_string())
+                .bind(id.to_string())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?
+                .as_ref()
+                .map(auth_from_row)
+                .transpose()
+        })
+        .await
+    }
+
+    async fn list_auths(
+        &self,
+        account: AccountId,
+        filter: AuthFilter,
+        page: Page<AuthId>,
+    ) -> Result<Vec<Auth>> {
+        self.bounded(async {
+            let sql = format!(
+                "SELECT {AUTH_COLS} FROM auths WHERE account_id = $1 AND id > $2 \
+                 AND ($3::text IS NULL OR kind = $3) \
+                 AND ($4::text IS NULL OR provider_id = $4) ORDER BY id LIMIT $5"
+            );
+            sqlx::query(&sql)
+                .bind(account.to_string())
+                .bind(page.after.map(|a| a.to_string()).unwrap_or_default())
+                .bind(filter.kind.map(AuthKind::as_str))
+                .bind(filter.provider_id.map(|p| p.to_string()))
+                .bind(limit(page.limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?
+                .iter()
+                .map(auth_from_row)
+                .collect()
+        })
+        .await
+    }
+
+    async fn delete_auth(&self, account: AccountId, id: AuthId) -> Result<Vec<AuthId>> {
+        self.bounded(async {
+            let mut tx = self.pool.begin().await.map_err(db_err)?;
+            let rows = sqlx::query(
+                "WITH RECURSIVE tree(id) AS ( \
+                   SELECT id FROM auths WHERE account_id = $1 AND id = $2 \
+                   UNION SELECT a.id FROM auths a JOIN tree t ON a.parent_id = t.id \
+                     WHERE a.account_id = $1) \
+                 DELETE FROM auths WHERE account_id = $1 AND id IN (SELECT id FROM tree) \
+                 RETURNING id",
+            )
+            .bind(account.to_string())
+            .bind(id.to_string())
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            let ids = rows
+                .iter()
+                .map(|r| id_col(r, "id", AuthId::parse))
+                .collect::<Result<Vec<_>>>()?;
+            publish(&mut tx, &ids).await?;
+            tx.commit().await.map_err(db_err)?;
+            Ok(ids)
+        })
+        .await
+    }
+
+    async fn token_credential(&self, id: AuthId) -> Result<Option<TokenCredential>> {
+        self.bounded(async {
+            let row = sqlx::query(
+                "SELECT a.id, a.account_id, c.aid, a.user_id, a.token_hash, a.scopes, \
+                 a.expires_ms FROM auths a JOIN accounts c ON c.id = a.account_id \
+                 WHERE a.id = $1 AND a.kind = 'api_token'",
+            )
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+            let Some(row) = row else { return Ok(None) };
+            let hash: Vec<u8> = get(&row, "token_hash")?;
+            Ok(Some(TokenCredential {
+                id: id_col(&row, "id", AuthId::parse)?,
+                account_id: id_col(&row, "account_id", AccountId::parse)?,
+                account_aid: get(&row, "aid")?,
+                user_id: opt_id_col(&row, "user_id", UserId::parse)?,
+                hash: hash.try_into().map_err(|_| corrupt("token_hash"))?,
+                scopes: roles_col(&row, "scopes")?,
+                expires_ms: get(&row, "expires_ms")?,
+            }))
+        })
+        .await
+    }
+
+    async fn touch_tokens(&self, touches: &[(AuthId, i64)]) -> Result<()> {
+        let ids: Vec<String> = touches.iter().map(|(id, _)| id.to_string()).collect();
+        let ats: Vec<i64> = touches.iter().map(|(_, at)| *at).collect();
+        self.bounded(async {
+            sqlx::query(
+                "UPDATE auths a SET last_accessed_ms = GREATEST(COALESCE(a.last_accessed_ms, 0), t.at) \
+                 FROM UNNEST($1::text[], $2::bigint[]) AS t(id, at) WHERE a.id = t.id",
+            )
+            .bind(&ids)
+            .bind(&ats)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+            Ok(())
+        })
+        .await
+    }
+}

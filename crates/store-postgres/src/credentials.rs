@@ -1,0 +1,460 @@
+//! Credentials (encrypted secret rows) and the data-key table on PostgreSQL
+//! ([`CredentialStore`], [`KeyStore`]). Every tenant query binds the account id; the
+//! `KeyStore` methods are operator-wide by design.
+//!
+//! The delete cascade announces every deleted auth id on the invalidation channel inside its
+//! transaction (a deleted API token must be refused by every node at commit). Credential
+//! creates and updates change no token check and announce nothing.
+//!
+//! Concurrency (READ COMMITTED): the cascade deletes the auths first, so its later
+//! statements — each with a fresh snapshot — see any work that a concurrent
+//! `create_work` attached while holding a share lock on those auth rows. Adding a data key
+//! locks the table, so two nodes bootstrapping at once write exactly one key (as SQLite's
+//! single writer does).
+
+use async_trait::async_trait;
+use authd_core::credential::{
+    CredentialPatch, CredentialRecord, CredentialStore, DataKeyRecord, DeleteOutcome, KeyStore,
+    NewCredential, SecretLocation, StoredSecret,
+};
+use authd_core::ids::{AccountId, AuthId, WorkId};
+use authd_core::model::{Auth, AuthKind};
+use authd_core::{Error, Result};
+use sqlx::postgres::PgRow;
+use sqlx::PgConnection;
+
+use crate::auths::{auth_from_row, AUTH_COLS};
+use crate::notify::publish;
+use crate::{corrupt, db_err, get, id_col, limit, PgStore};
+
+fn secret_from_row(row: &PgRow) -> Result<StoredSecret> {
+    Ok(StoredSecret {
+        field: get(row, "field")?,
+        key_id: get(row, "key_id")?,
+        nonce: get(row, "nonce")?,
+        ciphertext: get(row, "ciphertext")?,
+    })
+}
+
+async fn upsert_secret(
+    tx: &mut PgConnection,
+    account: AccountId,
+    auth: AuthId,
+    s: &StoredSecret,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO auth_secrets (account_id, auth_id, field, key_id, nonce, ciphertext) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (auth_id, field) DO UPDATE SET \
+         key_id = excluded.key_id, nonce = excluded.nonce, ciphertext = excluded.ciphertext",
+    )
+    .bind(account.to_string())
+    .bind(auth.to_string())
+    .bind(&s.field)
+    .bind(&s.key_id)
+    .bind(s.nonce.as_slice())
+    .bind(s.ciphertext.as_slice())
+    .execute(&mut *tx)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+async fn auth_in_tx(
+    tx: &mut PgConnection,
+    account: AccountId,
+    id: AuthId,
+) -> Result<Option<PgRow>> {
+    let sql = format!("SELECT {AUTH_COLS} FROM auths WHERE account_id = $1 AND id = $2");
+    sqlx::query(&sql)
+        .bind(account.to_string())
+        .bind(id.to_string())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)
+}
+
+#[async_trait]
+impl CredentialStore for PgStore {
+    async fn create_credential(
+        &self,
+        account: AccountId,
+        c: NewCredential,
+        now_ms: i64,
+    ) -> Result<Auth> {
+        self.bounded(async {
+            let mut tx = self.pool.begin().await.map_err(db_err)?;
+            sqlx::query(
+                "INSERT INTO auths (id, account_id, kind, provider_id, name, label, description, \
+                 user_id, user_name, parent_id, created_ms, updated_ms) \
+                 VALUES ($1, $2, 'credential', $3, $4, $5, $6, $7, $8, $9, $10, $10)",
+            )
+            .bind(c.id.to_string())
+            .bind(account.to_string())
+            .bind(c.provider_id.to_string())
+            .bind(&c.name)
+            .bind(&c.label)
+            .bind(&c.description)
+            .bind(c.user_id.map(|u| u.to_string()))
+            .bind(&c.user_name)
+            .bind(c.parent_id.map(|p| p.to_string()))
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| match db_err(e) {
+                Error::Conflict(_) => Error::Conflict(format!("Auth {} already exists", c.id)),
+                other => other,
+            })?;
+            for s in &c.secrets {
+                upsert_secret(&mut tx, account, c.id, s).await?;
+            }
+            let row = auth_in_tx(&mut tx, account, c.id)
+                .await?
+                .ok_or_else(|| corrupt("auth"))?;
+            tx.commit().await.map_err(db_err)?;
+            auth_from_row(&row)
+        })
+        .await
+    }
+
+    async fn update_credential(
+        &self,
+        account: AccountId,
+        id: AuthId,
+        p: CredentialPatch,
+        now_ms: i64,
+    ) -> Result<Option<Auth>> {
+        self.bounded(async {
+            let mut tx = self.pool.begin().await.map_err(db_err)?;
+            let r = sqlx::query(
+                "UPDATE auths SET provider_id = COALESCE($1, provider_id), \
+                 name = COALESCE($2, name), label = COALESCE($3, label), \
+                 description = COALESCE($4, description), updated_ms = $5 \
+                 WHERE account_id = $6 AND id = $7 AND kind = 'credential'",
+            )
+            .bind(p.provider_id.map(|x| x.to_string()))
+            .bind(p.name.as_deref())
+            .bind(p.label.as_deref())
+            .bind(p.description.as_deref())
+            .bind(now_ms)
+            .bind(account.to_string())
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            if r.rows_affected() == 0 {
+                return Ok(None);
+            }
+            for f in &p.remove {
+                sqlx::query(
+                    "DELETE FROM auth_secrets WHERE account_id = $1 AND auth_id = $2 \
+                     AND field = $3",
+                )
+                .bind(account.to_string())
+                .bind(id.to_string())
+                .bind(f)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            }
+            for s in &p.upsert {
+                upsert_secret(&mut tx, account, id, s).await?;
+            }
+            let row = auth_in_tx(&mut tx, account, id)
+                .await?
+                .ok_or_else(|| corrupt("auth"))?;
+            tx.commit().await.map_err(db_err)?;
+            auth_from_row(&row).map(Some)
+        })
+        .await
+    }
+
+    async fn get_credential(
+        &self,
+        account: AccountId,
+        id: AuthId,
+    ) -> Result<Option<CredentialRecord>> {
+        self.bounded(async {
+            // One REPEATABLE READ transaction: the auth row and its secrets come from the same
+            // snapshot.
+            let mut tx = self.pool.begin().await.map_err(db_err)?;
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            let Some(row) = auth_in_tx(&mut tx, account, id).await? else {
+                return Ok(None);
+            };
+            let auth = auth_from_row(&row)?;
+            if auth.kind != AuthKind::Credential {
+                return Ok(None);
+            }
+            let secrets = sqlx::query(
+                "SELECT field, key_id, nonce, ciphertext FROM auth_secrets \
+                 WHERE account_id = $1 AND auth_id = $2 ORDER BY field",
+            )
+            .bind(account.to_string())
+            .bind(id.to_string())
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(secret_from_row)
+            .collect::<Result<Vec<_>>>()?;
+            tx.commit().await.map_err(db_err)?;
+            Ok(Some(CredentialRecord { auth, secrets }))
+        })
+        .await
+    }
+
+    async fn delete_auth_cascade(
+        &self,
+        account: AccountId,
+        id: AuthId,
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<DeleteOutcome> {
+        let acct = account.to_string();
+        self.bounded(async {
+            let mut tx = self.pool.begin().await.map_err(db_err)?;
+            let deleted: Vec<AuthId> = sqlx::query(
+                "WITH RECURSIVE tree(id) AS ( \
+                   SELECT id FROM auths WHERE account_id = $1 AND id = $2 \
+                   UNION SELECT a.id FROM auths a JOIN tree t ON a.parent_id = t.id \
+                     WHERE a.account_id = $1) \
+                 DELETE FROM auths WHERE account_id = $1 AND id IN (SELECT id FROM tree) \
+                 RETURNING id",
+            )
+            .bind(&acct)
+            .bind(id.to_string())
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(|r| id_col(r, "id", AuthId::parse))
+            .collect::<Result<_>>()?;
+            let mut out = DeleteOutcome {
+                deleted,
+                ..DeleteOutcome::default()
+            };
+            if out.deleted.is_empty() {
+                return Ok(out);
+            }
+            for gone in &out.deleted {
+                let gone = gone.to_string();
+                sqlx::query("DELETE FROM auth_secrets WHERE account_id = $1 AND auth_id = $2")
+                    .bind(&acct)
+                    .bind(&gone)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                let works: Vec<String> = sqlx::query_scalar(
+                    "WITH d AS (DELETE FROM work_auths WHERE account_id = $1 AND auth_id = $2 \
+                     RETURNING work_id, pos) SELECT work_id FROM d ORDER BY work_id, pos",
+                )
+                .bind(&acct)
+                .bind(&gone)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_err)?;
+                for w in works {
+                    let wid = WorkId::parse(&w).ok_or_else(|| corrupt("work_id"))?;
+                    if out.detached_works.contains(&wid) {
+                        continue;
+                    }
+                    out.detached_works.push(wid);
+                    let stopped = sqlx::query(
+                        "UPDATE works SET statuscode = 'paused', status_reason = $1, \
+                         updated_ms = $2 WHERE account_id = $3 AND id = $4 \
+                         AND statuscode IN ('running', 'sleeping')",
+                    )
+                    .bind(reason)
+                    .bind(now_ms)
+                    .bind(&acct)
+                    .bind(&w)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                    if stopped.rows_affected() > 0 {
+                        out.stopped_works.push(wid);
+                    } else {
+                        sqlx::query(
+                            "UPDATE works SET updated_ms = $1 WHERE account_id = $2 AND id = $3",
+                        )
+                        .bind(now_ms)
+                        .bind(&acct)
+                        .bind(&w)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                    }
+                }
+            }
+            // Deleted API tokens must be refused by every node from the moment this commits.
+            publish(&mut tx, &out.deleted).await?;
+            tx.commit().await.map_err(db_err)?;
+            Ok(out)
+        })
+        .await
+    }
+}
+
+fn data_key_from_row(row: &PgRow) -> Result<DataKeyRecord> {
+    Ok(DataKeyRecord {
+        id: get(row, "id")?,
+        created_ms: get(row, "created_ms")?,
+        wrapped: get(row, "wrapped")?,
+        current: get(row, "current")?,
+    })
+}
+
+#[async_trait]
+impl KeyStore for PgStore {
+    async fn list_data_keys(&self) -> Result<Vec<DataKeyRecord>> {
+        self.bounded(async {
+            sqlx::query(
+                "SELECT id, created_ms, wrapped, current FROM data_keys ORDER BY created_ms, id",
+            )
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(data_key_from_row)
+            .collect()
+        })
+        .await
+    }
+
+    async fn current_data_key_id(&self) -> Result<Option<String>> {
+        self.bounded(async {
+            sqlx::query_scalar("SELECT id FROM data_keys WHERE current")
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)
+        })
+        .await
+    }
+
+    async fn add_data_key(
+        &self,
+        key: DataKeyRecord,
+        make_current: bool,
+        only_if_empty: bool,
+    ) -> Result<bool> {
+        self.bounded(async {
+            let mut tx = self.pool.begin().await.map_err(db_err)?;
+            // Serialises key writers (readers are not blocked), so the emptiness check and the
+            // insert are one step, as under SQLite's single writer.
+            sqlx::query("LOCK TABLE data_keys IN EXCLUSIVE MODE")
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            let r = sqlx::query(
+                "INSERT INTO data_keys (id, created_ms, wrapped, current) \
+                 SELECT $1, $2, $3, FALSE WHERE NOT $4 OR NOT EXISTS (SELECT 1 FROM data_keys)",
+            )
+            .bind(&key.id)
+            .bind(key.created_ms)
+            .bind(key.wrapped.as_slice())
+            .bind(only_if_empty)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            if r.rows_affected() == 0 {
+                return Ok(false);
+            }
+            if make_current {
+                sqlx::query("UPDATE data_keys SET current = FALSE WHERE current")
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                sqlx::query("UPDATE data_keys SET current = TRUE WHERE id = $1")
+                    .bind(&key.id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+            }
+            tx.commit().await.map_err(db_err)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn secret_counts_by_key(&self) -> Result<Vec<(String, u64)>> {
+        self.bounded(async {
+            let rows = sqlx::query(
+                "SELECT k.id AS id, COUNT(s.key_id) AS n FROM data_keys k \
+                 LEFT JOIN auth_secrets s ON s.key_id = k.id GROUP BY k.id \
+                 ORDER BY MIN(k.created_ms), k.id",
+            )
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+            rows.iter()
+                .map(|r| {
+                    let n: i64 = get(r, "n")?;
+                    Ok((
+                        get(r, "id")?,
+                        u64::try_from(n).map_err(|_| corrupt("count"))?,
+                    ))
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn secrets_not_under(
+        &self,
+        key_id: &str,
+        after: Option<(AuthId, String)>,
+        lim: u32,
+    ) -> Result<Vec<SecretLocation>> {
+        let (a, f) = after.map(|(a, f)| (a.to_string(), f)).unwrap_or_default();
+        self.bounded(async {
+            let rows = sqlx::query(
+                "SELECT account_id, auth_id, field, key_id, nonce, ciphertext FROM auth_secrets \
+                 WHERE key_id <> $1 AND (auth_id > $2 OR (auth_id = $2 AND field > $3)) \
+                 ORDER BY auth_id, field LIMIT $4",
+            )
+            .bind(key_id)
+            .bind(&a)
+            .bind(&f)
+            .bind(limit(lim))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+            rows.iter()
+                .map(|r| {
+                    Ok(SecretLocation {
+                        account_id: id_col(r, "account_id", AccountId::parse)?,
+                        auth_id: id_col(r, "auth_id", AuthId::parse)?,
+                        secret: secret_from_row(r)?,
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn replace_secret(&self, at: &SecretLocation, new: StoredSecret) -> Result<bool> {
+        self.bounded(async {
+            let r = sqlx::query(
+                "UPDATE auth_secrets SET key_id = $1, nonce = $2, ciphertext = $3 \
+                 WHERE account_id = $4 AND auth_id = $5 AND field = $6 AND key_id = $7 \
+                 AND nonce = $8",
+            )
+            .bind(&new.key_id)
+            .bind(new.nonce.as_slice())
+            .bind(new.ciphertext.as_slice())
+            .bind(at.account_id.to_string())
+            .bind(at.auth_id.to_string())
+            .bind(&at.secret.field)
+            .bind(&at.secret.key_id)
+            .bind(at.secret.nonce.as_slice())
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+            Ok(r.rows_affected() > 0)
+        })
+        .await
+    }
+}
