@@ -16,6 +16,7 @@ use super::dto::{AuthDto, ConfigEntry, CreatedToken};
 use super::error::{ApiError, ApiResult};
 use super::extract::{perm, ApiPath, ApiQuery, Authed};
 use super::Success;
+use crate::audit::RequestId;
 use crate::state::AppState;
 
 /// Routes.
@@ -48,6 +49,7 @@ struct RotatedDto<'a> {
 async fn rotate(
     caller: Authed<perm::AuthsWrite>,
     State(state): State<AppState>,
+    rid: RequestId,
     ApiPath(id): ApiPath<String>,
     ApiQuery(query): ApiQuery<RotateQuery>,
     body: Body,
@@ -74,6 +76,19 @@ async fn rotate(
         old_valid_until = %rfc3339(Some(r.old_valid_until_ms)),
         "api token rotated"
     );
+    crate::audit::record(
+        &state,
+        &caller,
+        &rid,
+        "token.rotate",
+        &r.old.to_string(),
+        &format!(
+            "new={} old_valid_until={}",
+            r.auth.id,
+            rfc3339(Some(r.old_valid_until_ms))
+        ),
+    )
+    .await;
     let auth = AuthDto::new(&r.auth, caller.account_aid, "Lytics", None);
     let body = RotatedDto {
         created: CreatedToken {

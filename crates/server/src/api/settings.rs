@@ -14,6 +14,7 @@ use serde_json::Value;
 use super::error::ApiResult;
 use super::extract::{perm, ApiJson, ApiPath, Authed};
 use super::Success;
+use crate::audit::RequestId;
 use crate::settings::{self, Setting};
 use crate::state::AppState;
 
@@ -71,6 +72,7 @@ async fn read(
 async fn write(
     caller: Authed<perm::SettingsWrite>,
     State(state): State<AppState>,
+    rid: RequestId,
     ApiPath(slug): ApiPath<String>,
     ApiJson(value): ApiJson<Value>,
 ) -> ApiResult<Response> {
@@ -85,12 +87,14 @@ async fn write(
     )
     .await?;
     tracing::info!(account = %caller.account_id, by = %caller.auth_id, setting = slug.slug(), "account setting changed");
+    crate::audit::record(&state, &caller, &rid, "setting.update", slug.slug(), "").await;
     Ok(Success(StatusCode::OK, SettingDto::from(s)).into_response())
 }
 
 async fn reset(
     caller: Authed<perm::SettingsWrite>,
     State(state): State<AppState>,
+    rid: RequestId,
     ApiPath(slug): ApiPath<String>,
 ) -> ApiResult<Response> {
     let slug = settings::slug(&slug)?;
@@ -102,5 +106,6 @@ async fn reset(
     )
     .await?;
     tracing::info!(account = %caller.account_id, by = %caller.auth_id, setting = slug.slug(), "account setting reset");
+    crate::audit::record(&state, &caller, &rid, "setting.reset", slug.slug(), "").await;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

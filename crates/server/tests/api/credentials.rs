@@ -1168,3 +1168,48 @@ async fn the_keys_cli_rotates_rewraps_and_reports_against_a_running_server() {
     assert!(audit.ok(200).as_array().unwrap().is_empty());
     app.stop().await;
 }
+
+#[tokio::test]
+async fn rotation_and_setting_changes_are_audited_linking_old_to_new() {
+    let app = spawn_app().await;
+    let t = &app.token;
+    let (old, _) = app
+        .create_token(t, json!({"scopes": ["observer"], "name": "r"}))
+        .await;
+    let r = app
+        .post(
+            &format!("/api/auth/{old}/rotate"),
+            t,
+            json!({"grace": "1h"}),
+        )
+        .await;
+    let new = r.ok(201)["id"].as_str().unwrap().to_owned();
+    app.put(
+        "/api/account/setting/schema_user_private_fields",
+        t,
+        json!(["email"]),
+    )
+    .await
+    .ok(200);
+    assert_eq!(
+        app.delete("/api/account/setting/schema_user_private_fields", t)
+            .await
+            .status,
+        204
+    );
+    let rot = app
+        .get(&format!("/api/audit?action=token.rotate&target={old}"), t)
+        .await;
+    let rot = rot.ok(200).as_array().unwrap().clone();
+    assert_eq!(rot.len(), 1, "{rot:?}");
+    assert!(rot[0]["detail"]
+        .as_str()
+        .unwrap()
+        .contains(&format!("new={new}")));
+    for action in ["setting.update", "setting.reset"] {
+        let e = app.get(&format!("/api/audit?action={action}"), t).await;
+        let e = e.ok(200).as_array().unwrap().clone();
+        assert_eq!(e.len(), 1, "{action}: {e:?}");
+        assert_eq!(e[0]["target"], "schema_user_private_fields");
+    }
+}
