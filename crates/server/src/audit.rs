@@ -150,41 +150,136 @@ pub async fn system(
     .await;
 }
 
-/// Records a refused credential (401/403). The account is attributed when the presented
-/// token's public handle names a known token; the presented text itself is never stored.
-pub async fn refused(
+/// One refused credential, waiting to be appended by [`run_refusal_writer`].
+#[derive(Debug)]
+pub struct Refusal {
+    handle: Option<authd_core::ids::AuthId>,
+    outcome: &'static str,
+    detail: &'static str,
+    route: String,
+    request_id: String,
+    at_ms: i64,
+}
+
+/// Messages to the refusal writer.
+#[derive(Debug)]
+pub enum RefusalMsg {
+    /// Append this refusal.
+    Refusal(Refusal),
+    /// Answer once everything sent before has been appended.
+    Flush(tokio::sync::oneshot::Sender<()>),
+}
+
+/// The request path's handle on the refusal writer. Refusals are queued, not written inline:
+/// a flood of bad credentials must not turn into a durable write per request. When the queue
+/// is full, refusals are counted and the count is logged instead.
+#[derive(Debug, Clone)]
+pub struct Refusals {
+    tx: tokio::sync::mpsc::Sender<RefusalMsg>,
+    dropped: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// How many refusals may wait for the writer.
+const REFUSAL_QUEUE: usize = 4_096;
+
+impl Refusals {
+    /// A queue and its receiving end, to be drained by [`run_refusal_writer`].
+    pub fn new() -> (Self, tokio::sync::mpsc::Receiver<RefusalMsg>) {
+        let (tx, rx) = tokio::sync::mpsc::channel(REFUSAL_QUEUE);
+        (
+            Self {
+                tx,
+                dropped: std::sync::Arc::default(),
+            },
+            rx,
+        )
+    }
+
+    /// Waits until every refusal queued before this call is in the store, so a read of the
+    /// audit trail sees them.
+    pub async fn flush(&self) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.tx.send(RefusalMsg::Flush(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+/// Records a refused credential (401/403). The account is attributed (by the writer) when the
+/// presented token's public handle names a known token; the presented text is never stored.
+pub fn refused(
     state: &AppState,
     parts: &Parts,
     handle: Option<authd_core::ids::AuthId>,
-    outcome: &str,
-    detail: &str,
+    outcome: &'static str,
+    detail: &'static str,
 ) {
-    let rid = parts
-        .extensions
-        .get::<RequestId>()
-        .map(|r| r.0.clone())
-        .unwrap_or_default();
-    let (account, actor) = match handle {
-        Some(h) => match state.store.token_credential(h).await {
-            Ok(Some(c)) => (Some(c.account_id), format!("token:{h}")),
-            _ => (None, "anonymous".to_owned()),
-        },
-        None => (None, "anonymous".to_owned()),
-    };
-    let route = parts
-        .extensions
-        .get::<axum::extract::MatchedPath>()
-        .map(|m| m.as_str().to_owned())
-        .unwrap_or_default();
-    record_as(
-        state,
-        account,
-        &actor,
-        &rid,
-        "credential.refused",
-        &route,
+    let r = Refusal {
+        handle,
         outcome,
         detail,
-    )
-    .await;
+        route: parts
+            .extensions
+            .get::<axum::extract::MatchedPath>()
+            .map(|m| m.as_str().to_owned())
+            .unwrap_or_default(),
+        request_id: parts
+            .extensions
+            .get::<RequestId>()
+            .map(|r| r.0.clone())
+            .unwrap_or_default(),
+        at_ms: state.clock.now_ms(),
+    };
+    if state.refusals.tx.try_send(RefusalMsg::Refusal(r)).is_err() {
+        state
+            .refusals
+            .dropped
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Appends queued refusals until every sender is gone.
+pub async fn run_refusal_writer(
+    store: std::sync::Arc<dyn Store>,
+    refusals: Refusals,
+    mut rx: tokio::sync::mpsc::Receiver<RefusalMsg>,
+) {
+    // Hold only the counter: holding `refusals` itself would keep the channel open forever.
+    let dropped = refusals.dropped.clone();
+    drop(refusals);
+    while let Some(msg) = rx.recv().await {
+        match msg {
+            RefusalMsg::Flush(done) => {
+                let _ = done.send(());
+            }
+            RefusalMsg::Refusal(r) => {
+                let (account, actor) = match r.handle {
+                    Some(h) => match store.token_credential(h).await {
+                        Ok(Some(c)) => (Some(c.account_id), format!("token:{h}")),
+                        _ => (None, "anonymous".to_owned()),
+                    },
+                    None => (None, "anonymous".to_owned()),
+                };
+                append(
+                    store.as_ref(),
+                    AuditEntry {
+                        seq: 0,
+                        at_ms: r.at_ms,
+                        account_id: account,
+                        actor,
+                        action: "credential.refused".into(),
+                        target: r.route,
+                        outcome: r.outcome.into(),
+                        request_id: r.request_id,
+                        detail: r.detail.into(),
+                    },
+                )
+                .await;
+            }
+        }
+        let lost = dropped.swap(0, std::sync::atomic::Ordering::Relaxed);
+        if lost > 0 {
+            tracing::warn!(count = lost, "refused credentials not audited: queue full");
+        }
+    }
 }

@@ -140,7 +140,14 @@ impl Application {
             .await
             .with_context(|| format!("binding {}", config.listen))?;
         let worker_cfg = config.worker.clone();
+        let (refusals, refusal_rx) = crate::audit::Refusals::new();
+        tokio::spawn(crate::audit::run_refusal_writer(
+            store.clone(),
+            refusals.clone(),
+            refusal_rx,
+        ));
         let state = AppState {
+            refusals,
             allowlists: Arc::new(Allowlists::new(store.clone(), clock.clone())),
             store,
             tokens,

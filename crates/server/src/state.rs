@@ -24,4 +24,6 @@ pub struct AppState {
     pub allowlists: Arc<Allowlists>,
     /// The data-key ring that seals and opens stored credentials.
     pub keys: Arc<crate::keys::KeyManager>,
+    /// The queue of refused credentials waiting to be audited.
+    pub refusals: crate::audit::Refusals,
 }

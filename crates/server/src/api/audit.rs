@@ -69,6 +69,9 @@ async fn list(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> ApiResult<Response> {
+    // Refusals are appended in the background; the trail shown includes every one made
+    // before this read.
+    state.refusals.flush().await;
     let limit = q.page.limit()?;
     let before = match q.page.next.as_deref() {
         None | Some("") => None,

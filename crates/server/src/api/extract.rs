@@ -160,7 +160,7 @@ impl<P: Need> FromRequestParts<AppState> for Authed<P> {
                     ApiError::Domain(Error::Unauthenticated) => "unauthorized",
                     _ => "forbidden",
                 };
-                crate::audit::refused(state, parts, handle, outcome, "").await;
+                crate::audit::refused(state, parts, handle, outcome, "");
                 return Err(e);
             }
         };
@@ -171,8 +171,7 @@ impl<P: Need> FromRequestParts<AppState> for Authed<P> {
                 Some(principal.auth_id),
                 "forbidden",
                 P::PERMISSION.name(),
-            )
-            .await;
+            );
             return Err(Error::Forbidden(format!(
                 "Not authorized: this token's roles do not grant {}",
                 P::PERMISSION.name()
