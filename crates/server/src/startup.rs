@@ -146,7 +146,7 @@ impl Application {
             refusals.clone(),
             refusal_rx,
         ));
-        let state = AppState {
+        let state = AppState::new(crate::state::Shared {
             refusals,
             allowlists: Arc::new(Allowlists::new(store.clone(), clock.clone())),
             store,
@@ -154,7 +154,7 @@ impl Application {
             clock,
             config: Arc::new(config),
             keys: Arc::new(keys),
-        };
+        });
         let worker = match worker_cfg {
             None => None,
             Some(w) => {

@@ -1,5 +1,9 @@
 //! The shared application state handed to every handler.
+//!
+//! Axum clones the state for every extractor of every request, so [`AppState`] is a single
+//! `Arc` around [`Shared`]: one reference-count update per clone instead of one per field.
 
+use std::ops::Deref;
 use std::sync::Arc;
 
 use authd_core::clock::Clock;
@@ -9,9 +13,26 @@ use crate::allowlist::Allowlists;
 use crate::config::Config;
 use crate::tokens::TokenService;
 
-/// Everything a handler may need; cheap to clone.
+/// Everything a handler may need; cloning is one atomic increment.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    /// Wraps the shared parts.
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The parts of the state.
+pub struct Shared {
     /// The store (SQLite or PostgreSQL).
     pub store: Arc<dyn Store>,
     /// Authentication and token lifecycle.

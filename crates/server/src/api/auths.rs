@@ -41,11 +41,16 @@ fn provider_name(id: ProviderId) -> String {
         .unwrap_or_default()
 }
 
-fn to_dto(state: &AppState, caller: &Principal, a: &Auth) -> AuthDto {
+fn to_dto<'a>(state: &AppState, caller: &Principal, a: &'a Auth) -> AuthDto<'a> {
     to_dto_named(state, caller, a, &provider_name(a.provider_id))
 }
 
-fn to_dto_named(state: &AppState, caller: &Principal, a: &Auth, provider: &str) -> AuthDto {
+fn to_dto_named<'a>(
+    state: &AppState,
+    caller: &Principal,
+    a: &'a Auth,
+    provider: &str,
+) -> AuthDto<'a> {
     let last = match a.kind {
         AuthKind::ApiToken => state.tokens.last_accessed(a.id, a.last_accessed_ms),
         AuthKind::Credential => None,

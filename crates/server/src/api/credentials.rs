@@ -289,7 +289,7 @@ fn field_list(fields: &[(String, SecretBytes)]) -> String {
         .join(",")
 }
 
-async fn dto(state: &AppState, caller: &Principal, a: &Auth) -> AuthDto {
+async fn dto<'a>(state: &AppState, caller: &Principal, a: &'a Auth) -> AuthDto<'a> {
     let name = provider_name(state, caller.account_id, a.provider_id).await;
     AuthDto::new(a, caller.account_aid, &name, None)
 }

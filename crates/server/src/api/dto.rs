@@ -5,63 +5,95 @@
 //! fields (`created_ms`, `updated_ms`) are added for convenience. No DTO has a field that
 //! could hold a secret, except [`CreatedToken`], used only in the createtoken response.
 
-use authd_core::clock::rfc3339;
+use authd_core::clock::{rfc3339, Rfc3339};
+use authd_core::ids::{AccountId, AuthId, ProviderId, UserId};
 use authd_core::model::{Account, Auth, AuthKind, User};
 use authd_core::provider::Provider;
+use authd_core::roles::RoleSet;
 use serde::Serialize;
 
-/// An auth (token or credential), public fields only.
+/// An auth (token or credential), public fields only. Borrows the record: this is built on
+/// the read path of every `GET /api/auth/{id}`, so it allocates nothing but the provider name.
 #[derive(Debug, Serialize)]
-pub struct AuthDto {
-    id: String,
+pub struct AuthDto<'a> {
+    id: AuthId,
     aid: i64,
-    account_id: String,
-    name: String,
-    label: String,
-    description: String,
+    account_id: AccountId,
+    name: &'a str,
+    label: &'a str,
+    description: &'a str,
     auth_type: &'static str,
-    provider_id: String,
+    provider_id: ProviderId,
     provider_name: String,
-    user_id: String,
-    user_name: String,
-    created: String,
-    updated: String,
+    #[serde(serialize_with = "opt_id")]
+    user_id: Option<UserId>,
+    user_name: &'a str,
+    #[serde(serialize_with = "date")]
+    created: Rfc3339,
+    #[serde(serialize_with = "date")]
+    updated: Rfc3339,
     created_ms: i64,
     updated_ms: i64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    scopes: Option<Vec<&'static str>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    expires: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "opt_slugs")]
+    scopes: Option<RoleSet>,
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "opt_date")]
+    expires: Option<Rfc3339>,
     #[serde(skip_serializing_if = "Option::is_none")]
     ttl: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    last_accessed_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "opt_date")]
+    last_accessed_at: Option<Rfc3339>,
 }
 
-impl AuthDto {
+fn date<S: serde::Serializer>(d: &Rfc3339, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(d)
+}
+
+fn opt_date<S: serde::Serializer>(d: &Option<Rfc3339>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.collect_str(d),
+        None => s.serialize_none(),
+    }
+}
+
+/// A missing user id is written as `""` (typed clients expect a string).
+fn opt_id<S: serde::Serializer>(id: &Option<UserId>, s: S) -> Result<S::Ok, S::Error> {
+    match id {
+        Some(id) => s.collect_str(id),
+        None => s.serialize_str(""),
+    }
+}
+
+fn opt_slugs<S: serde::Serializer>(r: &Option<RoleSet>, s: S) -> Result<S::Ok, S::Error> {
+    match r {
+        Some(r) => s.collect_seq(r.iter().map(|role| role.slug())),
+        None => s.serialize_none(),
+    }
+}
+
+impl<'a> AuthDto<'a> {
     /// Maps an auth; `aid` is the account's, `last_accessed` the freshest known touch.
-    pub fn new(a: &Auth, aid: i64, provider_name: &str, last_accessed: Option<i64>) -> Self {
+    pub fn new(a: &'a Auth, aid: i64, provider_name: &str, last_accessed: Option<i64>) -> Self {
         let token = a.kind == AuthKind::ApiToken;
         Self {
-            id: a.id.to_string(),
+            id: a.id,
             aid,
-            account_id: a.account_id.to_string(),
-            name: a.name.clone(),
-            label: a.label.clone(),
-            description: a.description.clone(),
+            account_id: a.account_id,
+            name: &a.name,
+            label: &a.label,
+            description: &a.description,
             auth_type: a.kind.as_str(),
-            provider_id: a.provider_id.to_string(),
+            provider_id: a.provider_id,
             provider_name: provider_name.to_owned(),
-            user_id: a.user_id.map(|u| u.to_string()).unwrap_or_default(),
-            user_name: a.user_name.clone(),
-            created: rfc3339(Some(a.created_ms)),
-            updated: rfc3339(Some(a.updated_ms)),
+            user_id: a.user_id,
+            user_name: &a.user_name,
+            created: Rfc3339(Some(a.created_ms)),
+            updated: Rfc3339(Some(a.updated_ms)),
             created_ms: a.created_ms,
             updated_ms: a.updated_ms,
-            scopes: token.then(|| a.scopes.slugs()),
-            expires: token.then(|| rfc3339(a.expires_ms)),
+            scopes: token.then_some(a.scopes),
+            expires: token.then_some(Rfc3339(a.expires_ms)),
             ttl: token.then(|| a.ttl_secs.unwrap_or(0)),
-            last_accessed_at: token.then(|| rfc3339(last_accessed)),
+            last_accessed_at: token.then_some(Rfc3339(last_accessed)),
         }
     }
 }
@@ -80,7 +112,7 @@ pub struct ConfigEntry<'a> {
 pub struct CreatedToken<'a> {
     /// The auth.
     #[serde(flatten)]
-    pub auth: AuthDto,
+    pub auth: AuthDto<'a>,
     /// `[{"name":"api_key","value":"<token>"}]`.
     pub config: [ConfigEntry<'a>; 1],
 }
