@@ -76,6 +76,7 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
                     scopes: RoleSet::of(&[Role::Admin]),
                     expires_ms: None,
                     ttl_secs: None,
+                    audit: None,
                 });
                 texts.push(t.expose().to_owned());
             }

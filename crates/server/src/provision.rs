@@ -79,6 +79,7 @@ pub async fn account(
                 scopes: admin,
                 expires_ms: None,
                 ttl_secs: None,
+                audit: None,
             },
             now,
         )
@@ -132,6 +133,7 @@ pub async fn seed_tokens(
                 scopes: RoleSet::of(&[Role::Admin]),
                 expires_ms: None,
                 ttl_secs: None,
+                audit: None,
             });
         }
         store.create_tokens(account.id, &batch, now).await?;

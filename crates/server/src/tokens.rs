@@ -274,8 +274,14 @@ impl TokenService {
     }
 
     /// Mints a token for `caller` under the delegation rules: only roles the caller holds
-    /// (admin holds all), and never outliving the caller's own expiry.
-    pub async fn mint(&self, caller: &Principal, req: TokenRequest) -> Result<(Auth, ApiToken)> {
+    /// (admin holds all), and never outliving the caller's own expiry. The `token.create`
+    /// audit entry is written in the same transaction as the token (one durable commit).
+    pub async fn mint(
+        &self,
+        caller: &Principal,
+        req: TokenRequest,
+        request_id: &str,
+    ) -> Result<(Auth, ApiToken)> {
         if req.scopes.is_empty() {
             return Err(Error::invalid("At least one scope (role) is required"));
         }
@@ -314,16 +320,34 @@ impl TokenService {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let user_name = match caller.user_id {
-            Some(u) => self
+        // The creator's user name: from its cached record when it is in memory (it is, right
+        // after authenticating), else from the store.
+        let cached_name = self
+            .cache
+            .get(&caller.auth_id)
+            .map(|e| e.record.user_name.clone());
+        let user_name = match (cached_name, caller.user_id) {
+            (Some(n), _) => n,
+            (None, Some(u)) => self
                 .store
                 .get_user(caller.account_id, u)
                 .await?
                 .map(|u| u.name)
                 .unwrap_or_default(),
-            None => String::new(),
+            (None, None) => String::new(),
         };
         let token = ApiToken::generate(AuthId::generate());
+        let audit = authd_core::audit::AuditEntry {
+            seq: 0,
+            at_ms: now,
+            account_id: Some(caller.account_id),
+            actor: format!("token:{}", caller.auth_id),
+            action: "token.create".into(),
+            target: token.id().to_string(),
+            outcome: "ok".into(),
+            request_id: request_id.to_owned(),
+            detail: format!("scopes {}", req.scopes.slugs().join(",")),
+        };
         let auth = self
             .store
             .create_token(
@@ -340,6 +364,7 @@ impl TokenService {
                     scopes: req.scopes,
                     expires_ms,
                     ttl_secs,
+                    audit: Some(audit),
                 },
                 now,
             )

@@ -27,21 +27,8 @@ fn audit_from_row(row: &PgRow) -> Result<AuditEntry> {
 impl AuditStore for PgStore {
     async fn append_audit(&self, e: AuditEntry) -> Result<i64> {
         self.bounded(async {
-            sqlx::query_scalar(
-                "INSERT INTO audit (at_ms, account_id, actor, action, target, outcome, \
-                 request_id, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING seq",
-            )
-            .bind(e.at_ms)
-            .bind(e.account_id.map(|a| a.to_string()))
-            .bind(&e.actor)
-            .bind(&e.action)
-            .bind(&e.target)
-            .bind(&e.outcome)
-            .bind(&e.request_id)
-            .bind(&e.detail)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db_err)
+            let mut conn = self.pool.acquire().await.map_err(db_err)?;
+            insert_audit(&mut conn, &e).await
         })
         .await
     }
@@ -75,4 +62,23 @@ impl AuditStore for PgStore {
         })
         .await
     }
+}
+
+/// Appends one audit row on `conn` (inside the caller's transaction when it has one).
+pub(crate) async fn insert_audit(conn: &mut sqlx::PgConnection, e: &AuditEntry) -> Result<i64> {
+    sqlx::query_scalar(
+        "INSERT INTO audit (at_ms, account_id, actor, action, target, outcome, \
+         request_id, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING seq",
+    )
+    .bind(e.at_ms)
+    .bind(e.account_id.map(|a| a.to_string()))
+    .bind(&e.actor)
+    .bind(&e.action)
+    .bind(&e.target)
+    .bind(&e.outcome)
+    .bind(&e.request_id)
+    .bind(&e.detail)
+    .fetch_one(conn)
+    .await
+    .map_err(db_err)
 }

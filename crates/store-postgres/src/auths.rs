@@ -76,6 +76,9 @@ impl AuthStore for PgStore {
         self.bounded(async {
             let mut tx = self.pool.begin().await.map_err(db_err)?;
             insert_token(&mut tx, account, &t, now_ms).await?;
+            if let Some(e) = &t.audit {
+                crate::audit::insert_audit(&mut tx, e).await?;
+            }
             let sql = format!("SELECT {AUTH_COLS} FROM auths WHERE id = $1");
             let row = sqlx::query(&sql)
                 .bind(t.id.to_string())

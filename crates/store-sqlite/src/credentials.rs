@@ -557,21 +557,8 @@ fn audit_from_row(row: &SqliteRow) -> Result<AuditEntry> {
 #[async_trait]
 impl AuditStore for SqliteStore {
     async fn append_audit(&self, e: AuditEntry) -> Result<i64> {
-        sqlx::query_scalar(
-            "INSERT INTO audit (at_ms, account_id, actor, action, target, outcome, request_id, \
-             detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
-        )
-        .bind(e.at_ms)
-        .bind(e.account_id.map(|a| a.to_string()))
-        .bind(&e.actor)
-        .bind(&e.action)
-        .bind(&e.target)
-        .bind(&e.outcome)
-        .bind(&e.request_id)
-        .bind(&e.detail)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(db_err)
+        let mut conn = self.pool.acquire().await.map_err(db_err)?;
+        crate::insert_audit(&mut conn, &e).await
     }
 
     async fn list_audit(

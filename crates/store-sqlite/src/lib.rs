@@ -188,6 +188,28 @@ pub(crate) async fn insert_token(
     Ok(())
 }
 
+/// Appends one audit row inside a transaction; returns its sequence number.
+pub(crate) async fn insert_audit(
+    conn: &mut sqlx::SqliteConnection,
+    e: &authd_core::audit::AuditEntry,
+) -> Result<i64> {
+    sqlx::query_scalar(
+        "INSERT INTO audit (at_ms, account_id, actor, action, target, outcome, request_id, \
+         detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
+    )
+    .bind(e.at_ms)
+    .bind(e.account_id.map(|a| a.to_string()))
+    .bind(&e.actor)
+    .bind(&e.action)
+    .bind(&e.target)
+    .bind(&e.outcome)
+    .bind(&e.request_id)
+    .bind(&e.detail)
+    .fetch_one(conn)
+    .await
+    .map_err(db_err)
+}
+
 fn limit(l: u32) -> i64 {
     i64::from(l.clamp(1, 1000))
 }
@@ -336,6 +358,9 @@ impl AuthStore for SqliteStore {
     async fn create_token(&self, account: AccountId, t: NewToken, now_ms: i64) -> Result<Auth> {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         insert_token(&mut tx, account, &t, now_ms).await?;
+        if let Some(e) = &t.audit {
+            insert_audit(&mut tx, e).await?;
+        }
         let sql = format!("SELECT {AUTH_COLS} FROM auths WHERE id = ?");
         let row = sqlx::query(&sql)
             .bind(t.id.to_string())

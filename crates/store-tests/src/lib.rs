@@ -49,6 +49,7 @@ cases!(
     list_paginates_in_id_order_with_filters,
     touches_keep_the_latest_time,
     bulk_token_insert,
+    token_and_its_audit_entry_commit_together,
     settings_are_scoped_and_replaceable,
     entities_merge_and_are_scoped,
     entity_merges_follow_rfc7396_at_depth,
@@ -101,6 +102,7 @@ pub fn new_token(parent: Option<AuthId>) -> NewToken {
         scopes: RoleSet::of(&[Role::Data, Role::Observer]),
         expires_ms: Some(99_000),
         ttl_secs: Some(98),
+        audit: None,
     }
 }
 
@@ -460,5 +462,38 @@ async fn rotation_caps_the_old_expiry_and_is_scoped(s: Arc<dyn Store>) {
             .unwrap()
             .expires_ms,
         Some(50)
+    );
+}
+
+async fn token_and_its_audit_entry_commit_together(s: Arc<dyn Store>) {
+    use authd_core::audit::{AuditEntry, AuditFilter};
+    let a = account(s.as_ref(), "a").await;
+    let mut t = new_token(None);
+    t.audit = Some(AuditEntry {
+        seq: 0,
+        at_ms: 5,
+        account_id: Some(a),
+        actor: "token:x".into(),
+        action: "token.create".into(),
+        target: t.id.to_string(),
+        outcome: "ok".into(),
+        request_id: "r".into(),
+        detail: "scopes data".into(),
+    });
+    s.create_token(a, t.clone(), 5).await.unwrap();
+    let trail = s
+        .list_audit(a, AuditFilter::default(), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(trail.len(), 1);
+    assert_eq!(trail[0].target, t.id.to_string());
+    // A failed creation (duplicate id) leaves no audit entry behind.
+    assert!(s.create_token(a, t.clone(), 6).await.is_err());
+    assert_eq!(
+        s.list_audit(a, AuditFilter::default(), None, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
     );
 }

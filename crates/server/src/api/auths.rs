@@ -229,17 +229,8 @@ async fn create_token(
         description: description.unwrap_or_else(|| name.clone()),
         name,
     };
-    let (auth, token) = state.tokens.mint(&caller, req).await?;
+    let (auth, token) = state.tokens.mint(&caller, req, &rid.0).await?;
     tracing::info!(auth = %auth.id, scopes = ?auth.scopes.slugs(), "api token created");
-    crate::audit::record(
-        &state,
-        &caller,
-        &rid,
-        "token.create",
-        &auth.id.to_string(),
-        &format!("scopes {}", auth.scopes.slugs().join(",")),
-    )
-    .await;
     let body = CreatedToken {
         auth: to_dto(&state, &caller, &auth),
         config: [ConfigEntry {

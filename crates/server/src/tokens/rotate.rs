@@ -117,6 +117,7 @@ impl TokenService {
             scopes: old.scopes,
             expires_ms,
             ttl_secs: old.ttl_secs,
+            audit: None,
         };
         let auth = self
             .store
