@@ -23,6 +23,7 @@ use sqlx::sqlite::{
 use sqlx::Row;
 
 mod credentials;
+mod group_commit;
 mod settings;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -31,6 +32,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pub(crate) pool: SqlitePool,
+    group: std::sync::Arc<group_commit::GroupCommit>,
 }
 
 impl SqliteStore {
@@ -54,7 +56,10 @@ impl SqliteStore {
             .connect_with(opts)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            group: std::sync::Arc::default(),
+        })
     }
 
     /// The underlying pool (for tooling such as bulk seeding).
@@ -162,6 +167,15 @@ pub(crate) async fn insert_token(
     t: &NewToken,
     now_ms: i64,
 ) -> Result<()> {
+    insert_token_conn(&mut *tx, account, t, now_ms).await
+}
+
+async fn insert_token_conn(
+    conn: &mut sqlx::SqliteConnection,
+    account: AccountId,
+    t: &NewToken,
+    now_ms: i64,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO auths (id, account_id, kind, provider_id, name, label, description, \
          user_id, user_name, parent_id, scopes, expires_ms, ttl_secs, token_hash, created_ms, \
@@ -182,10 +196,30 @@ pub(crate) async fn insert_token(
     .bind(t.hash.as_slice())
     .bind(now_ms)
     .bind(now_ms)
-    .execute(&mut **tx)
+    .execute(conn)
     .await
     .map_err(db_err)?;
     Ok(())
+}
+
+/// Inserts a token and its audit entry (if any) on `conn` and reads the record back.
+pub(crate) async fn insert_token_with_audit(
+    conn: &mut sqlx::SqliteConnection,
+    account: AccountId,
+    t: &NewToken,
+    now_ms: i64,
+) -> Result<Auth> {
+    insert_token_conn(&mut *conn, account, t, now_ms).await?;
+    if let Some(e) = &t.audit {
+        insert_audit(&mut *conn, e).await?;
+    }
+    let sql = format!("SELECT {AUTH_COLS} FROM auths WHERE id = ?");
+    let row = sqlx::query(&sql)
+        .bind(t.id.to_string())
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    auth_from_row(&row)
 }
 
 /// Appends one audit row inside a transaction; returns its sequence number.
@@ -356,19 +390,9 @@ impl UserStore for SqliteStore {
 #[async_trait]
 impl AuthStore for SqliteStore {
     async fn create_token(&self, account: AccountId, t: NewToken, now_ms: i64) -> Result<Auth> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
-        insert_token(&mut tx, account, &t, now_ms).await?;
-        if let Some(e) = &t.audit {
-            insert_audit(&mut tx, e).await?;
-        }
-        let sql = format!("SELECT {AUTH_COLS} FROM auths WHERE id = ?");
-        let row = sqlx::query(&sql)
-            .bind(t.id.to_string())
-            .fetch_one(&mut *tx)
+        self.group
+            .create_token(&self.pool, account, t, now_ms)
             .await
-            .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
-        auth_from_row(&row)
     }
 
     async fn create_tokens(

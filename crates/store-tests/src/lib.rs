@@ -50,6 +50,7 @@ cases!(
     touches_keep_the_latest_time,
     bulk_token_insert,
     token_and_its_audit_entry_commit_together,
+    concurrent_token_creations_fail_alone,
     settings_are_scoped_and_replaceable,
     entities_merge_and_are_scoped,
     entity_merges_follow_rfc7396_at_depth,
@@ -496,4 +497,36 @@ async fn token_and_its_audit_entry_commit_together(s: Arc<dyn Store>) {
             .len(),
         1
     );
+}
+
+async fn concurrent_token_creations_fail_alone(s: Arc<dyn Store>) {
+    let a = account(s.as_ref(), "a").await;
+    let dup = new_token(None);
+    s.create_token(a, dup.clone(), 1).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let s = s.clone();
+        let t = if i == 17 {
+            dup.clone()
+        } else {
+            new_token(None)
+        };
+        tasks.push(tokio::spawn(async move {
+            (t.id, s.create_token(a, t, 2).await)
+        }));
+    }
+    let mut ok = 0;
+    for task in tasks {
+        let (id, r) = task.await.unwrap();
+        match r {
+            Ok(auth) => {
+                assert_eq!(auth.id, id);
+                assert!(s.token_credential(id).await.unwrap().is_some());
+                ok += 1;
+            }
+            Err(Error::Conflict(_)) => assert_eq!(id, dup.id),
+            Err(e) => panic!("unexpected error {e}"),
+        }
+    }
+    assert_eq!(ok, 39);
 }
