@@ -80,6 +80,17 @@ pub trait AuthStore: Send + Sync {
     async fn delete_auth(&self, account: AccountId, id: AuthId) -> Result<Vec<AuthId>>;
     /// The authentication view of a token, by its public handle.
     async fn token_credential(&self, id: AuthId) -> Result<Option<TokenCredential>>;
+    /// The authentication view of a token together with its public record (what the token
+    /// cache holds). Backends may override this with a single query.
+    async fn token_record(&self, id: AuthId) -> Result<Option<(TokenCredential, Auth)>> {
+        let Some(cred) = self.token_credential(id).await? else {
+            return Ok(None);
+        };
+        Ok(self
+            .get_auth(cred.account_id, id)
+            .await?
+            .map(|auth| (cred, auth)))
+    }
     /// Records last-access times in bulk (coalesced by the caller). Unknown ids are ignored.
     async fn touch_tokens(&self, touches: &[(AuthId, i64)]) -> Result<()>;
 }

@@ -207,14 +207,9 @@ impl TokenService {
 
     async fn load(&self, id: AuthId) -> Result<Arc<CachedToken>> {
         let epoch = self.epoch.load(Ordering::Acquire);
-        let cred = self
+        let (cred, record) = self
             .store
-            .token_credential(id)
-            .await?
-            .ok_or(Error::Unauthenticated)?;
-        let record = self
-            .store
-            .get_auth(cred.account_id, id)
+            .token_record(id)
             .await?
             .ok_or(Error::Unauthenticated)?;
         let entry = Arc::new(CachedToken {

@@ -5,13 +5,16 @@
 //! lock drains the whole queue and commits every queued token in ONE transaction (each in its
 //! own savepoint, so one bad token fails alone), then hands each waiter its own result.
 //! A token is acknowledged only after the transaction holding it has committed.
+//!
+//! The writer keeps one dedicated connection: its page cache stays warm (a pooled connection
+//! would find its cache invalidated by the other connections' writes and re-read pages).
 
 use std::sync::Mutex;
 
 use authd_core::ids::AccountId;
 use authd_core::model::{Auth, NewToken};
 use authd_core::{Error, Result};
-use sqlx::{Connection, SqlitePool};
+use sqlx::{Connection, SqliteConnection, SqlitePool};
 use tokio::sync::oneshot;
 
 type Waiter = oneshot::Sender<Result<Auth>>;
@@ -20,7 +23,8 @@ type Waiter = oneshot::Sender<Result<Auth>>;
 #[derive(Debug, Default)]
 pub(crate) struct GroupCommit {
     queue: Mutex<Vec<(AccountId, NewToken, i64, Waiter)>>,
-    writer: tokio::sync::Mutex<()>,
+    /// The writer lock, holding the dedicated connection once opened.
+    writer: tokio::sync::Mutex<Option<SqliteConnection>>,
 }
 
 impl GroupCommit {
@@ -38,14 +42,14 @@ impl GroupCommit {
             .map_err(|_| Error::internal(anyhow::anyhow!("group-commit queue poisoned")))?
             .push((account, token, now_ms, tx));
         {
-            let _writer = self.writer.lock().await;
+            let mut writer = self.writer.lock().await;
             let batch =
                 std::mem::take(&mut *self.queue.lock().map_err(|_| {
                     Error::internal(anyhow::anyhow!("group-commit queue poisoned"))
                 })?);
             // Empty when an earlier leader already committed our token.
             if !batch.is_empty() {
-                commit_batch(pool, batch).await;
+                commit_batch(pool, &mut writer, batch).await;
             }
         }
         rx.await
@@ -53,10 +57,21 @@ impl GroupCommit {
     }
 }
 
-async fn commit_batch(pool: &SqlitePool, batch: Vec<(AccountId, NewToken, i64, Waiter)>) {
+async fn commit_batch(
+    pool: &SqlitePool,
+    writer: &mut Option<SqliteConnection>,
+    batch: Vec<(AccountId, NewToken, i64, Waiter)>,
+) {
     let mut results: Vec<(Waiter, Result<Auth>)> = Vec::with_capacity(batch.len());
     let outcome: Result<()> = async {
-        let mut conn = pool.acquire().await.map_err(crate::db_err)?;
+        let conn = match writer {
+            Some(c) => c,
+            None => writer.insert(
+                SqliteConnection::connect_with(&pool.connect_options())
+                    .await
+                    .map_err(crate::db_err)?,
+            ),
+        };
         let mut tx = conn.begin().await.map_err(crate::db_err)?;
         for (account, token, now_ms, waiter) in batch {
             let one = async {
@@ -83,6 +98,8 @@ async fn commit_batch(pool: &SqlitePool, batch: Vec<(AccountId, NewToken, i64, W
         let _ = waiter.send(answer);
     }
     if let Err(e) = outcome {
+        // Start from a fresh connection next time.
+        *writer = None;
         tracing::error!(error = %e, "token group commit failed");
     }
 }

@@ -213,13 +213,25 @@ pub(crate) async fn insert_token_with_audit(
     if let Some(e) = &t.audit {
         insert_audit(&mut *conn, e).await?;
     }
-    let sql = format!("SELECT {AUTH_COLS} FROM auths WHERE id = ?");
-    let row = sqlx::query(&sql)
-        .bind(t.id.to_string())
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(db_err)?;
-    auth_from_row(&row)
+    // Everything stored is known here; no need to read the row back.
+    Ok(Auth {
+        id: t.id,
+        account_id: account,
+        kind: AuthKind::ApiToken,
+        provider_id: authd_core::provider::LYTICS_PROVIDER_ID,
+        name: t.name.clone(),
+        label: t.label.clone(),
+        description: t.description.clone(),
+        user_id: t.user_id,
+        user_name: t.user_name.clone(),
+        parent_id: t.parent_id,
+        scopes: t.scopes,
+        expires_ms: t.expires_ms,
+        ttl_secs: t.ttl_secs,
+        created_ms: now_ms,
+        updated_ms: now_ms,
+        last_accessed_ms: None,
+    })
 }
 
 /// Appends one audit row inside a transaction; returns its sequence number.
@@ -490,6 +502,36 @@ impl AuthStore for SqliteStore {
             scopes: roles_col(&row, "scopes")?,
             expires_ms: get(&row, "expires_ms")?,
         }))
+    }
+
+    async fn token_record(&self, id: AuthId) -> Result<Option<(TokenCredential, Auth)>> {
+        let cols = AUTH_COLS
+            .split(", ")
+            .map(|c| format!("a.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT {cols}, c.aid, a.token_hash FROM auths a \
+             JOIN accounts c ON c.id = a.account_id WHERE a.id = ? AND a.kind = 'api_token'"
+        );
+        let row = sqlx::query(&sql)
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        let Some(row) = row else { return Ok(None) };
+        let auth = auth_from_row(&row)?;
+        let hash: Vec<u8> = get(&row, "token_hash")?;
+        let cred = TokenCredential {
+            id: auth.id,
+            account_id: auth.account_id,
+            account_aid: get(&row, "aid")?,
+            user_id: auth.user_id,
+            hash: hash.try_into().map_err(|_| corrupt("token_hash"))?,
+            scopes: auth.scopes,
+            expires_ms: auth.expires_ms,
+        };
+        Ok(Some((cred, auth)))
     }
 
     async fn touch_tokens(&self, touches: &[(AuthId, i64)]) -> Result<()> {

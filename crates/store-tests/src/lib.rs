@@ -201,6 +201,10 @@ async fn tokens_round_trip_and_are_scoped(s: Arc<dyn Store>) {
         .await
         .unwrap()
         .is_none());
+    let (rc, ra) = s.token_record(t.id).await.unwrap().unwrap();
+    assert_eq!(rc, cred);
+    assert_eq!(ra, auth);
+    assert!(s.token_record(AuthId::generate()).await.unwrap().is_none());
     assert!(matches!(
         s.create_token(a, t.clone(), 8).await,
         Err(Error::Conflict(_))
