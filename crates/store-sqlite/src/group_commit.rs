@@ -24,7 +24,7 @@ type Waiter = oneshot::Sender<Result<Auth>>;
 pub(crate) struct GroupCommit {
     queue: Mutex<Vec<(AccountId, NewToken, i64, Waiter)>>,
     /// The writer lock, holding the dedicated connection once opened.
-    writer: tokio::sync::Mutex<Option<SqliteConnection>>,
+    writer: std::sync::Arc<tokio::sync::Mutex<Option<SqliteConnection>>>,
 }
 
 impl GroupCommit {
@@ -42,14 +42,20 @@ impl GroupCommit {
             .map_err(|_| Error::internal(anyhow::anyhow!("group-commit queue poisoned")))?
             .push((account, token, now_ms, tx));
         {
-            let mut writer = self.writer.lock().await;
+            let mut writer = self.writer.clone().lock_owned().await;
             let batch =
                 std::mem::take(&mut *self.queue.lock().map_err(|_| {
                     Error::internal(anyhow::anyhow!("group-commit queue poisoned"))
                 })?);
             // Empty when an earlier leader already committed our token.
             if !batch.is_empty() {
-                commit_batch(pool, &mut writer, batch).await;
+                // The commit runs in its own task: if this request is cancelled (its client
+                // went away), the other waiters' tokens are still committed and answered.
+                let pool = pool.clone();
+                let _ = tokio::spawn(async move {
+                    commit_batch(&pool, &mut writer, batch).await;
+                })
+                .await;
             }
         }
         rx.await
