@@ -5,22 +5,9 @@ use authd_core::ids::AccountId;
 use authd_core::model::{Account, NewAccount};
 use authd_core::store::AccountStore;
 use authd_core::Result;
-use sqlx::postgres::PgRow;
+use authd_store_sql::account_from_row;
 
-use crate::{corrupt, db_err, get, id_col, PgStore};
-
-fn account_from_row(row: &PgRow) -> Result<Account> {
-    Ok(Account {
-        id: id_col(row, "id", AccountId::parse)?,
-        aid: get(row, "aid")?,
-        name: get(row, "name")?,
-        domain: get(row, "domain")?,
-        email: get(row, "email")?,
-        timezone: get(row, "timezone")?,
-        created_ms: get(row, "created_ms")?,
-        updated_ms: get(row, "updated_ms")?,
-    })
-}
+use crate::{corrupt, db_err, PgStore};
 
 #[async_trait]
 impl AccountStore for PgStore {

@@ -5,23 +5,9 @@ use async_trait::async_trait;
 use authd_core::audit::{AuditEntry, AuditFilter, AuditStore};
 use authd_core::ids::AccountId;
 use authd_core::Result;
-use sqlx::postgres::PgRow;
+use authd_store_sql::audit_from_row;
 
-use crate::{db_err, get, limit, opt_id_col, PgStore};
-
-fn audit_from_row(row: &PgRow) -> Result<AuditEntry> {
-    Ok(AuditEntry {
-        seq: get(row, "seq")?,
-        at_ms: get(row, "at_ms")?,
-        account_id: opt_id_col(row, "account_id", AccountId::parse)?,
-        actor: get(row, "actor")?,
-        action: get(row, "action")?,
-        target: get(row, "target")?,
-        outcome: get(row, "outcome")?,
-        request_id: get(row, "request_id")?,
-        detail: get(row, "detail")?,
-    })
-}
+use crate::{db_err, limit, PgStore};
 
 #[async_trait]
 impl AuditStore for PgStore {

@@ -3,40 +3,14 @@
 //! they become visible.
 
 use async_trait::async_trait;
-use authd_core::ids::{AccountId, AuthId, ProviderId, UserId};
+use authd_core::ids::{AccountId, AuthId, UserId};
 use authd_core::model::{Auth, AuthFilter, AuthKind, NewToken, Page, TokenCredential};
 use authd_core::store::AuthStore;
 use authd_core::Result;
-use sqlx::postgres::PgRow;
+use authd_store_sql::{auth_from_row, AUTH_COLS};
 
 use crate::notify::publish;
 use crate::{corrupt, db_err, get, id_col, limit, opt_id_col, roles_col, PgStore};
-
-pub(crate) const AUTH_COLS: &str =
-    "id, account_id, kind, provider_id, name, label, description, user_id, \
-     user_name, parent_id, scopes, expires_ms, ttl_secs, created_ms, updated_ms, last_accessed_ms";
-
-pub(crate) fn auth_from_row(row: &PgRow) -> Result<Auth> {
-    let kind: String = get(row, "kind")?;
-    Ok(Auth {
-        id: id_col(row, "id", AuthId::parse)?,
-        account_id: id_col(row, "account_id", AccountId::parse)?,
-        kind: AuthKind::parse(&kind).ok_or_else(|| corrupt("kind"))?,
-        provider_id: id_col(row, "provider_id", ProviderId::parse)?,
-        name: get(row, "name")?,
-        label: get(row, "label")?,
-        description: get(row, "description")?,
-        user_id: opt_id_col(row, "user_id", UserId::parse)?,
-        user_name: get(row, "user_name")?,
-        parent_id: opt_id_col(row, "parent_id", AuthId::parse)?,
-        scopes: roles_col(row, "scopes")?,
-        expires_ms: get(row, "expires_ms")?,
-        ttl_secs: get(row, "ttl_secs")?,
-        created_ms: get(row, "created_ms")?,
-        updated_ms: get(row, "updated_ms")?,
-        last_accessed_ms: get(row, "last_accessed_ms")?,
-    })
-}
 
 pub(crate) async fn insert_token(
     tx: &mut sqlx::PgConnection,

@@ -20,21 +20,13 @@ use authd_core::credential::{
 use authd_core::ids::{AccountId, AuthId, WorkId};
 use authd_core::model::{Auth, AuthKind};
 use authd_core::{Error, Result};
+use authd_store_sql::{data_key_from_row, secret_from_row};
 use sqlx::postgres::PgRow;
 use sqlx::PgConnection;
 
-use crate::auths::{auth_from_row, AUTH_COLS};
 use crate::notify::publish;
 use crate::{corrupt, db_err, get, id_col, limit, PgStore};
-
-fn secret_from_row(row: &PgRow) -> Result<StoredSecret> {
-    Ok(StoredSecret {
-        field: get(row, "field")?,
-        key_id: get(row, "key_id")?,
-        nonce: get(row, "nonce")?,
-        ciphertext: get(row, "ciphertext")?,
-    })
-}
+use authd_store_sql::{auth_from_row, AUTH_COLS};
 
 async fn upsert_secret(
     tx: &mut PgConnection,
@@ -296,15 +288,6 @@ impl CredentialStore for PgStore {
         })
         .await
     }
-}
-
-fn data_key_from_row(row: &PgRow) -> Result<DataKeyRecord> {
-    Ok(DataKeyRecord {
-        id: get(row, "id")?,
-        created_ms: get(row, "created_ms")?,
-        wrapped: get(row, "wrapped")?,
-        current: get(row, "current")?,
-    })
 }
 
 #[async_trait]

@@ -29,17 +29,16 @@ pub mod testing;
 pub mod users;
 pub mod works;
 
+pub(crate) use authd_store_sql::{corrupt, get, id_col, opt_id_col, roles_col};
 use std::future::Future;
 use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::Context;
 use async_trait::async_trait;
-use authd_core::roles::RoleSet;
 use authd_core::store::Store;
 use authd_core::{Error, Result};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::Row;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 pub use notify::{PgFeed, INVALIDATE_CHANNEL};
 
@@ -153,37 +152,6 @@ pub(crate) fn db_err(e: sqlx::Error) -> Error {
         | sqlx::Error::WorkerCrashed => Error::Unavailable(e.into()),
         _ => Error::Internal(e.into()),
     }
-}
-
-pub(crate) fn corrupt(what: &str) -> Error {
-    Error::Internal(anyhow::anyhow!("corrupt row: bad {what}"))
-}
-
-pub(crate) fn id_col<T>(row: &PgRow, col: &str, parse: fn(&str) -> Option<T>) -> Result<T> {
-    let s: String = row.try_get(col).map_err(db_err)?;
-    parse(&s).ok_or_else(|| corrupt(col))
-}
-
-pub(crate) fn opt_id_col<T>(
-    row: &PgRow,
-    col: &str,
-    parse: fn(&str) -> Option<T>,
-) -> Result<Option<T>> {
-    let s: Option<String> = row.try_get(col).map_err(db_err)?;
-    s.map(|s| parse(&s).ok_or_else(|| corrupt(col))).transpose()
-}
-
-pub(crate) fn get<'r, T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>>(
-    row: &'r PgRow,
-    col: &str,
-) -> Result<T> {
-    row.try_get(col).map_err(db_err)
-}
-
-pub(crate) fn roles_col(row: &PgRow, col: &str) -> Result<RoleSet> {
-    let bits: i64 = get(row, col)?;
-    let bits = u16::try_from(bits).map_err(|_| corrupt(col))?;
-    Ok(RoleSet::from_bits(bits))
 }
 
 pub(crate) fn limit(l: u32) -> i64 {

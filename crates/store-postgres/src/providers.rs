@@ -2,43 +2,15 @@
 //! within the account. Categories and config fields are stored as JSON text, as in SQLite.
 
 use async_trait::async_trait;
-use authd_core::ids::{AccountId, ProviderId};
-use authd_core::provider::{AuthMethod, ConfigField, Provider, ProviderStore};
+use authd_core::ids::AccountId;
+use authd_core::provider::{Provider, ProviderStore};
 use authd_core::{Error, Result};
-use sqlx::postgres::PgRow;
+use authd_store_sql::provider_from_row;
 
-use crate::{corrupt, db_err, get, id_col, PgStore};
+use crate::{db_err, PgStore};
 
 const PROVIDER_COLS: &str =
     "id, slug, name, namespace, description, categories, auth_method, hidden, no_auth, config";
-
-fn provider_from_row(row: &PgRow) -> Result<Provider> {
-    let method: String = get(row, "auth_method")?;
-    let categories: String = get(row, "categories")?;
-    let config: String = get(row, "config")?;
-    let fields: Vec<(String, String, String, bool)> =
-        serde_json::from_str(&config).map_err(|_| corrupt("provider config"))?;
-    Ok(Provider {
-        id: id_col(row, "id", ProviderId::parse)?,
-        slug: get(row, "slug")?,
-        name: get(row, "name")?,
-        namespace: get(row, "namespace")?,
-        description: get(row, "description")?,
-        categories: serde_json::from_str(&categories).map_err(|_| corrupt("categories"))?,
-        auth_method: AuthMethod::parse(&method).ok_or_else(|| corrupt("auth_method"))?,
-        hidden: get(row, "hidden")?,
-        no_auth: get(row, "no_auth")?,
-        config: fields
-            .into_iter()
-            .map(|(name, label, kind, optional)| ConfigField {
-                name,
-                label,
-                kind,
-                optional,
-            })
-            .collect(),
-    })
-}
 
 #[async_trait]
 impl ProviderStore for PgStore {

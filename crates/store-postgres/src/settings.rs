@@ -12,21 +12,13 @@ use authd_core::model::{Auth, NewToken};
 use authd_core::settings::StoredSetting;
 use authd_core::store::{EntityStore, RotationStore, SettingsStore};
 use authd_core::{Error, Result};
+use authd_store_sql::setting_from_row;
 use serde_json::Value;
-use sqlx::postgres::PgRow;
 
-use crate::auths::{auth_from_row, insert_token, AUTH_COLS};
+use crate::auths::insert_token;
 use crate::notify::publish;
 use crate::{corrupt, db_err, get, PgStore};
-
-fn setting_from_row(row: &PgRow) -> Result<StoredSetting> {
-    let text: String = get(row, "value")?;
-    Ok(StoredSetting {
-        slug: get(row, "slug")?,
-        value: serde_json::from_str(&text).map_err(|_| corrupt("setting value"))?,
-        updated_ms: get(row, "updated_ms")?,
-    })
-}
+use authd_store_sql::{auth_from_row, AUTH_COLS};
 
 fn to_json(v: &Value) -> Result<String> {
     serde_json::to_string(v).map_err(Error::internal)

@@ -5,22 +5,9 @@ use authd_core::ids::{AccountId, UserId};
 use authd_core::model::{Page, User, UserPatch};
 use authd_core::store::UserStore;
 use authd_core::{Error, Result};
-use sqlx::postgres::PgRow;
+use authd_store_sql::user_from_row;
 
-use crate::{db_err, get, id_col, limit, roles_col, PgStore};
-
-fn user_from_row(row: &PgRow) -> Result<User> {
-    Ok(User {
-        id: id_col(row, "id", UserId::parse)?,
-        account_id: id_col(row, "account_id", AccountId::parse)?,
-        email: get(row, "email")?,
-        name: get(row, "name")?,
-        roles: roles_col(row, "roles")?,
-        created_ms: get(row, "created_ms")?,
-        updated_ms: get(row, "updated_ms")?,
-        last_logon_ms: get(row, "last_logon_ms")?,
-    })
-}
+use crate::{db_err, limit, PgStore};
 
 fn email_conflict(e: sqlx::Error) -> Error {
     match db_err(e) {

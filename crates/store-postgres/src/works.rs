@@ -6,38 +6,13 @@
 //! has already removed the auth (and the check fails): no dangling id either way.
 
 use async_trait::async_trait;
-use authd_core::ids::{AccountId, AuthId, UserId, WorkId};
+use authd_core::ids::{AccountId, WorkId};
 use authd_core::model::Page;
-use authd_core::work::{Work, WorkStatus, WorkStore};
+use authd_core::work::{Work, WorkStore};
 use authd_core::{Error, Result};
-use sqlx::postgres::PgRow;
+use authd_store_sql::work_from_row;
 
-use crate::{corrupt, db_err, get, id_col, limit, opt_id_col, PgStore};
-
-fn work_from_row(row: &PgRow) -> Result<Work> {
-    let status: String = get(row, "statuscode")?;
-    let ids: Option<String> = get(row, "auth_list")?;
-    let auth_ids = ids
-        .unwrap_or_default()
-        .split(',')
-        .filter(|s| !s.is_empty())
-        .map(|s| AuthId::parse(s).ok_or_else(|| corrupt("work auth id")))
-        .collect::<Result<Vec<_>>>()?;
-    Ok(Work {
-        id: id_col(row, "id", WorkId::parse)?,
-        account_id: id_col(row, "account_id", AccountId::parse)?,
-        user_id: opt_id_col(row, "user_id", UserId::parse)?,
-        name: get(row, "name")?,
-        description: get(row, "description")?,
-        workflow: get(row, "workflow")?,
-        config: get(row, "config")?,
-        auth_ids,
-        status: WorkStatus::parse(&status).ok_or_else(|| corrupt("statuscode"))?,
-        status_reason: get(row, "status_reason")?,
-        created_ms: get(row, "created_ms")?,
-        updated_ms: get(row, "updated_ms")?,
-    })
-}
+use crate::{corrupt, db_err, limit, PgStore};
 
 /// One statement, so the work and its auth ids always come from the same snapshot.
 const WORK_SELECT: &str = "SELECT w.id, w.account_id, w.user_id, w.name, w.description, \

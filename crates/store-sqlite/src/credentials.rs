@@ -12,28 +12,20 @@ use authd_core::credential::{
     CredentialPatch, CredentialRecord, CredentialStore, DataKeyRecord, DeleteOutcome, KeyStore,
     NewCredential, SecretLocation, StoredSecret,
 };
-use authd_core::ids::{AccountId, AuthId, ProviderId, UserId, WorkId};
+use authd_core::ids::{AccountId, AuthId, WorkId};
 use authd_core::model::Page;
-use authd_core::provider::{AuthMethod, ConfigField, Provider, ProviderStore};
-use authd_core::work::{Work, WorkStatus, WorkStore};
+use authd_core::provider::{Provider, ProviderStore};
+use authd_core::work::{Work, WorkStore};
 use authd_core::{Error, Result};
+use authd_store_sql::{
+    audit_from_row, data_key_from_row, provider_from_row, secret_from_row, work_from_row,
+};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Sqlite, Transaction};
 
-use super::{
-    auth_from_row, corrupt, db_err, get, id_col, limit, opt_id_col, SqliteStore, AUTH_COLS,
-};
+use super::{auth_from_row, corrupt, db_err, get, id_col, limit, SqliteStore, AUTH_COLS};
 
 type Tx<'a> = Transaction<'a, Sqlite>;
-
-fn secret_from_row(row: &SqliteRow) -> Result<StoredSecret> {
-    Ok(StoredSecret {
-        field: get(row, "field")?,
-        key_id: get(row, "key_id")?,
-        nonce: get(row, "nonce")?,
-        ciphertext: get(row, "ciphertext")?,
-    })
-}
 
 async fn upsert_secret(
     tx: &mut Tx<'_>,
@@ -271,16 +263,6 @@ impl CredentialStore for SqliteStore {
     }
 }
 
-fn data_key_from_row(row: &SqliteRow) -> Result<DataKeyRecord> {
-    let current: i64 = get(row, "current")?;
-    Ok(DataKeyRecord {
-        id: get(row, "id")?,
-        created_ms: get(row, "created_ms")?,
-        wrapped: get(row, "wrapped")?,
-        current: current != 0,
-    })
-}
-
 #[async_trait]
 impl KeyStore for SqliteStore {
     async fn list_data_keys(&self) -> Result<Vec<DataKeyRecord>> {
@@ -406,31 +388,6 @@ impl KeyStore for SqliteStore {
     }
 }
 
-fn work_from_row(row: &SqliteRow) -> Result<Work> {
-    let status: String = get(row, "statuscode")?;
-    let ids: Option<String> = get(row, "auth_list")?;
-    let auth_ids = ids
-        .unwrap_or_default()
-        .split(',')
-        .filter(|s| !s.is_empty())
-        .map(|s| AuthId::parse(s).ok_or_else(|| corrupt("work auth id")))
-        .collect::<Result<Vec<_>>>()?;
-    Ok(Work {
-        id: id_col(row, "id", WorkId::parse)?,
-        account_id: id_col(row, "account_id", AccountId::parse)?,
-        user_id: opt_id_col(row, "user_id", UserId::parse)?,
-        name: get(row, "name")?,
-        description: get(row, "description")?,
-        workflow: get(row, "workflow")?,
-        config: get(row, "config")?,
-        auth_ids,
-        status: WorkStatus::parse(&status).ok_or_else(|| corrupt("statuscode"))?,
-        status_reason: get(row, "status_reason")?,
-        created_ms: get(row, "created_ms")?,
-        updated_ms: get(row, "updated_ms")?,
-    })
-}
-
 /// One statement, so the work and its auth ids always come from the same snapshot.
 const WORK_SELECT: &str = "SELECT w.*, (SELECT group_concat(auth_id, ',') FROM \
      (SELECT auth_id FROM work_auths x WHERE x.work_id = w.id ORDER BY x.pos)) AS auth_list \
@@ -540,20 +497,6 @@ impl WorkStore for SqliteStore {
     }
 }
 
-fn audit_from_row(row: &SqliteRow) -> Result<AuditEntry> {
-    Ok(AuditEntry {
-        seq: get(row, "seq")?,
-        at_ms: get(row, "at_ms")?,
-        account_id: opt_id_col(row, "account_id", AccountId::parse)?,
-        actor: get(row, "actor")?,
-        action: get(row, "action")?,
-        target: get(row, "target")?,
-        outcome: get(row, "outcome")?,
-        request_id: get(row, "request_id")?,
-        detail: get(row, "detail")?,
-    })
-}
-
 #[async_trait]
 impl AuditStore for SqliteStore {
     async fn append_audit(&self, e: AuditEntry) -> Result<i64> {
@@ -589,36 +532,6 @@ impl AuditStore for SqliteStore {
         .map(audit_from_row)
         .collect()
     }
-}
-
-fn provider_from_row(row: &SqliteRow) -> Result<Provider> {
-    let method: String = get(row, "auth_method")?;
-    let categories: String = get(row, "categories")?;
-    let config: String = get(row, "config")?;
-    let fields: Vec<(String, String, String, bool)> =
-        serde_json::from_str(&config).map_err(|_| corrupt("provider config"))?;
-    let hidden: i64 = get(row, "hidden")?;
-    let no_auth: i64 = get(row, "no_auth")?;
-    Ok(Provider {
-        id: id_col(row, "id", ProviderId::parse)?,
-        slug: get(row, "slug")?,
-        name: get(row, "name")?,
-        namespace: get(row, "namespace")?,
-        description: get(row, "description")?,
-        categories: serde_json::from_str(&categories).map_err(|_| corrupt("categories"))?,
-        auth_method: AuthMethod::parse(&method).ok_or_else(|| corrupt("auth_method"))?,
-        hidden: hidden != 0,
-        no_auth: no_auth != 0,
-        config: fields
-            .into_iter()
-            .map(|(name, label, kind, optional)| ConfigField {
-                name,
-                label,
-                kind,
-                optional,
-            })
-            .collect(),
-    })
 }
 
 #[async_trait]

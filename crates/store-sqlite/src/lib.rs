@@ -4,23 +4,24 @@
 //! the migrations in `migrations/`, and the SQL for every store method. SQL lives here and
 //! nowhere else. Every query that touches tenant data binds the account id.
 
+pub(crate) use authd_store_sql::{
+    account_from_row, auth_from_row, corrupt, get, id_col, opt_id_col, roles_col, user_from_row,
+    AUTH_COLS,
+};
 use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use authd_core::ids::{AccountId, AuthId, ProviderId, UserId};
+use authd_core::ids::{AccountId, AuthId, UserId};
 use authd_core::model::{
     Account, Auth, AuthFilter, AuthKind, NewAccount, NewToken, Page, TokenCredential, User,
     UserPatch,
 };
-use authd_core::roles::RoleSet;
 use authd_core::store::{AccountStore, AuthStore, Store, UserStore};
 use authd_core::{Error, Result};
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::Row;
 
 mod credentials;
 mod group_commit;
@@ -80,85 +81,6 @@ pub(crate) fn db_err(e: sqlx::Error) -> Error {
         }
         _ => Error::Internal(e.into()),
     }
-}
-
-pub(crate) fn corrupt(what: &str) -> Error {
-    Error::Internal(anyhow::anyhow!("corrupt row: bad {what}"))
-}
-
-fn id_col<T>(row: &SqliteRow, col: &str, parse: fn(&str) -> Option<T>) -> Result<T> {
-    let s: String = row.try_get(col).map_err(db_err)?;
-    parse(&s).ok_or_else(|| corrupt(col))
-}
-
-fn opt_id_col<T>(row: &SqliteRow, col: &str, parse: fn(&str) -> Option<T>) -> Result<Option<T>> {
-    let s: Option<String> = row.try_get(col).map_err(db_err)?;
-    s.map(|s| parse(&s).ok_or_else(|| corrupt(col))).transpose()
-}
-
-pub(crate) fn get<'r, T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(
-    row: &'r SqliteRow,
-    col: &str,
-) -> Result<T> {
-    row.try_get(col).map_err(db_err)
-}
-
-fn roles_col(row: &SqliteRow, col: &str) -> Result<RoleSet> {
-    let bits: i64 = get(row, col)?;
-    let bits = u16::try_from(bits).map_err(|_| corrupt(col))?;
-    Ok(RoleSet::from_bits(bits))
-}
-
-fn account_from_row(row: &SqliteRow) -> Result<Account> {
-    Ok(Account {
-        id: id_col(row, "id", AccountId::parse)?,
-        aid: get(row, "aid")?,
-        name: get(row, "name")?,
-        domain: get(row, "domain")?,
-        email: get(row, "email")?,
-        timezone: get(row, "timezone")?,
-        created_ms: get(row, "created_ms")?,
-        updated_ms: get(row, "updated_ms")?,
-    })
-}
-
-fn user_from_row(row: &SqliteRow) -> Result<User> {
-    Ok(User {
-        id: id_col(row, "id", UserId::parse)?,
-        account_id: id_col(row, "account_id", AccountId::parse)?,
-        email: get(row, "email")?,
-        name: get(row, "name")?,
-        roles: roles_col(row, "roles")?,
-        created_ms: get(row, "created_ms")?,
-        updated_ms: get(row, "updated_ms")?,
-        last_logon_ms: get(row, "last_logon_ms")?,
-    })
-}
-
-pub(crate) const AUTH_COLS: &str =
-    "id, account_id, kind, provider_id, name, label, description, user_id, \
-     user_name, parent_id, scopes, expires_ms, ttl_secs, created_ms, updated_ms, last_accessed_ms";
-
-pub(crate) fn auth_from_row(row: &SqliteRow) -> Result<Auth> {
-    let kind: String = get(row, "kind")?;
-    Ok(Auth {
-        id: id_col(row, "id", AuthId::parse)?,
-        account_id: id_col(row, "account_id", AccountId::parse)?,
-        kind: AuthKind::parse(&kind).ok_or_else(|| corrupt("kind"))?,
-        provider_id: id_col(row, "provider_id", ProviderId::parse)?,
-        name: get(row, "name")?,
-        label: get(row, "label")?,
-        description: get(row, "description")?,
-        user_id: opt_id_col(row, "user_id", UserId::parse)?,
-        user_name: get(row, "user_name")?,
-        parent_id: opt_id_col(row, "parent_id", AuthId::parse)?,
-        scopes: roles_col(row, "scopes")?,
-        expires_ms: get(row, "expires_ms")?,
-        ttl_secs: get(row, "ttl_secs")?,
-        created_ms: get(row, "created_ms")?,
-        updated_ms: get(row, "updated_ms")?,
-        last_accessed_ms: get(row, "last_accessed_ms")?,
-    })
 }
 
 pub(crate) async fn insert_token(

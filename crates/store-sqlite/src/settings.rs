@@ -7,19 +7,10 @@ use authd_core::model::{Auth, NewToken};
 use authd_core::settings::StoredSetting;
 use authd_core::store::{EntityStore, RotationStore, SettingsStore};
 use authd_core::{Error, Result};
+use authd_store_sql::setting_from_row;
 use serde_json::Value;
-use sqlx::sqlite::SqliteRow;
 
 use crate::{auth_from_row, corrupt, db_err, get, insert_token, SqliteStore, AUTH_COLS};
-
-fn setting_from_row(row: &SqliteRow) -> Result<StoredSetting> {
-    let text: String = get(row, "value")?;
-    Ok(StoredSetting {
-        slug: get(row, "slug")?,
-        value: serde_json::from_str(&text).map_err(|_| corrupt("setting value"))?,
-        updated_ms: get(row, "updated_ms")?,
-    })
-}
 
 fn to_json(v: &Value) -> Result<String> {
     serde_json::to_string(v).map_err(Error::internal)

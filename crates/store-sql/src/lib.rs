@@ -1,0 +1,250 @@
+//! Row decoding shared by authd's SQL backends. Both schemas use the same column names and
+//! compatible types (TEXT ids, 64-bit integers for times and role bits, blobs/bytea, booleans),
+//! so turning a row into a domain record is written once here against [`SqlRow`], which both
+//! `SqliteRow` and `PgRow` implement. The SQL itself stays in each backend.
+//!
+//! A column that does not decode, or holds an id or enum that does not parse, is a corrupt
+//! row: `Error::Internal`, whose cause is logged and never shown to a client.
+
+use authd_core::audit::AuditEntry;
+use authd_core::credential::{DataKeyRecord, StoredSecret};
+use authd_core::ids::{AccountId, AuthId, ProviderId, UserId, WorkId};
+use authd_core::model::{Account, Auth, AuthKind, User};
+use authd_core::provider::{AuthMethod, ConfigField, Provider};
+use authd_core::roles::RoleSet;
+use authd_core::settings::StoredSetting;
+use authd_core::work::{Work, WorkStatus};
+use authd_core::{Error, Result};
+use sqlx::postgres::PgRow;
+use sqlx::sqlite::SqliteRow;
+use sqlx::Row;
+
+/// A value that can be read from a column of either backend.
+pub trait Column: Sized {
+    /// Reads column `col` of a SQLite row.
+    fn from_sqlite(row: &SqliteRow, col: &str) -> sqlx::Result<Self>;
+    /// Reads column `col` of a PostgreSQL row.
+    fn from_pg(row: &PgRow, col: &str) -> sqlx::Result<Self>;
+}
+
+macro_rules! column {
+    ($($t:ty),* $(,)?) => {$(
+        impl Column for $t {
+            fn from_sqlite(row: &SqliteRow, col: &str) -> sqlx::Result<Self> {
+                row.try_get(col)
+            }
+            fn from_pg(row: &PgRow, col: &str) -> sqlx::Result<Self> {
+                row.try_get(col)
+            }
+        }
+    )*};
+}
+
+column!(String, Option<String>, i64, Option<i64>, Vec<u8>, bool);
+
+/// A result row of either backend.
+pub trait SqlRow {
+    /// Reads column `col` as `T`.
+    fn column<T: Column>(&self, col: &str) -> sqlx::Result<T>;
+}
+
+impl SqlRow for SqliteRow {
+    fn column<T: Column>(&self, col: &str) -> sqlx::Result<T> {
+        T::from_sqlite(self, col)
+    }
+}
+
+impl SqlRow for PgRow {
+    fn column<T: Column>(&self, col: &str) -> sqlx::Result<T> {
+        T::from_pg(self, col)
+    }
+}
+
+/// The error for a row whose content cannot be right.
+pub fn corrupt(what: &str) -> Error {
+    Error::Internal(anyhow::anyhow!("corrupt row: bad {what}"))
+}
+
+/// Reads a column; a decode failure is an internal error.
+pub fn get<T: Column>(row: &impl SqlRow, col: &str) -> Result<T> {
+    row.column(col).map_err(|e| Error::Internal(e.into()))
+}
+
+/// Reads a TEXT id column.
+pub fn id_col<T>(row: &impl SqlRow, col: &str, parse: fn(&str) -> Option<T>) -> Result<T> {
+    let s: String = get(row, col)?;
+    parse(&s).ok_or_else(|| corrupt(col))
+}
+
+/// Reads a nullable TEXT id column.
+pub fn opt_id_col<T>(
+    row: &impl SqlRow,
+    col: &str,
+    parse: fn(&str) -> Option<T>,
+) -> Result<Option<T>> {
+    let s: Option<String> = get(row, col)?;
+    s.map(|s| parse(&s).ok_or_else(|| corrupt(col))).transpose()
+}
+
+/// Reads a role bit-set column.
+pub fn roles_col(row: &impl SqlRow, col: &str) -> Result<RoleSet> {
+    let bits: i64 = get(row, col)?;
+    let bits = u16::try_from(bits).map_err(|_| corrupt(col))?;
+    Ok(RoleSet::from_bits(bits))
+}
+
+/// The columns [`auth_from_row`] reads, in `SELECT` order.
+pub const AUTH_COLS: &str =
+    "id, account_id, kind, provider_id, name, label, description, user_id, \
+     user_name, parent_id, scopes, expires_ms, ttl_secs, created_ms, updated_ms, last_accessed_ms";
+
+/// Decodes an account.
+pub fn account_from_row(row: &impl SqlRow) -> Result<Account> {
+    Ok(Account {
+        id: id_col(row, "id", AccountId::parse)?,
+        aid: get(row, "aid")?,
+        name: get(row, "name")?,
+        domain: get(row, "domain")?,
+        email: get(row, "email")?,
+        timezone: get(row, "timezone")?,
+        created_ms: get(row, "created_ms")?,
+        updated_ms: get(row, "updated_ms")?,
+    })
+}
+
+/// Decodes a user.
+pub fn user_from_row(row: &impl SqlRow) -> Result<User> {
+    Ok(User {
+        id: id_col(row, "id", UserId::parse)?,
+        account_id: id_col(row, "account_id", AccountId::parse)?,
+        email: get(row, "email")?,
+        name: get(row, "name")?,
+        roles: roles_col(row, "roles")?,
+        created_ms: get(row, "created_ms")?,
+        updated_ms: get(row, "updated_ms")?,
+        last_logon_ms: get(row, "last_logon_ms")?,
+    })
+}
+
+/// Decodes an auth (`AUTH_COLS`).
+pub fn auth_from_row(row: &impl SqlRow) -> Result<Auth> {
+    let kind: String = get(row, "kind")?;
+    Ok(Auth {
+        id: id_col(row, "id", AuthId::parse)?,
+        account_id: id_col(row, "account_id", AccountId::parse)?,
+        kind: AuthKind::parse(&kind).ok_or_else(|| corrupt("kind"))?,
+        provider_id: id_col(row, "provider_id", ProviderId::parse)?,
+        name: get(row, "name")?,
+        label: get(row, "label")?,
+        description: get(row, "description")?,
+        user_id: opt_id_col(row, "user_id", UserId::parse)?,
+        user_name: get(row, "user_name")?,
+        parent_id: opt_id_col(row, "parent_id", AuthId::parse)?,
+        scopes: roles_col(row, "scopes")?,
+        expires_ms: get(row, "expires_ms")?,
+        ttl_secs: get(row, "ttl_secs")?,
+        created_ms: get(row, "created_ms")?,
+        updated_ms: get(row, "updated_ms")?,
+        last_accessed_ms: get(row, "last_accessed_ms")?,
+    })
+}
+
+/// Decodes an audit entry.
+pub fn audit_from_row(row: &impl SqlRow) -> Result<AuditEntry> {
+    Ok(AuditEntry {
+        seq: get(row, "seq")?,
+        at_ms: get(row, "at_ms")?,
+        account_id: opt_id_col(row, "account_id", AccountId::parse)?,
+        actor: get(row, "actor")?,
+        action: get(row, "action")?,
+        target: get(row, "target")?,
+        outcome: get(row, "outcome")?,
+        request_id: get(row, "request_id")?,
+        detail: get(row, "detail")?,
+    })
+}
+
+/// Decodes a sealed secret field.
+pub fn secret_from_row(row: &impl SqlRow) -> Result<StoredSecret> {
+    Ok(StoredSecret {
+        field: get(row, "field")?,
+        key_id: get(row, "key_id")?,
+        nonce: get(row, "nonce")?,
+        ciphertext: get(row, "ciphertext")?,
+    })
+}
+
+/// Decodes a wrapped data key.
+pub fn data_key_from_row(row: &impl SqlRow) -> Result<DataKeyRecord> {
+    Ok(DataKeyRecord {
+        id: get(row, "id")?,
+        created_ms: get(row, "created_ms")?,
+        wrapped: get(row, "wrapped")?,
+        current: get(row, "current")?,
+    })
+}
+
+/// Decodes a custom provider.
+pub fn provider_from_row(row: &impl SqlRow) -> Result<Provider> {
+    let method: String = get(row, "auth_method")?;
+    let categories: String = get(row, "categories")?;
+    let config: String = get(row, "config")?;
+    let fields: Vec<(String, String, String, bool)> =
+        serde_json::from_str(&config).map_err(|_| corrupt("provider config"))?;
+    Ok(Provider {
+        id: id_col(row, "id", ProviderId::parse)?,
+        slug: get(row, "slug")?,
+        name: get(row, "name")?,
+        namespace: get(row, "namespace")?,
+        description: get(row, "description")?,
+        categories: serde_json::from_str(&categories).map_err(|_| corrupt("categories"))?,
+        auth_method: AuthMethod::parse(&method).ok_or_else(|| corrupt("auth_method"))?,
+        hidden: get(row, "hidden")?,
+        no_auth: get(row, "no_auth")?,
+        config: fields
+            .into_iter()
+            .map(|(name, label, kind, optional)| ConfigField {
+                name,
+                label,
+                kind,
+                optional,
+            })
+            .collect(),
+    })
+}
+
+/// Decodes an account setting.
+pub fn setting_from_row(row: &impl SqlRow) -> Result<StoredSetting> {
+    let text: String = get(row, "value")?;
+    Ok(StoredSetting {
+        slug: get(row, "slug")?,
+        value: serde_json::from_str(&text).map_err(|_| corrupt("setting value"))?,
+        updated_ms: get(row, "updated_ms")?,
+    })
+}
+
+/// Decodes a work.
+pub fn work_from_row(row: &impl SqlRow) -> Result<Work> {
+    let status: String = get(row, "statuscode")?;
+    let ids: Option<String> = get(row, "auth_list")?;
+    let auth_ids = ids
+        .unwrap_or_default()
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| AuthId::parse(s).ok_or_else(|| corrupt("work auth id")))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Work {
+        id: id_col(row, "id", WorkId::parse)?,
+        account_id: id_col(row, "account_id", AccountId::parse)?,
+        user_id: opt_id_col(row, "user_id", UserId::parse)?,
+        name: get(row, "name")?,
+        description: get(row, "description")?,
+        workflow: get(row, "workflow")?,
+        config: get(row, "config")?,
+        auth_ids,
+        status: WorkStatus::parse(&status).ok_or_else(|| corrupt("statuscode"))?,
+        status_reason: get(row, "status_reason")?,
+        created_ms: get(row, "created_ms")?,
+        updated_ms: get(row, "updated_ms")?,
+    })
+}
