@@ -25,7 +25,7 @@ use authd_core::clock::Clock;
 use authd_core::duration::parse_go_duration;
 use authd_core::ids::{AccountId, AuthId, UserId};
 use authd_core::invalidation::{Invalidation, InvalidationSink};
-use authd_core::model::{Auth, NewToken, TokenCredential};
+use authd_core::model::{Auth, NewToken};
 use authd_core::roles::{PermissionSet, RoleSet};
 use authd_core::store::Store;
 use authd_core::token::{self, ApiToken};
@@ -58,12 +58,15 @@ pub struct Principal {
     pub expires_ms: Option<i64>,
 }
 
+/// What the cache holds per token: the keyed hash and the account's aid (the only parts of
+/// the credential not in the public record), the public record itself (immutable while the
+/// token lives; evicted with it) and what its roles grant.
 struct CachedToken {
-    cred: TokenCredential,
+    hash: [u8; 32],
+    account_aid: i64,
+    record: Arc<Auth>,
     permissions: PermissionSet,
     last_touch_ms: AtomicI64,
-    /// The token's public record (immutable while the token lives; evicted with it).
-    record: Arc<Auth>,
     loaded_ms: i64,
 }
 
@@ -168,11 +171,11 @@ impl TokenService {
         entry: &CachedToken,
         touch: bool,
     ) -> Result<Principal> {
-        if !self.hasher.verify(parsed.text.as_bytes(), &entry.cred.hash) {
+        if !self.hasher.verify(parsed.text.as_bytes(), &entry.hash) {
             return Err(Error::Unauthenticated);
         }
         let now = self.clock.now_ms();
-        if entry.cred.expires_ms.is_some_and(|exp| now >= exp) {
+        if entry.record.expires_ms.is_some_and(|exp| now >= exp) {
             return Err(Error::Expired);
         }
         let last = entry.last_touch_ms.load(Ordering::Relaxed);
@@ -187,13 +190,13 @@ impl TokenService {
             let _ = self.touches.try_send((parsed.id, now));
         }
         Ok(Principal {
-            auth_id: entry.cred.id,
-            account_id: entry.cred.account_id,
-            account_aid: entry.cred.account_aid,
-            user_id: entry.cred.user_id,
-            scopes: entry.cred.scopes,
+            auth_id: entry.record.id,
+            account_id: entry.record.account_id,
+            account_aid: entry.account_aid,
+            user_id: entry.record.user_id,
+            scopes: entry.record.scopes,
             permissions: entry.permissions,
-            expires_ms: entry.cred.expires_ms,
+            expires_ms: entry.record.expires_ms,
         })
     }
 
@@ -213,10 +216,11 @@ impl TokenService {
             .await?
             .ok_or(Error::Unauthenticated)?;
         let entry = Arc::new(CachedToken {
-            permissions: cred.scopes.permissions(),
-            cred,
-            last_touch_ms: AtomicI64::new(i64::MIN / 2),
+            hash: cred.hash,
+            account_aid: cred.account_aid,
+            permissions: record.scopes.permissions(),
             record: Arc::new(record),
+            last_touch_ms: AtomicI64::new(i64::MIN / 2),
             loaded_ms: self.clock.now_ms(),
         });
         // Only cache if no revocation happened while we were reading, and only while the
@@ -231,7 +235,7 @@ impl TokenService {
     pub fn cached_record(&self, account: AccountId, id: AuthId) -> Option<Arc<Auth>> {
         self.cache
             .get(&id)
-            .filter(|e| e.cred.account_id == account && self.usable(e))
+            .filter(|e| e.record.account_id == account && self.usable(e))
             .map(|e| e.record.clone())
     }
 
@@ -336,7 +340,7 @@ impl TokenService {
             seq: 0,
             at_ms: now,
             account_id: Some(caller.account_id),
-            actor: format!("token:{}", caller.auth_id),
+            actor: crate::audit::actor(caller),
             action: "token.create".into(),
             target: token.id().to_string(),
             outcome: "ok".into(),
