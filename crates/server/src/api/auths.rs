@@ -34,15 +34,9 @@ pub fn router() -> Router<AppState> {
 /// Maximum length of name, label and description.
 const MAX_TEXT: usize = 256;
 
-/// Resolves a provider's display name.
-fn provider_name(id: ProviderId) -> String {
-    provider::builtin_by_id(id)
-        .map(|p| p.name.clone())
-        .unwrap_or_default()
-}
-
 fn to_dto<'a>(state: &AppState, caller: &Principal, a: &'a Auth) -> AuthDto<'a> {
-    to_dto_named(state, caller, a, &provider_name(a.provider_id))
+    let name = provider::builtin_by_id(a.provider_id).map_or("", |p| p.name.as_str());
+    to_dto_named(state, caller, a, name)
 }
 
 fn to_dto_named<'a>(
@@ -77,7 +71,11 @@ fn name_of(custom: &[(ProviderId, String)], id: ProviderId) -> String {
         .iter()
         .find(|(p, _)| *p == id)
         .map(|(_, n)| n.clone())
-        .unwrap_or_else(|| provider_name(id))
+        .unwrap_or_else(|| {
+            provider::builtin_by_id(id)
+                .map(|p| p.name.clone())
+                .unwrap_or_default()
+        })
 }
 
 #[derive(Debug, Deserialize)]
@@ -153,10 +151,7 @@ async fn read(
                 .ok_or_else(ApiError::not_found)?,
         ),
     };
-    let name = match provider::builtin_by_id(auth.provider_id) {
-        Some(p) => p.name.clone(),
-        None => name_of(&custom_names(&state, &caller).await?, auth.provider_id),
-    };
+    let name = super::credentials::provider_name(&state, caller.account_id, auth.provider_id).await;
     Ok(Success(StatusCode::OK, to_dto_named(&state, &caller, &auth, &name)).into_response())
 }
 

@@ -193,6 +193,10 @@ pub async fn resolve_provider(
 
 /// A provider's display name by id (built-in or the account's own).
 pub async fn provider_name(state: &AppState, account: AccountId, id: ProviderId) -> String {
+    // Built-ins (Lytics for every token) resolve in memory, without a query.
+    if let Some(p) = provider::builtin_by_id(id) {
+        return p.name.clone();
+    }
     match resolve_provider(state, account, &id.to_string()).await {
         Ok(Some(p)) => p.name,
         _ => String::new(),
