@@ -186,6 +186,20 @@ pub struct TokenCredential {
     pub scopes: RoleSet,
     /// Expiry; `None` is never.
     pub expires_ms: Option<i64>,
+    /// The current roles of the token's user: `None` for a token without a user, empty when
+    /// the user no longer exists. The token acts with `scopes.limited_to(user_roles)`.
+    pub user_roles: Option<RoleSet>,
+}
+
+impl TokenCredential {
+    /// The roles the token acts with now: its scopes limited to its user's current roles
+    /// (a token without a user keeps its scopes).
+    pub fn effective_scopes(&self) -> RoleSet {
+        match self.user_roles {
+            Some(user) => self.scopes.limited_to(user),
+            None => self.scopes,
+        }
+    }
 }
 
 /// Filters for listing auths.

@@ -393,13 +393,27 @@ impl RoleSet {
         })
     }
 
-    /// The roles of `requested` that a holder of `self` may not delegate. Admin may delegate
-    /// every role; anyone else only the roles it holds itself.
-    pub fn not_delegable(self, requested: RoleSet) -> RoleSet {
+    /// THE delegation rule: the roles of `target` that a holder of `self` does not hold, so
+    /// may neither grant (mint), nor take over (rotate), nor take away (delete/revoke). Admin
+    /// holds every role; anyone else only its own. Empty means "allowed".
+    pub fn not_delegable(self, target: RoleSet) -> RoleSet {
         if self.contains(Role::Admin) {
             RoleSet::EMPTY
         } else {
-            RoleSet(requested.0 & !self.0)
+            RoleSet(target.0 & !self.0)
+        }
+    }
+
+    /// The roles held by both `self` and `other`, where admin holds every role: a token's
+    /// effective roles are its scopes limited to its user's current roles
+    /// (`scopes.limited_to(user_roles)`). Never more than either side grants.
+    pub fn limited_to(self, other: RoleSet) -> RoleSet {
+        if self.contains(Role::Admin) {
+            other
+        } else if other.contains(Role::Admin) {
+            self
+        } else {
+            RoleSet(self.0 & other.0)
         }
     }
 
@@ -432,6 +446,14 @@ impl RoleSet {
     pub fn sees_pii(self) -> bool {
         self.permissions().contains(Permission::PiiRead)
     }
+}
+
+/// The refusal when a change would leave an account without a user holding `admin` (nobody
+/// could then manage users or mint admin tokens through the API).
+pub fn last_admin() -> crate::Error {
+    crate::Error::Conflict(
+        "Cannot remove the last admin of this account: grant admin to another user first".into(),
+    )
 }
 
 #[cfg(test)]
@@ -582,6 +604,28 @@ mod tests {
         let want = RoleSet::of(&[Role::DataManager, Role::Admin]);
         assert_eq!(dm.not_delegable(want), RoleSet::of(&[Role::Admin]));
         assert!(RoleSet::of(&[Role::Admin]).not_delegable(want).is_empty());
+    }
+
+    #[test]
+    fn effective_roles_never_exceed_either_side() {
+        let admin = RoleSet::of(&[Role::Admin]);
+        let dm = RoleSet::of(&[Role::DataManager]);
+        let data = RoleSet::of(&[Role::Data]);
+        let obs = RoleSet::of(&[Role::Observer]);
+        assert_eq!(admin.limited_to(admin), admin);
+        assert_eq!(admin.limited_to(dm), dm);
+        assert_eq!(data.limited_to(admin), data);
+        assert_eq!(admin.limited_to(obs).permissions(), obs.permissions());
+        assert_eq!(dm.limited_to(obs), RoleSet::EMPTY);
+        let both = RoleSet::of(&[Role::Data, Role::DataManager]);
+        assert_eq!(both.limited_to(dm), dm);
+        for a in Role::ALL {
+            for b in Role::ALL {
+                let (a, b) = (RoleSet::of(&[a]), RoleSet::of(&[b]));
+                let m = a.limited_to(b);
+                assert!(a.not_delegable(m).is_empty() && b.not_delegable(m).is_empty());
+            }
+        }
     }
 
     #[test]

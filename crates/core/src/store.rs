@@ -42,16 +42,22 @@ pub trait UserStore: Send + Sync {
     async fn get_user(&self, account: AccountId, id: UserId) -> Result<Option<User>>;
     /// Users in id order after the page cursor.
     async fn list_users(&self, account: AccountId, page: Page<UserId>) -> Result<Vec<User>>;
-    /// Applies a patch; `None` if there is no such user in this account.
+    /// Applies a patch; `None` if there is no such user in this account. Returns the user and,
+    /// when the roles changed, the ids of the user's tokens (whose effective roles follow the
+    /// user's; PostgreSQL publishes them in the same transaction). Refuses with
+    /// [`crate::roles::last_admin`] (`Conflict`) to take `admin` from the account's last
+    /// user holding it; the check and the change are atomic.
     async fn update_user(
         &self,
         account: AccountId,
         id: UserId,
         patch: UserPatch,
         now_ms: i64,
-    ) -> Result<Option<User>>;
-    /// Deletes a user; `false` if there was none.
-    async fn delete_user(&self, account: AccountId, id: UserId) -> Result<bool>;
+    ) -> Result<Option<(User, Vec<AuthId>)>>;
+    /// Deletes a user and revokes the user's tokens and every token they created, in one
+    /// transaction; returns the revoked token ids, `None` if there was no such user. Refuses
+    /// to delete the account's last user holding `admin`, like [`Self::update_user`].
+    async fn delete_user(&self, account: AccountId, id: UserId) -> Result<Option<Vec<AuthId>>>;
 }
 
 /// Auth records (API tokens here; credentials build on the same table).

@@ -1,8 +1,11 @@
-//! The command line: `authd serve | init | account create | dev …`, and the layering of flags,
-//! `AUTHD_*` environment variables, the TOML file and defaults into one [`Config`].
+//! The command line: `authd serve | init | account … | keys … | token … | dev …`, and the
+//! layering of flags, `AUTHD_*` environment variables, the TOML file and defaults into one
+//! [`Config`].
 //!
 //! Machine-readable output (a new token) goes to stdout alone; every message goes to stderr,
-//! so `TOKEN=$(authd init)` works.
+//! so `TOKEN=$(authd init)` works. Only `init` and `serve` create a store; every other
+//! command (but the hidden `dev` tooling) refuses with "no authd store at …; run `authd init`"
+//! when there is none ([`open_existing`]).
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -58,7 +61,7 @@ struct GlobalArgs {
     /// Database pool size per node (PostgreSQL) [default: 16].
     #[arg(long, global = true, env = "AUTHD_DB_MAX_CONNECTIONS")]
     db_max_connections: Option<u32>,
-    /// Re-read cached token records older than this many ms [default: 10000 on PostgreSQL].
+    /// Re-read cached token records older than this many ms [default: 10000; 0 disables].
     #[arg(long, global = true, env = "AUTHD_TOKEN_CACHE_MAX_AGE_MS")]
     token_cache_max_age_ms: Option<u64>,
 }
@@ -93,6 +96,12 @@ enum Command {
     Account {
         #[command(subcommand)]
         command: AccountCommand,
+    },
+    /// Operator access to API tokens: create, list, revoke (works with the server stopped or
+    /// running; audited as actor `operator`).
+    Token {
+        #[command(subcommand)]
+        command: crate::token_cli::TokenCommand,
     },
     /// Developer and benchmark tooling.
     #[command(hide = true)]
@@ -233,7 +242,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     match cli.command {
         Command::Serve { .. } => serve(config, clock).await,
-        Command::Keys { command } => crate::keys_cli::run(command, &config, clock).await,
+        Command::Keys { command } => {
+            let (store, master) = open_existing(&config).await?;
+            crate::keys_cli::run(command, store, master, clock).await
+        }
+        Command::Token { command } => {
+            let (store, master) = open_existing(&config).await?;
+            let (tokens, _touches) =
+                crate::tokens::TokenService::new(store.clone(), master.token_hasher(), clock.clone(), 16);
+            crate::token_cli::run(command, store, tokens, clock).await
+        }
         Command::Init { account } => {
             let (store, key) = startup::open(&config).await?;
             let n = store.count_accounts().await.map_err(anyhow::Error::from)?;
@@ -259,7 +277,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Account {
             command: AccountCommand::Create { name },
         } => {
-            let (store, key) = startup::open(&config).await?;
+            let (store, key) = open_existing(&config).await?;
             let p = provision::account(store.as_ref(), &key.token_hasher(), clock.as_ref(), &name)
                 .await?;
             eprintln!(
@@ -274,7 +292,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     command: SettingCommand::Delete { slug, account },
                 },
         } => {
-            let (store, _key) = startup::open(&config).await?;
+            let (store, _key) = open_existing(&config).await?;
             let (acct, removed) =
                 crate::settings::operator_delete(store.as_ref(), &account, &slug).await?;
             if removed {
@@ -310,7 +328,38 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-fn print_token(token: &str) -> anyhow::Result<()> {
+/// Opens the store of an initialised installation, creating nothing: a SQLite file that does
+/// not exist, or a store without accounts, is refused with "no authd store at …; run
+/// `authd init`" (checked before the master key is loaded, which could otherwise generate one).
+pub async fn open_existing(
+    config: &Config,
+) -> anyhow::Result<(Arc<dyn authd_core::store::Store>, authd_crypto::MasterKey)> {
+    let missing = || {
+        anyhow::anyhow!(
+            "no authd store at {}; run `authd init`",
+            config.database_url.redacted()
+        )
+    };
+    if !config.database_url.is_postgres() {
+        let url = config.database_url.expose();
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .unwrap_or(url);
+        let path = path.split('?').next().unwrap_or(path);
+        if path.is_empty() || !std::path::Path::new(path).is_file() {
+            return Err(missing());
+        }
+    }
+    let (store, key) = startup::open(config).await?;
+    if store.count_accounts().await.map_err(anyhow::Error::from)? == 0 {
+        return Err(missing());
+    }
+    Ok((store, key))
+}
+
+/// Writes a token alone on stdout.
+pub(crate) fn print_token(token: &str) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "{token}").context("writing the token to stdout")?;
     out.flush().context("writing the token to stdout")

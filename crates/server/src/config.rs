@@ -174,8 +174,9 @@ impl Config {
     pub fn effective_token_max_age_ms(&self) -> Option<i64> {
         let ms = match self.token_cache_max_age_ms {
             Some(ms) => ms,
-            None if self.database_url.is_postgres() => DEFAULT_PG_TOKEN_CACHE_MAX_AGE_MS,
-            None => 0,
+            // Both backends: on SQLite it bounds how long a running server honours a token
+            // revoked by `authd token revoke` (another process; no feed) or changed in the file.
+            None => DEFAULT_PG_TOKEN_CACHE_MAX_AGE_MS,
         };
         i64::try_from(ms).ok().filter(|m| *m > 0)
     }

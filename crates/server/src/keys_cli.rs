@@ -8,9 +8,10 @@ use anyhow::Context;
 use authd_core::clock::{rfc3339, Clock};
 use clap::Subcommand;
 
-use crate::config::Config;
+use authd_core::store::Store;
+use authd_crypto::MasterKey;
+
 use crate::keys;
-use crate::startup;
 
 /// `authd keys …`
 #[derive(Debug, Subcommand)]
@@ -28,8 +29,13 @@ pub enum KeysCommand {
 }
 
 /// Runs one `authd keys` subcommand.
-pub async fn run(cmd: KeysCommand, config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
-    let (store, master) = startup::open(config).await?;
+/// `store` is an existing store (see [`crate::cli::open_existing`]).
+pub async fn run(
+    cmd: KeysCommand,
+    store: Arc<dyn Store>,
+    master: MasterKey,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<()> {
     let wrapper = master.key_wrapper();
     keys::ensure_initialised(store.as_ref(), &wrapper, clock.as_ref()).await?;
     match cmd {

@@ -15,5 +15,7 @@ pub mod settings;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod token_cli;
 pub mod tokens;
+pub mod users;
 pub mod worker;

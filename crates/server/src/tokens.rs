@@ -5,7 +5,16 @@
 //! handle; a miss loads one row (no preload, so start-up does not grow with the store). The
 //! presented token is always checked against the stored keyed hash in constant time, so the
 //! cache never holds anything that would let a guess succeed. Revocation evicts at once and
-//! bumps an epoch so that a load racing the revocation cannot re-insert the dead record.
+//! bumps an epoch so that a load racing the revocation cannot re-insert the dead record: the
+//! fill's epoch compare and insert, and the eviction's bump and removal, each happen under one
+//! lock, so no eviction can fall between a compare and its insert.
+//!
+//! A token acts with its *effective* roles: its scopes limited to its user's current roles
+//! ([`RoleSet::limited_to`]), read with the record, so a user's demotion reaches the user's
+//! tokens as soon as their cached records are dropped (the store reports which).
+//!
+//! The delegation rule ([`require_holds`]) guards every path that grants, takes over or takes
+//! away a token: minting, rotation, revocation (API and operator CLI). A refusal is audited.
 //!
 //! With many nodes on one database, other nodes' changes arrive as [`Invalidation`] messages
 //! (the server runs the backend's feed into this service, an [`InvalidationSink`]). The cache
@@ -18,14 +27,16 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use authd_core::clock::Clock;
 use authd_core::duration::parse_go_duration;
 use authd_core::ids::{AccountId, AuthId, UserId};
 use authd_core::invalidation::{Invalidation, InvalidationSink};
-use authd_core::model::{Auth, NewToken};
+use authd_core::audit::AuditEntry;
+use authd_core::credential::DeleteOutcome;
+use authd_core::model::{Auth, AuthKind, NewToken};
 use authd_core::roles::{PermissionSet, RoleSet};
 use authd_core::store::Store;
 use authd_core::token::{self, ApiToken};
@@ -60,11 +71,12 @@ pub struct Principal {
 
 /// What the cache holds per token: the keyed hash and the account's aid (the only parts of
 /// the credential not in the public record), the public record itself (immutable while the
-/// token lives; evicted with it) and what its roles grant.
+/// token lives; evicted with it), its effective roles and what they grant.
 struct CachedToken {
     hash: [u8; 32],
     account_aid: i64,
     record: Arc<Auth>,
+    scopes: RoleSet,
     permissions: PermissionSet,
     last_touch_ms: AtomicI64,
     loaded_ms: i64,
@@ -92,6 +104,11 @@ pub struct TokenService {
     clock: Arc<dyn Clock>,
     cache: quick_cache::sync::Cache<AuthId, Arc<CachedToken>>,
     epoch: AtomicU64,
+    /// Held while a fill compares the epoch and inserts, and while an eviction bumps it and
+    /// removes: the two never interleave.
+    fill_lock: Mutex<()>,
+    #[cfg(test)]
+    fill_hook: Mutex<Option<Box<dyn FnMut() + Send>>>,
     /// Whether cached entries may be used (the invalidation feed is connected).
     trusted: AtomicBool,
     /// Cached entries older than this are re-read from the store; `None` keeps them.
@@ -116,6 +133,9 @@ impl TokenService {
                 clock,
                 cache: quick_cache::sync::Cache::new(cache_capacity.max(16)),
                 epoch: AtomicU64::new(0),
+                fill_lock: Mutex::new(()),
+                #[cfg(test)]
+                fill_hook: Mutex::new(None),
                 trusted: AtomicBool::new(true),
                 max_age_ms: None,
                 touches: tx,
@@ -194,7 +214,7 @@ impl TokenService {
             account_id: entry.record.account_id,
             account_aid: entry.account_aid,
             user_id: entry.record.user_id,
-            scopes: entry.record.scopes,
+            scopes: entry.scopes,
             permissions: entry.permissions,
             expires_ms: entry.record.expires_ms,
         })
@@ -215,16 +235,29 @@ impl TokenService {
             .token_record(id)
             .await?
             .ok_or(Error::Unauthenticated)?;
+        let scopes = cred.effective_scopes();
         let entry = Arc::new(CachedToken {
             hash: cred.hash,
             account_aid: cred.account_aid,
-            permissions: record.scopes.permissions(),
+            scopes,
+            permissions: scopes.permissions(),
             record: Arc::new(record),
             last_touch_ms: AtomicI64::new(i64::MIN / 2),
             loaded_ms: self.clock.now_ms(),
         });
         // Only cache if no revocation happened while we were reading, and only while the
-        // invalidation feed can tell us about later ones.
+        // invalidation feed can tell us about later ones. Compare and insert are one step
+        // with respect to evictions (`fill_lock`).
+        let _guard = self.fill_lock.lock().unwrap_or_else(|e| e.into_inner());
+        #[cfg(test)]
+        if let Some(hook) = self
+            .fill_hook
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        {
+            hook();
+        }
         if self.epoch.load(Ordering::Acquire) == epoch && self.trusted.load(Ordering::Acquire) {
             self.cache.insert(id, entry.clone());
         }
@@ -241,6 +274,7 @@ impl TokenService {
 
     /// Drops tokens from the cache; called after they were deleted from the store.
     pub fn evict(&self, ids: &[AuthId]) {
+        let _guard = self.fill_lock.lock().unwrap_or_else(|e| e.into_inner());
         self.epoch.fetch_add(1, Ordering::AcqRel);
         for id in ids {
             self.cache.remove(id);
@@ -255,6 +289,7 @@ impl TokenService {
 
     /// Drops every cached token.
     pub fn evict_all(&self) {
+        let _guard = self.fill_lock.lock().unwrap_or_else(|e| e.into_inner());
         self.epoch.fetch_add(1, Ordering::AcqRel);
         self.cache.clear();
     }
@@ -274,22 +309,75 @@ impl TokenService {
 
     /// Mints a token for `caller` under the delegation rules: only roles the caller holds
     /// (admin holds all), and never outliving the caller's own expiry. The `token.create`
-    /// audit entry is written in the same transaction as the token (one durable commit).
+    /// audit entry is written in the same transaction as the token (one durable commit); a
+    /// refusal is audited too.
     pub async fn mint(
         &self,
         caller: &Principal,
         req: TokenRequest,
         request_id: &str,
     ) -> Result<(Auth, ApiToken)> {
+        let actor = crate::audit::actor(caller);
+        if let Err(e) = require_holds(caller.scopes, req.scopes, Delegation::Grant) {
+            self.audit_refusal(caller.account_id, &actor, request_id, "token.create", "", &e)
+                .await;
+            return Err(e);
+        }
+        // The creator's user name: from its cached record when it is in memory (it is, right
+        // after authenticating), else from the store.
+        let cached_name = self
+            .cache
+            .get(&caller.auth_id)
+            .map(|e| e.record.user_name.clone());
+        let user_name = match (cached_name, caller.user_id) {
+            (Some(n), _) => n,
+            (None, Some(u)) => self
+                .store
+                .get_user(caller.account_id, u)
+                .await?
+                .map(|u| u.name)
+                .unwrap_or_default(),
+            (None, None) => String::new(),
+        };
+        let issuer = Issuer {
+            account: caller.account_id,
+            user_id: caller.user_id,
+            user_name,
+            parent: Some(caller.auth_id),
+            cap_ms: caller.expires_ms,
+            actor,
+            request_id: request_id.to_owned(),
+        };
+        self.issue(issuer, req).await
+    }
+
+    /// Mints a token for the host operator (`authd token create`): no creator token, so no
+    /// parent and no expiry cap; with a user, the delegation rule applies to the user's roles
+    /// (a user's token never holds a role the user lacks). Audited as actor `operator`.
+    pub async fn mint_as_operator(
+        &self,
+        account: AccountId,
+        user: Option<&authd_core::model::User>,
+        req: TokenRequest,
+    ) -> Result<(Auth, ApiToken)> {
+        if let Some(u) = user {
+            require_holds(u.roles, req.scopes, Delegation::Grant)?;
+        }
+        let issuer = Issuer {
+            account,
+            user_id: user.map(|u| u.id),
+            user_name: user.map(|u| u.name.clone()).unwrap_or_default(),
+            parent: None,
+            cap_ms: None,
+            actor: OPERATOR.into(),
+            request_id: String::new(),
+        };
+        self.issue(issuer, req).await
+    }
+
+    async fn issue(&self, by: Issuer, req: TokenRequest) -> Result<(Auth, ApiToken)> {
         if req.scopes.is_empty() {
             return Err(Error::invalid("At least one scope (role) is required"));
-        }
-        let refused = caller.scopes.not_delegable(req.scopes);
-        if !refused.is_empty() {
-            return Err(Error::Forbidden(format!(
-                "User does not have permission to add these roles in token: [{}]",
-                refused.slugs().join(" ")
-            )));
         }
         let now = self.clock.now_ms();
         let (own_expiry, ttl_secs) = match req.expires.as_deref() {
@@ -315,53 +403,33 @@ impl TokenService {
                 )
             }
         };
-        let expires_ms = match (own_expiry, caller.expires_ms) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        // The creator's user name: from its cached record when it is in memory (it is, right
-        // after authenticating), else from the store.
-        let cached_name = self
-            .cache
-            .get(&caller.auth_id)
-            .map(|e| e.record.user_name.clone());
-        let user_name = match (cached_name, caller.user_id) {
-            (Some(n), _) => n,
-            (None, Some(u)) => self
-                .store
-                .get_user(caller.account_id, u)
-                .await?
-                .map(|u| u.name)
-                .unwrap_or_default(),
-            (None, None) => String::new(),
-        };
         let token = ApiToken::generate(AuthId::generate());
-        let audit = authd_core::audit::AuditEntry {
+        let audit = AuditEntry {
             seq: 0,
             at_ms: now,
-            account_id: Some(caller.account_id),
-            actor: crate::audit::actor(caller),
+            account_id: Some(by.account),
+            actor: by.actor,
             action: "token.create".into(),
             target: token.id().to_string(),
             outcome: "ok".into(),
-            request_id: request_id.to_owned(),
+            request_id: by.request_id,
             detail: format!("scopes {}", req.scopes.slugs().join(",")),
         };
         let auth = self
             .store
             .create_token(
-                caller.account_id,
+                by.account,
                 NewToken {
                     id: token.id(),
                     hash: self.hasher.hash(token.expose().as_bytes()),
                     name: req.name,
                     label: req.label,
                     description: req.description,
-                    user_id: caller.user_id,
-                    user_name,
-                    parent_id: Some(caller.auth_id),
+                    user_id: by.user_id,
+                    user_name: by.user_name,
+                    parent_id: by.parent,
                     scopes: req.scopes,
-                    expires_ms,
+                    expires_ms: capped(own_expiry, by.cap_ms),
                     ttl_secs,
                     audit: Some(audit),
                 },
@@ -371,15 +439,137 @@ impl TokenService {
         Ok((auth, token))
     }
 
-    /// Deletes an auth (for a token: revokes it and, transitively, every token it created).
-    /// Returns the deleted ids; `NotFound` if there was nothing to delete in this account.
-    pub async fn delete(&self, account: AccountId, id: AuthId) -> Result<Vec<AuthId>> {
-        let ids = self.store.delete_auth(account, id).await?;
-        if ids.is_empty() {
+    /// Revokes API token `id` of `account` and, transitively, every token it created; a token
+    /// rotated away and still in its grace window is revoked together with its successor (the
+    /// tokens it created moved there). `by` is the calling token, held to the delegation rule
+    /// (`None`: the host operator). A refusal is audited. Returns what was deleted;
+    /// `NotFound` if there is no such token in the account.
+    pub async fn revoke(
+        &self,
+        account: AccountId,
+        id: AuthId,
+        by: Option<(&Principal, &str)>,
+    ) -> Result<DeleteOutcome> {
+        let target = self
+            .store
+            .get_auth(account, id)
+            .await?
+            .filter(|a| a.kind == AuthKind::ApiToken)
+            .ok_or(Error::NotFound)?;
+        let now = self.clock.now_ms();
+        let mut root = id;
+        // A rotation chain is short; the bound only guards against a corrupt cycle.
+        for _ in 0..32 {
+            match self.store.rotated_successor(account, root, now).await? {
+                Some(next) => root = next,
+                None => break,
+            }
+        }
+        if let Some((caller, request_id)) = by {
+            let roles = match root {
+                r if r == id => target.scopes,
+                r => self
+                    .store
+                    .get_auth(account, r)
+                    .await?
+                    .map_or(target.scopes, |a| a.scopes),
+            };
+            if let Err(e) = require_holds(caller.scopes, roles, Delegation::Revoke) {
+                let actor = crate::audit::actor(caller);
+                let target = id.to_string();
+                self.audit_refusal(account, &actor, request_id, "token.revoke", &target, &e)
+                    .await;
+                return Err(e);
+            }
+        }
+        let reason = format!("auth {id} was deleted");
+        let out = self
+            .store
+            .delete_auth_cascade(account, root, &reason, now)
+            .await?;
+        if out.deleted.is_empty() {
             return Err(Error::NotFound);
         }
-        self.evict(&ids);
-        Ok(ids)
+        self.evict(&out.deleted);
+        Ok(out)
+    }
+
+    /// Appends a refused attempt to the audit trail (best effort: the refusal stands even if
+    /// the append fails). The detail is the refusal message, which names roles only.
+    async fn audit_refusal(
+        &self,
+        account: AccountId,
+        actor: &str,
+        request_id: &str,
+        action: &str,
+        target: &str,
+        err: &Error,
+    ) {
+        let entry = AuditEntry {
+            seq: 0,
+            at_ms: self.clock.now_ms(),
+            account_id: Some(account),
+            actor: actor.to_owned(),
+            action: action.to_owned(),
+            target: target.to_owned(),
+            outcome: "refused".into(),
+            request_id: request_id.to_owned(),
+            detail: err.to_string(),
+        };
+        if let Err(e) = self.store.append_audit(entry).await {
+            tracing::error!(action, error = %e, "could not append to the audit trail");
+        }
+    }
+}
+
+/// The audit actor of the host operator's CLI actions.
+pub const OPERATOR: &str = "operator";
+
+/// Who a token is issued by, and what that implies for the new token.
+struct Issuer {
+    account: AccountId,
+    user_id: Option<UserId>,
+    user_name: String,
+    /// The creating token (the revocation tree); `None` for the operator.
+    parent: Option<AuthId>,
+    /// The creator's expiry, which the new token never outlives.
+    cap_ms: Option<i64>,
+    actor: String,
+    request_id: String,
+}
+
+/// What a delegation check is for (it picks the refusal's wording; the rule is the same).
+#[derive(Clone, Copy, Debug)]
+pub enum Delegation {
+    /// Giving roles to a token: minting, rotation.
+    Grant,
+    /// Taking a token away: deletion, revocation.
+    Revoke,
+}
+
+/// THE delegation rule, for every path: the holder must hold every role of the target
+/// ([`RoleSet::not_delegable`]; admin holds all). A refusal is `Forbidden` naming the roles.
+pub fn require_holds(holder: RoleSet, target: RoleSet, what: Delegation) -> Result<()> {
+    let refused = holder.not_delegable(target);
+    if refused.is_empty() {
+        return Ok(());
+    }
+    let roles = refused.slugs().join(" ");
+    Err(Error::Forbidden(match what {
+        Delegation::Grant => {
+            format!("User does not have permission to add these roles in token: [{roles}]")
+        }
+        Delegation::Revoke => {
+            format!("User does not have permission to revoke a token with these roles: [{roles}]")
+        }
+    }))
+}
+
+/// A new token's expiry: its own, never past its creator's.
+pub(crate) fn capped(own: Option<i64>, creator: Option<i64>) -> Option<i64> {
+    match (own, creator) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 

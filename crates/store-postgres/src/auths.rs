@@ -7,7 +7,7 @@ use authd_core::ids::{AccountId, AuthId, UserId};
 use authd_core::model::{Auth, AuthFilter, AuthKind, NewToken, Page, TokenCredential};
 use authd_core::store::AuthStore;
 use authd_core::Result;
-use authd_store_sql::{auth_from_row, AUTH_COLS};
+use authd_store_sql::{auth_from_row, user_roles_col, AUTH_COLS};
 
 use crate::notify::publish;
 use crate::{corrupt, db_err, get, id_col, limit, opt_id_col, roles_col, PgStore};
@@ -155,7 +155,9 @@ impl AuthStore for PgStore {
         self.bounded(async {
             let row = sqlx::query(
                 "SELECT a.id, a.account_id, c.aid, a.user_id, a.token_hash, a.scopes, \
-                 a.expires_ms FROM auths a JOIN accounts c ON c.id = a.account_id \
+                 a.expires_ms, u.roles AS user_roles FROM auths a \
+                 JOIN accounts c ON c.id = a.account_id \
+                 LEFT JOIN users u ON u.account_id = a.account_id AND u.id = a.user_id \
                  WHERE a.id = $1 AND a.kind = 'api_token'",
             )
             .bind(id.to_string())
@@ -164,11 +166,13 @@ impl AuthStore for PgStore {
             .map_err(db_err)?;
             let Some(row) = row else { return Ok(None) };
             let hash: Vec<u8> = get(&row, "token_hash")?;
+            let user_id = opt_id_col(&row, "user_id", UserId::parse)?;
             Ok(Some(TokenCredential {
                 id: id_col(&row, "id", AuthId::parse)?,
                 account_id: id_col(&row, "account_id", AccountId::parse)?,
                 account_aid: get(&row, "aid")?,
-                user_id: opt_id_col(&row, "user_id", UserId::parse)?,
+                user_roles: user_roles_col(&row, user_id.is_some())?,
+                user_id,
                 hash: hash.try_into().map_err(|_| corrupt("token_hash"))?,
                 scopes: roles_col(&row, "scopes")?,
                 expires_ms: get(&row, "expires_ms")?,

@@ -1,13 +1,15 @@
 //! Users of an account on PostgreSQL.
 
 use async_trait::async_trait;
-use authd_core::ids::{AccountId, UserId};
+use authd_core::ids::{AccountId, AuthId, UserId};
 use authd_core::model::{Page, User, UserPatch};
+use authd_core::roles::{Role, RoleSet};
 use authd_core::store::UserStore;
 use authd_core::{Error, Result};
 use authd_store_sql::user_from_row;
 
-use crate::{db_err, limit, PgStore};
+use crate::notify::publish;
+use crate::{corrupt, db_err, id_col, limit, PgStore};
 
 fn email_conflict(e: sqlx::Error) -> Error {
     match db_err(e) {
@@ -80,8 +82,13 @@ impl UserStore for PgStore {
         id: UserId,
         patch: UserPatch,
         now_ms: i64,
-    ) -> Result<Option<User>> {
+    ) -> Result<Option<(User, Vec<AuthId>)>> {
         self.bounded(async {
+            let mut tx = self.pool.begin().await.map_err(db_err)?;
+            let Some(before) = lock_user(&mut tx, account, id).await? else {
+                return Ok(None);
+            };
+            let roles_changed = patch.roles.is_some_and(|r| r != before);
             let row = sqlx::query(
                 "UPDATE users SET email = COALESCE($1, email), name = COALESCE($2, name), \
                  roles = COALESCE($3, roles), updated_ms = $4 \
@@ -93,24 +100,115 @@ impl UserStore for PgStore {
             .bind(now_ms)
             .bind(account.to_string())
             .bind(id.to_string())
-            .fetch_optional(&self.pool)
+            .fetch_one(&mut *tx)
             .await
             .map_err(email_conflict)?;
-            row.as_ref().map(user_from_row).transpose()
+            let user = user_from_row(&row)?;
+            if before.contains(Role::Admin)
+                && !user.roles.contains(Role::Admin)
+                && admins(&mut tx, account).await? == 0
+            {
+                return Err(authd_core::roles::last_admin());
+            }
+            let tokens = if roles_changed {
+                let ids: Vec<String> = sqlx::query_scalar(
+                    "SELECT id FROM auths WHERE account_id = $1 AND user_id = $2 \
+                     AND kind = 'api_token'",
+                )
+                .bind(account.to_string())
+                .bind(id.to_string())
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_err)?;
+                let ids = ids
+                    .iter()
+                    .map(|s| AuthId::parse(s).ok_or_else(|| corrupt("id")))
+                    .collect::<Result<Vec<_>>>()?;
+                // Every node re-reads these tokens, so the new roles apply everywhere.
+                publish(&mut tx, &ids).await?;
+                ids
+            } else {
+                Vec::new()
+            };
+            tx.commit().await.map_err(db_err)?;
+            Ok(Some((user, tokens)))
         })
         .await
     }
 
-    async fn delete_user(&self, account: AccountId, id: UserId) -> Result<bool> {
+    async fn delete_user(&self, account: AccountId, id: UserId) -> Result<Option<Vec<AuthId>>> {
         self.bounded(async {
-            let r = sqlx::query("DELETE FROM users WHERE account_id = $1 AND id = $2")
+            let mut tx = self.pool.begin().await.map_err(db_err)?;
+            let Some(before) = lock_user(&mut tx, account, id).await? else {
+                return Ok(None);
+            };
+            if before.contains(Role::Admin) && admins(&mut tx, account).await? <= 1 {
+                return Err(authd_core::roles::last_admin());
+            }
+            let revoked = sqlx::query(
+                "WITH RECURSIVE tree(id) AS ( \
+                   SELECT id FROM auths WHERE account_id = $1 AND user_id = $2 \
+                     AND kind = 'api_token' \
+                   UNION SELECT a.id FROM auths a JOIN tree t ON a.parent_id = t.id \
+                     WHERE a.account_id = $1 AND a.kind = 'api_token') \
+                 DELETE FROM auths WHERE account_id = $1 AND id IN (SELECT id FROM tree) \
+                 RETURNING id",
+            )
+            .bind(account.to_string())
+            .bind(id.to_string())
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(|r| id_col(r, "id", AuthId::parse))
+            .collect::<Result<Vec<_>>>()?;
+            sqlx::query("DELETE FROM users WHERE account_id = $1 AND id = $2")
                 .bind(account.to_string())
                 .bind(id.to_string())
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
-            Ok(r.rows_affected() > 0)
+            publish(&mut tx, &revoked).await?;
+            tx.commit().await.map_err(db_err)?;
+            Ok(Some(revoked))
         })
         .await
     }
+}
+
+/// Serialises role changes within an account (the account row lock), so two concurrent
+/// demotions cannot both pass the last-admin check; then reads the user's roles.
+async fn lock_user(
+    tx: &mut sqlx::PgConnection,
+    account: AccountId,
+    id: UserId,
+) -> Result<Option<RoleSet>> {
+    sqlx::query("SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE")
+        .bind(account.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+    let bits: Option<i64> =
+        sqlx::query_scalar("SELECT roles FROM users WHERE account_id = $1 AND id = $2")
+            .bind(account.to_string())
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?;
+    bits.map(|b| {
+        u16::try_from(b)
+            .map(RoleSet::from_bits)
+            .map_err(|_| corrupt("roles"))
+    })
+    .transpose()
+}
+
+/// How many users of the account hold `admin`.
+async fn admins(tx: &mut sqlx::PgConnection, account: AccountId) -> Result<i64> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE account_id = $1 AND (roles & $2) != 0")
+        .bind(account.to_string())
+        .bind(i64::from(RoleSet::of(&[Role::Admin]).bits()))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_err)
 }

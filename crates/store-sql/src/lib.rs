@@ -93,6 +93,17 @@ pub fn roles_col(row: &impl SqlRow, col: &str) -> Result<RoleSet> {
     Ok(RoleSet::from_bits(bits))
 }
 
+/// Reads the `user_roles` column of a token read (`LEFT JOIN users`): `None` for a token
+/// without a user, the empty set when its user no longer exists.
+pub fn user_roles_col(row: &impl SqlRow, has_user: bool) -> Result<Option<RoleSet>> {
+    if !has_user {
+        return Ok(None);
+    }
+    let bits: Option<i64> = get(row, "user_roles")?;
+    let bits = u16::try_from(bits.unwrap_or(0)).map_err(|_| corrupt("user_roles"))?;
+    Ok(Some(RoleSet::from_bits(bits)))
+}
+
 /// The columns [`auth_from_row`] reads, in `SELECT` order.
 pub const AUTH_COLS: &str =
     "id, account_id, kind, provider_id, name, label, description, user_id, \

@@ -6,7 +6,7 @@
 
 pub(crate) use authd_store_sql::{
     account_from_row, auth_from_row, corrupt, get, id_col, opt_id_col, roles_col, user_from_row,
-    AUTH_COLS,
+    user_roles_col, AUTH_COLS,
 };
 use std::str::FromStr;
 use std::time::Duration;
@@ -17,6 +17,7 @@ use authd_core::model::{
     Account, Auth, AuthFilter, AuthKind, NewAccount, NewToken, Page, TokenCredential, User,
     UserPatch,
 };
+use authd_core::roles::{Role, RoleSet};
 use authd_core::store::{AccountStore, AuthStore, Store, UserStore};
 use authd_core::{Error, Result};
 use sqlx::sqlite::{
@@ -289,7 +290,18 @@ impl UserStore for SqliteStore {
         id: UserId,
         patch: UserPatch,
         now_ms: i64,
-    ) -> Result<Option<User>> {
+    ) -> Result<Option<(User, Vec<AuthId>)>> {
+        // IMMEDIATE: the write lock is taken before the read of the old roles, so the
+        // last-admin check and the change are one atomic step.
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_err)?;
+        let Some(before) = user_roles(&mut tx, account, id).await? else {
+            return Ok(None);
+        };
+        let roles_changed = patch.roles.is_some_and(|r| r != before);
         let row = sqlx::query(
             "UPDATE users SET email = COALESCE(?, email), name = COALESCE(?, name), \
              roles = COALESCE(?, roles), updated_ms = ? \
@@ -301,24 +313,117 @@ impl UserStore for SqliteStore {
         .bind(now_ms)
         .bind(account.to_string())
         .bind(id.to_string())
-        .fetch_optional(&self.pool)
+        .fetch_one(&mut *tx)
         .await
         .map_err(|e| match db_err(e) {
             Error::Conflict(_) => Error::Conflict("A user with this email already exists".into()),
             other => other,
         })?;
-        row.as_ref().map(user_from_row).transpose()
+        let user = user_from_row(&row)?;
+        if before.contains(Role::Admin)
+            && !user.roles.contains(Role::Admin)
+            && admins(&mut tx, account).await? == 0
+        {
+            return Err(authd_core::roles::last_admin());
+        }
+        let tokens = if roles_changed {
+            user_tokens(&mut tx, account, id).await?
+        } else {
+            Vec::new()
+        };
+        tx.commit().await.map_err(db_err)?;
+        Ok(Some((user, tokens)))
     }
 
-    async fn delete_user(&self, account: AccountId, id: UserId) -> Result<bool> {
-        let r = sqlx::query("DELETE FROM users WHERE account_id = ? AND id = ?")
-            .bind(account.to_string())
-            .bind(id.to_string())
-            .execute(&self.pool)
+    async fn delete_user(&self, account: AccountId, id: UserId) -> Result<Option<Vec<AuthId>>> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(db_err)?;
-        Ok(r.rows_affected() > 0)
+        let Some(before) = user_roles(&mut tx, account, id).await? else {
+            return Ok(None);
+        };
+        if before.contains(Role::Admin) && admins(&mut tx, account).await? <= 1 {
+            return Err(authd_core::roles::last_admin());
+        }
+        let revoked = sqlx::query(
+            "DELETE FROM auths WHERE account_id = ?1 AND id IN ( \
+               WITH RECURSIVE tree(id) AS ( \
+                 SELECT id FROM auths WHERE account_id = ?1 AND user_id = ?2 \
+                   AND kind = 'api_token' \
+                 UNION SELECT a.id FROM auths a JOIN tree t ON a.parent_id = t.id \
+                   WHERE a.account_id = ?1 AND a.kind = 'api_token') \
+               SELECT id FROM tree) \
+             RETURNING id",
+        )
+        .bind(account.to_string())
+        .bind(id.to_string())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .iter()
+        .map(|r| id_col(r, "id", AuthId::parse))
+        .collect::<Result<Vec<_>>>()?;
+        sqlx::query("DELETE FROM users WHERE account_id = ? AND id = ?")
+            .bind(account.to_string())
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(Some(revoked))
     }
+}
+
+/// A user's roles inside a transaction; `None` if there is no such user in this account.
+async fn user_roles(
+    conn: &mut sqlx::SqliteConnection,
+    account: AccountId,
+    id: UserId,
+) -> Result<Option<RoleSet>> {
+    let bits: Option<i64> =
+        sqlx::query_scalar("SELECT roles FROM users WHERE account_id = ? AND id = ?")
+            .bind(account.to_string())
+            .bind(id.to_string())
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db_err)?;
+    bits.map(|b| {
+        u16::try_from(b)
+            .map(RoleSet::from_bits)
+            .map_err(|_| corrupt("roles"))
+    })
+    .transpose()
+}
+
+/// How many users of the account hold `admin`.
+async fn admins(conn: &mut sqlx::SqliteConnection, account: AccountId) -> Result<i64> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE account_id = ? AND (roles & ?) != 0")
+        .bind(account.to_string())
+        .bind(i64::from(RoleSet::of(&[Role::Admin]).bits()))
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db_err)
+}
+
+/// The ids of a user's API tokens.
+async fn user_tokens(
+    conn: &mut sqlx::SqliteConnection,
+    account: AccountId,
+    id: UserId,
+) -> Result<Vec<AuthId>> {
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM auths WHERE account_id = ? AND user_id = ? AND kind = 'api_token'",
+    )
+    .bind(account.to_string())
+    .bind(id.to_string())
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    ids.iter()
+        .map(|s| AuthId::parse(s).ok_or_else(|| corrupt("id")))
+        .collect()
 }
 
 #[async_trait]
@@ -405,8 +510,9 @@ impl AuthStore for SqliteStore {
 
     async fn token_credential(&self, id: AuthId) -> Result<Option<TokenCredential>> {
         let row = sqlx::query(
-            "SELECT a.id, a.account_id, c.aid, a.user_id, a.token_hash, a.scopes, a.expires_ms \
-             FROM auths a JOIN accounts c ON c.id = a.account_id \
+            "SELECT a.id, a.account_id, c.aid, a.user_id, a.token_hash, a.scopes, a.expires_ms, \
+             u.roles AS user_roles FROM auths a JOIN accounts c ON c.id = a.account_id \
+             LEFT JOIN users u ON u.account_id = a.account_id AND u.id = a.user_id \
              WHERE a.id = ? AND a.kind = 'api_token'",
         )
         .bind(id.to_string())
@@ -415,11 +521,13 @@ impl AuthStore for SqliteStore {
         .map_err(db_err)?;
         let Some(row) = row else { return Ok(None) };
         let hash: Vec<u8> = get(&row, "token_hash")?;
+        let user_id = opt_id_col(&row, "user_id", UserId::parse)?;
         Ok(Some(TokenCredential {
             id: id_col(&row, "id", AuthId::parse)?,
             account_id: id_col(&row, "account_id", AccountId::parse)?,
             account_aid: get(&row, "aid")?,
-            user_id: opt_id_col(&row, "user_id", UserId::parse)?,
+            user_roles: user_roles_col(&row, user_id.is_some())?,
+            user_id,
             hash: hash.try_into().map_err(|_| corrupt("token_hash"))?,
             scopes: roles_col(&row, "scopes")?,
             expires_ms: get(&row, "expires_ms")?,
@@ -433,8 +541,10 @@ impl AuthStore for SqliteStore {
             .collect::<Vec<_>>()
             .join(", ");
         let sql = format!(
-            "SELECT {cols}, c.aid, a.token_hash FROM auths a \
-             JOIN accounts c ON c.id = a.account_id WHERE a.id = ? AND a.kind = 'api_token'"
+            "SELECT {cols}, c.aid, a.token_hash, u.roles AS user_roles FROM auths a \
+             JOIN accounts c ON c.id = a.account_id \
+             LEFT JOIN users u ON u.account_id = a.account_id AND u.id = a.user_id \
+             WHERE a.id = ? AND a.kind = 'api_token'"
         );
         let row = sqlx::query(&sql)
             .bind(id.to_string())
@@ -452,6 +562,7 @@ impl AuthStore for SqliteStore {
             hash: hash.try_into().map_err(|_| corrupt("token_hash"))?,
             scopes: auth.scopes,
             expires_ms: auth.expires_ms,
+            user_roles: user_roles_col(&row, auth.user_id.is_some())?,
         };
         Ok(Some((cred, auth)))
     }

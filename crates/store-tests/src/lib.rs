@@ -25,12 +25,16 @@ type Case = fn(Arc<dyn Store>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
 
 mod credentials;
 mod entities;
+mod token_tree;
 use credentials::{
     audit_is_scoped_filtered_and_paged, credentials_round_trip_and_are_scoped,
     data_keys_rotate_count_and_rewrap, delete_cascade_detaches_and_stops_works,
     providers_are_scoped_and_unique, works_are_scoped_and_unique,
 };
 use entities::entity_merges_follow_rfc7396_at_depth;
+use token_tree::{
+    last_admin_user_is_kept, rotation_keeps_the_revocation_tree, user_changes_reach_tokens,
+};
 
 macro_rules! cases {
     ($($name:ident),* $(,)?) => {
@@ -61,6 +65,9 @@ cases!(
     data_keys_rotate_count_and_rewrap,
     providers_are_scoped_and_unique,
     audit_is_scoped_filtered_and_paged,
+    last_admin_user_is_kept,
+    user_changes_reach_tokens,
+    rotation_keeps_the_revocation_tree,
 );
 
 /// Runs every case against fresh stores from `factory`, panicking on the first failure with
@@ -116,7 +123,7 @@ fn rand_hash() -> [u8; 32] {
     h
 }
 
-fn user(account: AccountId, email: &str) -> User {
+pub(crate) fn user(account: AccountId, email: &str) -> User {
     User {
         id: UserId::generate(),
         account_id: account,
@@ -166,12 +173,16 @@ async fn users_are_scoped_and_emails_unique_per_account(s: Arc<dyn Store>) {
         .await
         .unwrap()
         .is_none());
-    let up = s.update_user(a, u.id, patch, 9).await.unwrap().unwrap();
+    let (up, _) = s.update_user(a, u.id, patch, 9).await.unwrap().unwrap();
     assert_eq!(up.roles, RoleSet::of(&[Role::Admin]));
     assert_eq!(up.email, "x@y.z");
     assert_eq!(up.updated_ms, 9);
-    assert!(!s.delete_user(b, u.id).await.unwrap());
-    assert!(s.delete_user(a, u.id).await.unwrap());
+    // Another admin, so that deleting this one does not leave the account without one.
+    let mut other = user(a, "o@y.z");
+    other.roles = RoleSet::of(&[Role::Admin]);
+    s.create_user(other).await.unwrap();
+    assert!(s.delete_user(b, u.id).await.unwrap().is_none());
+    assert!(s.delete_user(a, u.id).await.unwrap().is_some());
     assert!(s.get_user(a, u.id).await.unwrap().is_none());
 }
 

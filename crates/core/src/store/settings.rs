@@ -56,9 +56,12 @@ pub trait EntityStore: Send + Sync {
 /// Token rotation.
 #[async_trait]
 pub trait RotationStore: Send + Sync {
-    /// In one transaction: checks that `old` is an API token of `account`, inserts `new`, and
-    /// caps `old`'s expiry at `old_expires_ms` (never extending it). Returns the new auth, or
-    /// `None` if `old` does not exist in this account.
+    /// In one transaction: checks that `old` is an API token of `account`, inserts `new`, caps
+    /// `old`'s expiry at `old_expires_ms` (never extending it), and keeps the revocation tree:
+    /// the tokens `old` created become `new`'s, and `old` itself hangs under `new` (so
+    /// deleting `new` revokes all of them) and records `new` as its successor (see
+    /// [`Self::rotated_successor`]). Returns the new auth, or `None` if `old` does not exist in
+    /// this account.
     async fn rotate_token(
         &self,
         account: AccountId,
@@ -67,4 +70,13 @@ pub trait RotationStore: Send + Sync {
         old_expires_ms: i64,
         now_ms: i64,
     ) -> Result<Option<Auth>>;
+
+    /// The token that replaced `id`, if `id` was rotated and its grace window is still open
+    /// at `now_ms` (deleting it then means deleting its successor's whole tree).
+    async fn rotated_successor(
+        &self,
+        account: AccountId,
+        id: AuthId,
+        now_ms: i64,
+    ) -> Result<Option<AuthId>>;
 }

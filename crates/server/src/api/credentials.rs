@@ -482,14 +482,27 @@ pub async fn delete(
         .map(|a| a.kind)
         .ok_or_else(ApiError::not_found)?;
     let reason = format!("auth {id} was deleted");
-    let out = state
-        .store
-        .delete_auth_cascade(caller.account_id, id, &reason, state.clock.now_ms())
-        .await?;
-    if out.deleted.is_empty() {
-        return Err(ApiError::not_found());
-    }
-    state.tokens.evict(&out.deleted);
+    let out = match kind {
+        // Tokens go through the token service: the delegation rule, the rotation link, the
+        // cascade and the cache eviction live there.
+        AuthKind::ApiToken => {
+            state
+                .tokens
+                .revoke(caller.account_id, id, Some((caller, &rid.0)))
+                .await?
+        }
+        AuthKind::Credential => {
+            let out = state
+                .store
+                .delete_auth_cascade(caller.account_id, id, &reason, state.clock.now_ms())
+                .await?;
+            if out.deleted.is_empty() {
+                return Err(ApiError::not_found());
+            }
+            state.tokens.evict(&out.deleted);
+            out
+        }
+    };
     let action = match kind {
         AuthKind::ApiToken => "token.revoke",
         AuthKind::Credential => "auth.delete",

@@ -68,7 +68,10 @@ async fn rotate(
             .map_err(|e| ApiError::bad_request(format!("Invalid JSON body: {e}")))?
     };
     let grace = from_body.grace.or(query.grace);
-    let r = state.tokens.rotate(&caller, id, grace.as_deref()).await?;
+    let r = state
+        .tokens
+        .rotate(&caller, id, grace.as_deref(), &rid.0)
+        .await?;
     tracing::info!(
         old = %r.old,
         new = %r.auth.id,

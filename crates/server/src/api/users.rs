@@ -1,5 +1,7 @@
 //! `/api/user`: users of the caller's account. Reading needs `users.read`; creating,
 //! changing (including granting roles) and deleting need `users.manage`, which only admin has.
+//! Changes go through [`crate::users`], which carries them to the user's tokens; taking
+//! `admin` from the account's last admin user is refused with 409.
 
 use authd_core::ids::UserId;
 use authd_core::model::{Page, User, UserPatch};
@@ -166,9 +168,7 @@ async fn update(
         name: body.name.as_deref().map(valid_name).transpose()?,
         roles: body.roles.as_ref().map(Roles::parse).transpose()?,
     };
-    let user = state
-        .store
-        .update_user(caller.account_id, id, patch, state.clock.now_ms())
+    let user = crate::users::update(&state, caller.account_id, id, patch)
         .await?
         .ok_or_else(ApiError::not_found)?;
     tracing::info!(user = %user.id, roles = ?user.roles.slugs(), "user updated");
@@ -191,10 +191,18 @@ async fn remove(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Response> {
     let id = user_id(&id)?;
-    if !state.store.delete_user(caller.account_id, id).await? {
-        return Err(ApiError::not_found());
-    }
-    tracing::info!(user = %id, "user deleted");
-    audit::record(&state, &caller, &rid, "user.delete", &id.to_string(), "").await;
+    let revoked = crate::users::delete(&state, caller.account_id, id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    tracing::info!(user = %id, revoked, "user deleted");
+    audit::record(
+        &state,
+        &caller,
+        &rid,
+        "user.delete",
+        &id.to_string(),
+        &format!("revoked {revoked} token(s)"),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

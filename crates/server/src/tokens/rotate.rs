@@ -3,6 +3,12 @@
 //! there is neither a gap (the new token exists before the old one stops) nor an overlap
 //! longer than asked (the old record's expiry is the end of the window, enforced by the same
 //! check as any expiry).
+//!
+//! Rotation keeps the revocation tree: the new token takes the old one's place under the old
+//! one's creator and is capped by that creator's expiry (never by whoever rotates), the tokens
+//! the old one created move under the new one, and the old one hangs under the new one and
+//! names it as successor, so deleting either (the old one during its grace window) revokes the
+//! lot.
 
 use authd_core::duration::parse_go_duration;
 use authd_core::ids::AuthId;
@@ -11,7 +17,7 @@ use authd_core::roles::Permission;
 use authd_core::token::ApiToken;
 use authd_core::{Error, Result};
 
-use super::{Principal, TokenService, MAX_EXPIRY_MS};
+use super::{capped, require_holds, Delegation, Principal, TokenService, MAX_EXPIRY_MS};
 
 /// The longest grace window a rotation may ask for: 7 days.
 pub const MAX_GRACE_MS: i64 = 7 * 24 * 3_600_000;
@@ -52,13 +58,15 @@ fn grace_ms(grace: Option<&str>) -> Result<i64> {
 
 impl TokenService {
     /// Rotates the API token `id` of the caller's account. The caller needs the
-    /// tokens-create permission and must hold every role of the token (no escalation by
-    /// rotation); the new token never outlives the caller, as with minting.
+    /// tokens-create permission and must hold every role of the token (the delegation rule,
+    /// as for minting and revoking; a refusal is audited); the new token never outlives the
+    /// old one's creator.
     pub async fn rotate(
         &self,
         caller: &Principal,
         id: AuthId,
         grace: Option<&str>,
+        request_id: &str,
     ) -> Result<Rotated> {
         if !caller.permissions.contains(Permission::TokensCreate) {
             return Err(Error::Forbidden(format!(
@@ -75,14 +83,24 @@ impl TokenService {
         if old.kind != AuthKind::ApiToken {
             return Err(Error::invalid("Only API tokens can be rotated"));
         }
-        let refused = caller.scopes.not_delegable(old.scopes);
-        if !refused.is_empty() {
-            return Err(Error::Forbidden(format!(
-                "User does not have permission to add these roles in token: [{}]",
-                refused.slugs().join(" ")
-            )));
+        if let Err(e) = require_holds(caller.scopes, old.scopes, Delegation::Grant) {
+            let actor = crate::audit::actor(caller);
+            let target = id.to_string();
+            self.audit_refusal(caller.account_id, &actor, request_id, "token.rotate", &target, &e)
+                .await;
+            return Err(e);
         }
         let now = self.clock.now_ms();
+        if self
+            .store
+            .rotated_successor(caller.account_id, id, now)
+            .await?
+            .is_some()
+        {
+            return Err(Error::invalid(
+                "Token was already rotated; rotate its replacement instead",
+            ));
+        }
         if old.expires_ms.is_some_and(|e| now >= e) {
             return Err(Error::invalid(
                 "Token has already expired; create a new one instead",
@@ -98,10 +116,16 @@ impl TokenService {
             ),
             None => old.expires_ms,
         };
-        let expires_ms = match (own, caller.expires_ms) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
+        // The creator's cap: the old token's creator, whose place in the tree the new one takes.
+        let creator_expiry = match old.parent_id {
+            Some(p) => self
+                .store
+                .get_auth(caller.account_id, p)
+                .await?
+                .and_then(|a| a.expires_ms),
+            None => None,
         };
+        let expires_ms = capped(own, creator_expiry);
         let old_until = now.saturating_add(grace);
         let token = ApiToken::generate(AuthId::generate());
         let new = NewToken {
