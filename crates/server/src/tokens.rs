@@ -249,6 +249,8 @@ impl TokenService {
         // invalidation feed can tell us about later ones. Compare and insert are one step
         // with respect to evictions (`fill_lock`).
         let _guard = self.fill_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let current =
+            self.epoch.load(Ordering::Acquire) == epoch && self.trusted.load(Ordering::Acquire);
         #[cfg(test)]
         if let Some(hook) = self
             .fill_hook
@@ -258,7 +260,7 @@ impl TokenService {
         {
             hook();
         }
-        if self.epoch.load(Ordering::Acquire) == epoch && self.trusted.load(Ordering::Acquire) {
+        if current {
             self.cache.insert(id, entry.clone());
         }
         Ok(entry)
@@ -631,5 +633,58 @@ async fn flush(store: &dyn Store, pending: &mut HashMap<AuthId, i64>) {
     let batch: Vec<(AuthId, i64)> = pending.drain().collect();
     if let Err(e) = store.touch_tokens(&batch).await {
         tracing::warn!(error = %e, count = batch.len(), "could not record token last access");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc as sync_mpsc;
+
+    use authd_core::clock::ManualClock;
+
+    use super::*;
+
+    /// Forces an eviction into the window between the fill's epoch check and its insert (the
+    /// test hook runs exactly there and waits for the eviction to finish). Under the fill lock
+    /// the eviction cannot finish inside the window, so it removes the record after the insert;
+    /// without it, the evicted record would be put back.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_eviction_never_falls_between_the_epoch_check_and_the_insert() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("t.db");
+        let store: Arc<dyn Store> = Arc::new(
+            authd_store_sqlite::SqliteStore::open(db.to_str().unwrap())
+                .await
+                .unwrap(),
+        );
+        let key = authd_crypto::MasterKey::generate();
+        let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(1_000));
+        let p = crate::provision::account(store.as_ref(), &key.token_hasher(), clock.as_ref(), "a")
+            .await
+            .unwrap();
+        let (svc, _touches) = TokenService::new(store, key.token_hasher(), clock, 64);
+        let svc = Arc::new(svc);
+        let id = p.token.id();
+        let (in_window, window_entered) = sync_mpsc::channel::<()>();
+        let (evicted, eviction_done) = sync_mpsc::channel::<()>();
+        *svc.fill_hook.lock().unwrap() = Some(Box::new(move || {
+            in_window.send(()).unwrap();
+            // Bounded: under the fill lock the eviction cannot complete until we return.
+            let _ = eviction_done.recv_timeout(Duration::from_millis(300));
+        }));
+        let evictor = {
+            let svc = svc.clone();
+            std::thread::spawn(move || {
+                window_entered.recv().unwrap();
+                svc.evict(&[id]);
+                let _ = evicted.send(());
+            })
+        };
+        svc.authenticate(p.token.expose()).await.unwrap();
+        evictor.join().unwrap();
+        assert!(
+            !svc.serves_from_cache(id),
+            "a record evicted during the fill stayed cached"
+        );
     }
 }

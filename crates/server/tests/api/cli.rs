@@ -229,3 +229,121 @@ fn stop(child: &mut std::process::Child) {
         "authd did not shut down cleanly: {status:?}"
     );
 }
+
+/// Runs `authd --data-dir <d> <args>`; asserts success and returns (stdout, stderr).
+fn cli_ok(d: &str, args: &[&str]) -> (String, String) {
+    let out = authd().arg("--data-dir").arg(d).args(args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{args:?}: {stderr}");
+    (String::from_utf8(out.stdout).unwrap(), stderr)
+}
+
+/// `authd token create` on `d`; returns (auth id, token) from stdout's last line.
+fn cli_token(d: &str, extra: &[&str]) -> (String, String) {
+    let mut args = vec!["token", "create", "--account", "1"];
+    args.extend_from_slice(extra);
+    let (stdout, stderr) = cli_ok(d, &args);
+    let token = stdout.lines().last().unwrap().trim().to_owned();
+    assert!(is_token(&token), "{stdout:?}");
+    assert!(!stderr.contains(&token[36..]), "the secret goes to stdout only");
+    let id = authd_core::token::parse(&token).unwrap().id.to_string();
+    (id, token)
+}
+
+#[tokio::test]
+async fn the_token_cli_recovers_an_account_beside_a_running_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap().to_owned();
+    cli_ok(&d, &["init"]);
+    let mut config = Config::embedded(dir.path());
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    let app = start(config, dir).await;
+    let (_, rescue) = cli_token(&d, &["--scopes", "admin", "--name", "rescue"]);
+    let (victim, victim_token) = cli_token(
+        &d,
+        &["--scopes", "data_manager,observer", "--expires", "100h", "--user", "admin@localhost"],
+    );
+    app.get("/api/account", &rescue).await.ok(200);
+    app.get("/api/account", &victim_token).await.ok(200);
+    // A child of the victim goes with it.
+    let (_, child) = app
+        .create_token(&victim_token, serde_json::json!({"scopes": ["observer"]}))
+        .await;
+    let (listed, _) = cli_ok(&d, &["token", "list", "--account", "1", "--json"]);
+    let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    let row = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == victim.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(row["scopes"], serde_json::json!(["observer", "data_manager"]));
+    let (table, _) = cli_ok(&d, &["token", "list", "--account", "1"]);
+    assert!(table.contains(&victim) && !table.contains(&victim_token[36..]));
+
+    cli_ok(&d, &["token", "revoke", &victim]);
+    // The running SQLite server has no feed: it re-reads a cached token after the maximum
+    // age (10 s by default), the documented bound.
+    app.clock.advance_ms(10_000);
+    for t in [&victim_token, &child] {
+        assert_eq!(app.get("/api/account", t).await.status, 401);
+    }
+    for action in ["token.create", "token.revoke"] {
+        let trail = app
+            .get(&format!("/api/audit?action={action}&target={victim}"), &rescue)
+            .await;
+        let trail = trail.ok(200).as_array().unwrap().clone();
+        assert_eq!(trail.len(), 1, "{trail:?}");
+        assert_eq!(trail[0]["actor"], "operator");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_token_cli_refuses_roles_its_user_lacks_and_unknown_accounts() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    cli_ok(d, &["init"]);
+    cli_ok(d, &["account", "create", "--name", "second"]);
+    let out = authd()
+        .args(["--data-dir", d, "token", "create", "--account", "9"])
+        .args(["--scopes", "admin"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no account with id or aid \"9\""));
+    let out = authd()
+        .args(["--data-dir", d, "token", "create", "--account", "2"])
+        .args(["--scopes", "admin", "--user", "nobody@example.com"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no user"));
+    cli_token(d, &["--scopes", "admin"]);
+}
+
+#[test]
+fn cli_commands_other_than_init_and_serve_refuse_without_a_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("none");
+    let d = d.to_str().unwrap();
+    let commands: [&[&str]; 6] = [
+        &["token", "list", "--account", "1"],
+        &["token", "create", "--account", "1", "--scopes", "admin"],
+        &["token", "revoke", "0123456789abcdef0123456789abcdef"],
+        &["account", "create", "--name", "x"],
+        &["account", "setting", "delete", "api_ip_whitelist", "--account", "1"],
+        &["keys", "status"],
+    ];
+    for args in commands {
+        let out = authd().args(["--data-dir", d]).args(args).output().unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("no authd store at") && stderr.contains("run `authd init`"),
+            "{args:?}: {stderr}"
+        );
+        assert!(!std::path::Path::new(d).exists(), "{args:?} created {d}");
+    }
+}

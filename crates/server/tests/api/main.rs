@@ -18,5 +18,6 @@ mod entities;
 mod postgres;
 mod settings;
 mod token_info;
+mod token_tree;
 mod tokens;
 mod users;

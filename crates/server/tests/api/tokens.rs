@@ -455,8 +455,17 @@ async fn roles_gate_the_auth_endpoints() {
     app.get("/api/auth", &dm).await.ok(200);
     let gm = app.token_with(&["general_manager"]).await;
     app.get("/api/auth", &gm).await.ok(200);
-    let (id, _) = app
+    // Issue 10 (who may remove a token): a revoker must hold every role of the target, so
+    // data_manager revokes a data_manager token but no longer an observer token.
+    let (obs_id, _) = app
         .create_token(&app.token, json!({"scopes":["observer"]}))
+        .await;
+    assert_eq!(
+        app.delete(&format!("/api/auth/{obs_id}"), &dm).await.status,
+        403
+    );
+    let (id, _) = app
+        .create_token(&app.token, json!({"scopes":["data_manager"]}))
         .await;
     assert_eq!(
         app.delete(&format!("/api/auth/{id}"), &obs).await.status,
