@@ -657,3 +657,124 @@ async fn a_key_rotated_on_one_node_seals_the_next_write_on_the_other() {
     a.stop().await;
     b.stop().await;
 }
+
+/// Polls `node` with `token` on `path` until it answers `want`; returns the time since `t0`.
+async fn until_status(node: &TestApp, token: &str, path: &str, want: u16, t0: Instant) -> Duration {
+    loop {
+        let r = node.get(path, token).await;
+        if r.status.as_u16() == want {
+            return t0.elapsed();
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "node never answered {want}: {}",
+            r.body
+        );
+    }
+}
+
+/// The id of the user with this email in node `a`'s account.
+async fn user_id(a: &TestApp, email: &str) -> String {
+    let users = a.get("/api/user", &a.token).await;
+    let users = users.ok(200).as_array().unwrap().clone();
+    let u = users.iter().find(|u| u["email"] == email).unwrap();
+    u["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_users_role_change_and_deletion_reach_its_tokens_on_every_node() {
+    let Some(server) = server_url("a_users_role_change_and_deletion_reach_its_tokens_on_every_node")
+    else {
+        return;
+    };
+    let _shared = CLUSTER.read().await;
+    let (a, b) = two_nodes(&server).await;
+    // The first user's admin token, cached on node B.
+    let (id, token) = a
+        .create_token(&a.token, json!({ "scopes": ["admin"], "name": "t" }))
+        .await;
+    warm(&b, &id, &token).await;
+    b.get("/api/auth", &token).await.ok(200);
+    a.post(
+        "/api/user",
+        &a.token,
+        json!({"email": "second@example.com", "roles": ["admin"]}),
+    )
+    .await
+    .ok(201);
+    let first = user_id(&a, "admin@localhost").await;
+    let second = user_id(&a, "second@example.com").await;
+    let t0 = Instant::now();
+    a.put(&format!("/api/user/{first}"), &a.token, json!({"roles": ["observer"]}))
+        .await
+        .ok(200);
+    assert_eq!(a.get("/api/auth", &token).await.status, 403, "at once on A");
+    let lag = until_status(&b, &token, "/api/auth", 403, t0).await;
+    assert!(lag < Duration::from_secs(1), "role change lag {lag:?}");
+    // Deleting the user (by the second admin) revokes its tokens on B too.
+    let s = &a.app_state;
+    let acct = s.store.get_account_by_aid(1).await.unwrap().unwrap();
+    let second = authd_core::ids::UserId::parse(&second).unwrap();
+    let second = s.store.get_user(acct.id, second).await.unwrap().unwrap();
+    let req = authd::tokens::TokenRequest {
+        scopes: authd_core::roles::RoleSet::of(&[authd_core::roles::Role::Admin]),
+        ..Default::default()
+    };
+    let (_, other) = s
+        .tokens
+        .mint_as_operator(acct.id, Some(&second), req)
+        .await
+        .unwrap();
+    warm(&b, &id, &token).await;
+    let t0 = Instant::now();
+    let del = a.delete(&format!("/api/user/{first}"), other.expose()).await;
+    assert_eq!(del.status.as_u16(), 204, "{}", del.body);
+    let lag = until_status(&b, &token, "/api/account", 401, t0).await;
+    assert!(lag < Duration::from_secs(1), "user deletion lag {lag:?}");
+    a.stop().await;
+    b.stop().await;
+}
+
+/// Runs the `authd` binary on PostgreSQL; asserts success and returns stdout.
+fn authd_pg_ok(url: &str, key: &MasterKey, dir: &std::path::Path, args: &[&str]) -> String {
+    let out = authd(url, &key.to_base64())
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{args:?}: {stderr}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn the_token_cli_works_on_postgres_and_its_revocation_reaches_running_nodes() {
+    let Some(server) =
+        server_url("the_token_cli_works_on_postgres_and_its_revocation_reaches_running_nodes")
+    else {
+        return;
+    };
+    let _shared = CLUSTER.read().await;
+    let (url, a, b) = two_nodes_with_url(&server).await;
+    let key = match &a.app_state.config.master_key {
+        MasterKeySource::Key(k) => k.clone(),
+        other => panic!("unexpected key source {other:?}"),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["token", "create", "--account", "1", "--scopes", "admin"];
+    let out = authd_pg_ok(&url, &key, dir.path(), &args);
+    let token = out.lines().last().unwrap().trim().to_owned();
+    let id = authd_core::token::parse(&token).unwrap().id.to_string();
+    warm(&a, &id, &token).await;
+    warm(&b, &id, &token).await;
+    let listed = authd_pg_ok(&url, &key, dir.path(), &["token", "list", "--account", "1", "--json"]);
+    assert!(listed.contains(&id));
+    let t0 = Instant::now();
+    authd_pg_ok(&url, &key, dir.path(), &["token", "revoke", &id]);
+    for node in [&a, &b] {
+        let lag = until_status(node, &token, "/api/account", 401, t0).await;
+        assert!(lag < Duration::from_secs(2), "CLI revocation lag {lag:?}");
+    }
+    a.stop().await;
+    b.stop().await;
+}
