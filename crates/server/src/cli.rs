@@ -248,8 +248,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Token { command } => {
             let (store, master) = open_existing(&config).await?;
-            let (tokens, _touches) =
-                crate::tokens::TokenService::new(store.clone(), master.token_hasher(), clock.clone(), 16);
+            let (tokens, _touches) = crate::tokens::TokenService::new(
+                store.clone(),
+                master.token_hasher(),
+                clock.clone(),
+                16,
+            );
             crate::token_cli::run(command, store, tokens, clock).await
         }
         Command::Init { account } => {

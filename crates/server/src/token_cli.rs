@@ -201,7 +201,8 @@ async fn list(store: &dyn Store, acct: &Account, json: bool) -> anyhow::Result<(
             a.name.escape_debug(),
             a.scopes.slugs().join(","),
             a.user_name.escape_debug(),
-            a.expires_ms.map_or_else(|| "never".to_owned(), |e| rfc3339(Some(e)))
+            a.expires_ms
+                .map_or_else(|| "never".to_owned(), |e| rfc3339(Some(e)))
         );
     }
     Ok(())

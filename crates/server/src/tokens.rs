@@ -30,12 +30,12 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use authd_core::audit::AuditEntry;
 use authd_core::clock::Clock;
+use authd_core::credential::DeleteOutcome;
 use authd_core::duration::parse_go_duration;
 use authd_core::ids::{AccountId, AuthId, UserId};
 use authd_core::invalidation::{Invalidation, InvalidationSink};
-use authd_core::audit::AuditEntry;
-use authd_core::credential::DeleteOutcome;
 use authd_core::model::{Auth, AuthKind, NewToken};
 use authd_core::roles::{PermissionSet, RoleSet};
 use authd_core::store::Store;
@@ -321,8 +321,15 @@ impl TokenService {
     ) -> Result<(Auth, ApiToken)> {
         let actor = crate::audit::actor(caller);
         if let Err(e) = require_holds(caller.scopes, req.scopes, Delegation::Grant) {
-            self.audit_refusal(caller.account_id, &actor, request_id, "token.create", "", &e)
-                .await;
+            self.audit_refusal(
+                caller.account_id,
+                &actor,
+                request_id,
+                "token.create",
+                "",
+                &e,
+            )
+            .await;
             return Err(e);
         }
         // The creator's user name: from its cached record when it is in memory (it is, right

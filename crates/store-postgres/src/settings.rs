@@ -206,15 +206,13 @@ impl RotationStore for PgStore {
                 return Ok(None);
             }
             insert_token(&mut tx, account, &new, now_ms).await?;
-            sqlx::query(
-                "UPDATE auths SET parent_id = $1 WHERE account_id = $2 AND parent_id = $3",
-            )
-            .bind(new.id.to_string())
-            .bind(account.to_string())
-            .bind(old.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
+            sqlx::query("UPDATE auths SET parent_id = $1 WHERE account_id = $2 AND parent_id = $3")
+                .bind(new.id.to_string())
+                .bind(account.to_string())
+                .bind(old.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
             sqlx::query(
                 "UPDATE auths SET parent_id = $1, rotated_to = $1 \
                  WHERE account_id = $2 AND id = $3",

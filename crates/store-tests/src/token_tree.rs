@@ -47,7 +47,10 @@ pub(crate) async fn last_admin_user_is_kept(s: Arc<dyn Store>) {
         .await
         .unwrap()
         .unwrap();
-    s.update_user(a, first.id, demote, 5).await.unwrap().unwrap();
+    s.update_user(a, first.id, demote, 5)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(matches!(
         s.delete_user(a, plain.id).await,
         Err(Error::Conflict(_))
@@ -70,7 +73,10 @@ pub(crate) async fn user_changes_reach_tokens(s: Arc<dyn Store>) {
     assert_eq!(cred.user_roles, Some(RoleSet::of(&[Role::Observer])));
     assert_eq!(cred.effective_scopes(), RoleSet::of(&[Role::Observer]));
     let (_, rec) = s.token_record(mine.id).await.unwrap().unwrap();
-    assert_eq!(rec.scopes, mine.scopes, "the public record keeps its scopes");
+    assert_eq!(
+        rec.scopes, mine.scopes,
+        "the public record keeps its scopes"
+    );
     let no_user = s.token_credential(loose.id).await.unwrap().unwrap();
     assert_eq!(no_user.user_roles, None);
     assert_eq!(no_user.effective_scopes(), loose.scopes);

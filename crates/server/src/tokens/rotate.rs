@@ -86,8 +86,15 @@ impl TokenService {
         if let Err(e) = require_holds(caller.scopes, old.scopes, Delegation::Grant) {
             let actor = crate::audit::actor(caller);
             let target = id.to_string();
-            self.audit_refusal(caller.account_id, &actor, request_id, "token.rotate", &target, &e)
-                .await;
+            self.audit_refusal(
+                caller.account_id,
+                &actor,
+                request_id,
+                "token.rotate",
+                &target,
+                &e,
+            )
+            .await;
             return Err(e);
         }
         let now = self.clock.now_ms();

@@ -232,7 +232,12 @@ fn stop(child: &mut std::process::Child) {
 
 /// Runs `authd --data-dir <d> <args>`; asserts success and returns (stdout, stderr).
 fn cli_ok(d: &str, args: &[&str]) -> (String, String) {
-    let out = authd().arg("--data-dir").arg(d).args(args).output().unwrap();
+    let out = authd()
+        .arg("--data-dir")
+        .arg(d)
+        .args(args)
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "{args:?}: {stderr}");
     (String::from_utf8(out.stdout).unwrap(), stderr)
@@ -245,7 +250,10 @@ fn cli_token(d: &str, extra: &[&str]) -> (String, String) {
     let (stdout, stderr) = cli_ok(d, &args);
     let token = stdout.lines().last().unwrap().trim().to_owned();
     assert!(is_token(&token), "{stdout:?}");
-    assert!(!stderr.contains(&token[36..]), "the secret goes to stdout only");
+    assert!(
+        !stderr.contains(&token[36..]),
+        "the secret goes to stdout only"
+    );
     let id = authd_core::token::parse(&token).unwrap().id.to_string();
     (id, token)
 }
@@ -261,7 +269,14 @@ async fn the_token_cli_recovers_an_account_beside_a_running_server() {
     let (_, rescue) = cli_token(&d, &["--scopes", "admin", "--name", "rescue"]);
     let (victim, victim_token) = cli_token(
         &d,
-        &["--scopes", "data_manager,observer", "--expires", "100h", "--user", "admin@localhost"],
+        &[
+            "--scopes",
+            "data_manager,observer",
+            "--expires",
+            "100h",
+            "--user",
+            "admin@localhost",
+        ],
     );
     app.get("/api/account", &rescue).await.ok(200);
     app.get("/api/account", &victim_token).await.ok(200);
@@ -278,7 +293,10 @@ async fn the_token_cli_recovers_an_account_beside_a_running_server() {
         .find(|a| a["id"] == victim.as_str())
         .unwrap()
         .clone();
-    assert_eq!(row["scopes"], serde_json::json!(["observer", "data_manager"]));
+    assert_eq!(
+        row["scopes"],
+        serde_json::json!(["observer", "data_manager"])
+    );
     let (table, _) = cli_ok(&d, &["token", "list", "--account", "1"]);
     assert!(table.contains(&victim) && !table.contains(&victim_token[36..]));
 
@@ -291,7 +309,10 @@ async fn the_token_cli_recovers_an_account_beside_a_running_server() {
     }
     for action in ["token.create", "token.revoke"] {
         let trail = app
-            .get(&format!("/api/audit?action={action}&target={victim}"), &rescue)
+            .get(
+                &format!("/api/audit?action={action}&target={victim}"),
+                &rescue,
+            )
             .await;
         let trail = trail.ok(200).as_array().unwrap().clone();
         assert_eq!(trail.len(), 1, "{trail:?}");
@@ -333,7 +354,14 @@ fn cli_commands_other_than_init_and_serve_refuse_without_a_store() {
         &["token", "create", "--account", "1", "--scopes", "admin"],
         &["token", "revoke", "0123456789abcdef0123456789abcdef"],
         &["account", "create", "--name", "x"],
-        &["account", "setting", "delete", "api_ip_whitelist", "--account", "1"],
+        &[
+            "account",
+            "setting",
+            "delete",
+            "api_ip_whitelist",
+            "--account",
+            "1",
+        ],
         &["keys", "status"],
     ];
     for args in commands {

@@ -683,7 +683,8 @@ async fn user_id(a: &TestApp, email: &str) -> String {
 
 #[tokio::test]
 async fn a_users_role_change_and_deletion_reach_its_tokens_on_every_node() {
-    let Some(server) = server_url("a_users_role_change_and_deletion_reach_its_tokens_on_every_node")
+    let Some(server) =
+        server_url("a_users_role_change_and_deletion_reach_its_tokens_on_every_node")
     else {
         return;
     };
@@ -705,9 +706,13 @@ async fn a_users_role_change_and_deletion_reach_its_tokens_on_every_node() {
     let first = user_id(&a, "admin@localhost").await;
     let second = user_id(&a, "second@example.com").await;
     let t0 = Instant::now();
-    a.put(&format!("/api/user/{first}"), &a.token, json!({"roles": ["observer"]}))
-        .await
-        .ok(200);
+    a.put(
+        &format!("/api/user/{first}"),
+        &a.token,
+        json!({"roles": ["observer"]}),
+    )
+    .await
+    .ok(200);
     assert_eq!(a.get("/api/auth", &token).await.status, 403, "at once on A");
     let lag = until_status(&b, &token, "/api/auth", 403, t0).await;
     assert!(lag < Duration::from_secs(1), "role change lag {lag:?}");
@@ -727,7 +732,9 @@ async fn a_users_role_change_and_deletion_reach_its_tokens_on_every_node() {
         .unwrap();
     warm(&b, &id, &token).await;
     let t0 = Instant::now();
-    let del = a.delete(&format!("/api/user/{first}"), other.expose()).await;
+    let del = a
+        .delete(&format!("/api/user/{first}"), other.expose())
+        .await;
     assert_eq!(del.status.as_u16(), 204, "{}", del.body);
     let lag = until_status(&b, &token, "/api/account", 401, t0).await;
     assert!(lag < Duration::from_secs(1), "user deletion lag {lag:?}");
@@ -767,7 +774,12 @@ async fn the_token_cli_works_on_postgres_and_its_revocation_reaches_running_node
     let id = authd_core::token::parse(&token).unwrap().id.to_string();
     warm(&a, &id, &token).await;
     warm(&b, &id, &token).await;
-    let listed = authd_pg_ok(&url, &key, dir.path(), &["token", "list", "--account", "1", "--json"]);
+    let listed = authd_pg_ok(
+        &url,
+        &key,
+        dir.path(),
+        &["token", "list", "--account", "1", "--json"],
+    );
     assert!(listed.contains(&id));
     let t0 = Instant::now();
     authd_pg_ok(&url, &key, dir.path(), &["token", "revoke", &id]);

@@ -106,14 +106,22 @@ async fn revoking_a_rotated_token_revokes_what_it_created() {
     let (p, p_token) = app
         .create_token(&app.token, json!({"scopes": ["admin"]}))
         .await;
-    let (_, child) = app.create_token(&p_token, json!({"scopes": ["data"]})).await;
+    let (_, child) = app
+        .create_token(&p_token, json!({"scopes": ["data"]}))
+        .await;
     let r = app
-        .post(&format!("/api/auth/{p}/rotate"), &app.token, json!({"grace": "0s"}))
+        .post(
+            &format!("/api/auth/{p}/rotate"),
+            &app.token,
+            json!({"grace": "0s"}),
+        )
         .await;
     let new_p = r.ok(201)["id"].as_str().unwrap().to_owned();
     app.get("/api/account", &child).await.ok(200);
     assert_eq!(
-        app.delete(&format!("/api/auth/{new_p}"), &app.token).await.status,
+        app.delete(&format!("/api/auth/{new_p}"), &app.token)
+            .await
+            .status,
         204
     );
     assert_eq!(app.get("/api/account", &child).await.status, 401);
@@ -122,14 +130,22 @@ async fn revoking_a_rotated_token_revokes_what_it_created() {
     let (q, q_token) = app
         .create_token(&app.token, json!({"scopes": ["admin"]}))
         .await;
-    let (_, q_child) = app.create_token(&q_token, json!({"scopes": ["data"]})).await;
+    let (_, q_child) = app
+        .create_token(&q_token, json!({"scopes": ["data"]}))
+        .await;
     let r = app
-        .post(&format!("/api/auth/{q}/rotate"), &app.token, json!({"grace": "10m"}))
+        .post(
+            &format!("/api/auth/{q}/rotate"),
+            &app.token,
+            json!({"grace": "10m"}),
+        )
         .await;
     let new_q = r.ok(201)["config"][0]["value"].as_str().unwrap().to_owned();
     app.get("/api/account", &new_q).await.ok(200);
     assert_eq!(
-        app.delete(&format!("/api/auth/{q}"), &app.token).await.status,
+        app.delete(&format!("/api/auth/{q}"), &app.token)
+            .await
+            .status,
         204
     );
     for t in [&q_token, &q_child, &new_q] {
@@ -215,7 +231,10 @@ async fn deleting_a_user_revokes_the_users_tokens_and_their_descendants() {
     let s = &app.app_state;
     let second = s
         .store
-        .get_user(first.account_id, authd_core::ids::UserId::parse(&second_id).unwrap())
+        .get_user(
+            first.account_id,
+            authd_core::ids::UserId::parse(&second_id).unwrap(),
+        )
         .await
         .unwrap()
         .unwrap();
@@ -230,7 +249,9 @@ async fn deleting_a_user_revokes_the_users_tokens_and_their_descendants() {
         .unwrap();
     let other = other.expose().to_owned();
     assert_eq!(
-        app.delete(&format!("/api/user/{}", first.id), &other).await.status,
+        app.delete(&format!("/api/user/{}", first.id), &other)
+            .await
+            .status,
         204
     );
     for t in [&app.token, &child, &grandchild] {
