@@ -61,7 +61,7 @@ pub struct Principal {
     pub account_aid: i64,
     /// The user it acts for.
     pub user_id: Option<UserId>,
-    /// Its roles.
+    /// Its effective roles: its scopes limited to its user's current roles.
     pub scopes: RoleSet,
     /// What those roles grant.
     pub permissions: PermissionSet,
