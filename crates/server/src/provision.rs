@@ -60,6 +60,8 @@ pub async fn account(
             created_ms: now,
             updated_ms: now,
             last_logon_ms: None,
+            granted_by: None,
+            roles_updated_ms: now,
         })
         .await
         .context("creating the admin user")?;

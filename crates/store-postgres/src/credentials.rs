@@ -25,6 +25,7 @@ use sqlx::postgres::PgRow;
 use sqlx::PgConnection;
 
 use crate::notify::publish;
+use crate::works::stop_for_auth_delete;
 use crate::{corrupt, db_err, get, id_col, limit, PgStore};
 use authd_store_sql::{auth_from_row, AUTH_COLS};
 
@@ -254,30 +255,8 @@ impl CredentialStore for PgStore {
                         continue;
                     }
                     out.detached_works.push(wid);
-                    let stopped = sqlx::query(
-                        "UPDATE works SET statuscode = 'paused', status_reason = $1, \
-                         updated_ms = $2 WHERE account_id = $3 AND id = $4 \
-                         AND statuscode IN ('running', 'sleeping')",
-                    )
-                    .bind(reason)
-                    .bind(now_ms)
-                    .bind(&acct)
-                    .bind(&w)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-                    if stopped.rows_affected() > 0 {
+                    if stop_for_auth_delete(&mut *tx, &acct, &w, reason, now_ms).await? {
                         out.stopped_works.push(wid);
-                    } else {
-                        sqlx::query(
-                            "UPDATE works SET updated_ms = $1 WHERE account_id = $2 AND id = $3",
-                        )
-                        .bind(now_ms)
-                        .bind(&acct)
-                        .bind(&w)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db_err)?;
                     }
                 }
             }

@@ -25,12 +25,14 @@ type Case = fn(Arc<dyn Store>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
 
 mod credentials;
 mod entities;
+mod wire;
 use credentials::{
     audit_is_scoped_filtered_and_paged, credentials_round_trip_and_are_scoped,
     data_keys_rotate_count_and_rewrap, delete_cascade_detaches_and_stops_works,
     providers_are_scoped_and_unique, works_are_scoped_and_unique,
 };
 use entities::entity_merges_follow_rfc7396_at_depth;
+use wire::{role_grants_are_recorded_with_their_grantor, work_wire_fields_round_trip};
 
 macro_rules! cases {
     ($($name:ident),* $(,)?) => {
@@ -61,6 +63,8 @@ cases!(
     data_keys_rotate_count_and_rewrap,
     providers_are_scoped_and_unique,
     audit_is_scoped_filtered_and_paged,
+    role_grants_are_recorded_with_their_grantor,
+    work_wire_fields_round_trip,
 );
 
 /// Runs every case against fresh stores from `factory`, panicking on the first failure with
@@ -116,7 +120,7 @@ fn rand_hash() -> [u8; 32] {
     h
 }
 
-fn user(account: AccountId, email: &str) -> User {
+pub(crate) fn user(account: AccountId, email: &str) -> User {
     User {
         id: UserId::generate(),
         account_id: account,
@@ -126,6 +130,8 @@ fn user(account: AccountId, email: &str) -> User {
         created_ms: 5,
         updated_ms: 5,
         last_logon_ms: None,
+        granted_by: None,
+        roles_updated_ms: 5,
     }
 }
 

@@ -67,6 +67,7 @@ struct ProviderBody {
     description: Option<String>,
     categories: Option<Vec<String>>,
     auth_method: Option<String>,
+    auth_description: Option<String>,
     hidden: Option<bool>,
     config: Option<Vec<FieldBody>>,
 }
@@ -164,6 +165,7 @@ async fn create(
         description: short("description", body.description)?,
         categories,
         auth_method,
+        auth_description: short("auth_description", body.auth_description)?,
         hidden: body.hidden.unwrap_or(false),
         no_auth: false,
         config,

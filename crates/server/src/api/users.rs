@@ -94,7 +94,11 @@ async fn list(
         )
         .await?;
     let (users, next) = paginate(users, limit, |u| u.id.to_string());
-    Ok(Listed(users.iter().map(UserDto::from).collect(), next).into_response())
+    let data = users
+        .iter()
+        .map(|u| UserDto::new(u, caller.account_aid))
+        .collect();
+    Ok(Listed(data, next).into_response())
 }
 
 async fn create(
@@ -125,6 +129,8 @@ async fn create(
             created_ms: now,
             updated_ms: now,
             last_logon_ms: None,
+            granted_by: caller.user_id,
+            roles_updated_ms: now,
         })
         .await?;
     tracing::info!(user = %user.id, roles = ?roles.slugs(), "user created");
@@ -137,7 +143,7 @@ async fn create(
         &format!("roles {}", roles.slugs().join(",")),
     )
     .await;
-    Ok(Success(StatusCode::CREATED, UserDto::from(&user)).into_response())
+    Ok(Success(StatusCode::CREATED, UserDto::new(&user, caller.account_aid)).into_response())
 }
 
 async fn read(
@@ -150,7 +156,7 @@ async fn read(
         .get_user(caller.account_id, user_id(&id)?)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    Ok(Success(StatusCode::OK, UserDto::from(&user)).into_response())
+    Ok(Success(StatusCode::OK, UserDto::new(&user, caller.account_aid)).into_response())
 }
 
 async fn update(
@@ -165,6 +171,7 @@ async fn update(
         email: body.email.as_deref().map(valid_email).transpose()?,
         name: body.name.as_deref().map(valid_name).transpose()?,
         roles: body.roles.as_ref().map(Roles::parse).transpose()?,
+        granted_by: caller.user_id,
     };
     let user = state
         .store
@@ -181,7 +188,7 @@ async fn update(
         &format!("roles {}", user.roles.slugs().join(",")),
     )
     .await;
-    Ok(Success(StatusCode::OK, UserDto::from(&user)).into_response())
+    Ok(Success(StatusCode::OK, UserDto::new(&user, caller.account_aid)).into_response())
 }
 
 async fn remove(
