@@ -291,6 +291,9 @@ mod tests {
         assert_eq!(derived.len(), 32);
         assert_eq!(derived, derived_workflow_id("mailgun_export"));
         assert_ne!(derived, derived_workflow_id("mailgun_import"));
-        assert_eq!(WorkflowRef::parse(&derived), WorkflowRef::Id(derived.clone()));
+        assert_eq!(
+            WorkflowRef::parse(&derived),
+            WorkflowRef::Id(derived.clone())
+        );
     }
 }

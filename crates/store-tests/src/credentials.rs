@@ -51,7 +51,12 @@ async fn with_key(s: &dyn Store) -> &'static str {
     "k_a"
 }
 
-pub(crate) fn work(account: AccountId, workflow: &str, auths: Vec<AuthId>, status: WorkStatus) -> Work {
+pub(crate) fn work(
+    account: AccountId,
+    workflow: &str,
+    auths: Vec<AuthId>,
+    status: WorkStatus,
+) -> Work {
     Work {
         id: WorkId::generate(),
         account_id: account,

@@ -26,7 +26,11 @@ pub(crate) async fn role_grants_are_recorded_with_their_grantor(s: Arc<dyn Store
         ..UserPatch::default()
     };
     let up = s.update_user(a, u.id, renamed, 8).await.unwrap().unwrap();
-    assert_eq!(up.granted_by, Some(admin), "no roles change, no new grantor");
+    assert_eq!(
+        up.granted_by,
+        Some(admin),
+        "no roles change, no new grantor"
+    );
     assert_eq!((up.roles_updated_ms, up.updated_ms), (5, 8));
     let other = UserId::generate();
     let regrant = UserPatch {

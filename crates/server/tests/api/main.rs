@@ -20,3 +20,5 @@ mod settings;
 mod token_info;
 mod tokens;
 mod users;
+mod wire_contract;
+mod wire_values;
