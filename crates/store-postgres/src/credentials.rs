@@ -255,7 +255,7 @@ impl CredentialStore for PgStore {
                         continue;
                     }
                     out.detached_works.push(wid);
-                    if stop_for_auth_delete(&mut *tx, &acct, &w, reason, now_ms).await? {
+                    if stop_for_auth_delete(&mut tx, &acct, &w, reason, now_ms).await? {
                         out.stopped_works.push(wid);
                     }
                 }
