@@ -31,7 +31,10 @@ async fn three_nodes(server: &str) -> (MasterKey, Vec<TestApp>) {
     let mut nodes = vec![];
     for _ in 0..3 {
         let dir = tempfile::tempdir().unwrap();
-        nodes.push(start(node_config(&url, &key, &dir), dir).await);
+        let mut config = node_config(&url, &key, &dir);
+        // The production default: this test is about lock order, not latency on a busy host.
+        config.db_timeout_ms = authd::config::DEFAULT_DB_TIMEOUT_MS;
+        nodes.push(start(config, dir).await);
     }
     let s = &nodes[0].app_state;
     let admin = authd::provision::account(
