@@ -230,7 +230,7 @@ impl AuthStore for PgStore {
             sqlx::query(
                 "SELECT id FROM auths WHERE id = ANY($1::text[]) ORDER BY id FOR NO KEY UPDATE",
             )
-            .bind(&ids)
+            .bind(ids)
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
@@ -238,8 +238,8 @@ impl AuthStore for PgStore {
                 "UPDATE auths a SET last_accessed_ms = GREATEST(COALESCE(a.last_accessed_ms, 0), t.at) \
                  FROM UNNEST($1::text[], $2::bigint[]) AS t(id, at) WHERE a.id = t.id",
             )
-            .bind(&ids)
-            .bind(&ats)
+            .bind(ids)
+            .bind(ats)
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
