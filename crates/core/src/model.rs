@@ -214,3 +214,28 @@ pub struct Page<K> {
     /// Maximum number of items.
     pub limit: u32,
 }
+
+/// The largest page a list endpoint serves (`?limit=` is 1..=`MAX_PAGE`).
+pub const MAX_PAGE: u32 = 1000;
+
+/// The rows to fetch for a page of `size` items: one more than the page, so the extra row
+/// tells whether another page follows (its presence is `_next`).
+pub const fn with_lookahead(size: u32) -> u32 {
+    size.saturating_add(1)
+}
+
+/// The SQL `LIMIT` a store binds for a requested `limit`: at least 1 and at most a full page
+/// plus its look-ahead row, so every allowed page size keeps its `_next`.
+pub fn sql_limit(limit: u32) -> i64 {
+    i64::from(limit.clamp(1, with_lookahead(MAX_PAGE)))
+}
+
+impl<K> Page<K> {
+    /// The fetch for a page of `size` items after `after`, with its look-ahead row.
+    pub const fn lookahead(after: Option<K>, size: u32) -> Self {
+        Self {
+            after,
+            limit: with_lookahead(size),
+        }
+    }
+}

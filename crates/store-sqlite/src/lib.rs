@@ -179,7 +179,7 @@ pub(crate) async fn insert_audit(
 }
 
 fn limit(l: u32) -> i64 {
-    i64::from(l.clamp(1, 1000))
+    authd_core::model::sql_limit(l)
 }
 
 #[async_trait]

@@ -49,6 +49,7 @@ cases!(
     tokens_round_trip_and_are_scoped,
     delete_cascades_to_created_tokens_only,
     list_paginates_in_id_order_with_filters,
+    a_full_page_comes_with_its_lookahead_row,
     touches_keep_the_latest_time,
     bulk_token_insert,
     token_and_its_audit_entry_commit_together,
@@ -293,6 +294,30 @@ async fn list_paginates_in_id_order_with_filters(s: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(lytics.len(), 7);
+}
+
+/// The largest page plus its look-ahead row comes back whole (a store capping at the page
+/// size instead would hide the next page), and no more than that.
+async fn a_full_page_comes_with_its_lookahead_row(s: Arc<dyn Store>) {
+    use authd_core::model::MAX_PAGE;
+    let a = account(s.as_ref(), "a").await;
+    let n = MAX_PAGE as usize + 5;
+    let tokens: Vec<NewToken> = (0..n).map(|_| new_token(None)).collect();
+    s.create_tokens(a, &tokens, 1).await.unwrap();
+    let all = AuthFilter::default();
+    let page = s
+        .list_auths(a, all, Page::lookahead(None, MAX_PAGE))
+        .await
+        .unwrap();
+    assert_eq!(page.len(), MAX_PAGE as usize + 1);
+    let more = Page {
+        after: None,
+        limit: u32::MAX,
+    };
+    assert_eq!(
+        s.list_auths(a, all, more).await.unwrap().len(),
+        MAX_PAGE as usize + 1
+    );
 }
 
 async fn touches_keep_the_latest_time(s: Arc<dyn Store>) {

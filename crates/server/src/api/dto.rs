@@ -106,13 +106,28 @@ impl<'a> AuthDto<'a> {
     }
 }
 
-/// One `config` entry of the createtoken response.
+/// One `config` entry of the createtoken (and rotate) response. It carries the secret both
+/// as the seed shows it (`{"api_key":"<token>"}`) and as name/value
+/// (`"name":"api_key","value":"<token>"`), so clients written against either read it.
 #[derive(Debug, Serialize)]
 pub struct ConfigEntry<'a> {
+    /// The token under the seed's key.
+    api_key: &'a str,
     /// Always `api_key`.
-    pub name: &'static str,
-    /// The token, shown this once.
-    pub value: &'a str,
+    name: &'static str,
+    /// The token again, for name/value readers.
+    value: &'a str,
+}
+
+impl<'a> ConfigEntry<'a> {
+    /// The entry for a freshly minted token, shown this once.
+    pub fn api_key(token: &'a str) -> Self {
+        Self {
+            api_key: token,
+            name: "api_key",
+            value: token,
+        }
+    }
 }
 
 /// The createtoken response: the auth plus the one-time `config`.
@@ -121,7 +136,7 @@ pub struct CreatedToken<'a> {
     /// The auth.
     #[serde(flatten)]
     pub auth: AuthDto<'a>,
-    /// `[{"name":"api_key","value":"<token>"}]`.
+    /// `[{"api_key":"<token>","name":"api_key","value":"<token>"}]`.
     pub config: [ConfigEntry<'a>; 1],
 }
 

@@ -10,9 +10,10 @@ use std::net::SocketAddr;
 
 use authd_core::roles::Permission;
 use authd_core::Error;
+use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
@@ -187,32 +188,72 @@ impl<P: Need> FromRequestParts<AppState> for Authed<P> {
 
 /// JSON body extractor with Lytics-envelope rejections (400 malformed, 413 too large,
 /// 415 wrong content type).
+///
+/// Lenient where Lytics is: the body is read as JSON when `Content-Type` is missing,
+/// `text/plain` or a JSON type (`application/json`, `application/*+json`); any other declared
+/// type is 415. Older clients (`lytics-api-wrapper`) send JSON with no header at all.
 #[derive(Debug)]
 pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned> ApiJson<T> {
+    /// Decodes a body already accepted by [`accept_json`].
+    pub fn decode(body: &[u8]) -> Result<Self, ApiError> {
+        // Syntax and type errors alike are the client's mistake: 400, not axum's 422.
+        axum::Json::<T>::from_bytes(body)
+            .map(|axum::Json(v)| ApiJson(v))
+            .map_err(|rej| ApiError::bad_request(format!("Invalid JSON body: {}", rej.body_text())))
+    }
+}
+
+/// 415 in the envelope unless the declared content type may hold JSON (see [`ApiJson`]).
+pub fn accept_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    if json_content_type(headers) {
+        Ok(())
+    } else {
+        Err(ApiError::Http(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Expected a JSON body with Content-Type: application/json".to_owned(),
+        ))
+    }
+}
+
+/// Whether a body declared with these headers may be read as JSON: no `Content-Type`,
+/// `text/plain`, `application/json` or `application/*+json` (parameters such as `charset`
+/// ignored).
+fn json_content_type(headers: &HeaderMap) -> bool {
+    let Some(v) = headers.get(header::CONTENT_TYPE) else {
+        return true;
+    };
+    let Ok(v) = v.to_str() else { return false };
+    let mime = v
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    mime == "application/json"
+        || mime == "text/plain"
+        || (mime.starts_with("application/") && mime.ends_with("+json"))
+}
+
+/// Reads the whole body within the router's body limit (413 in the envelope beyond it).
+pub async fn body_bytes(req: Request, state: &AppState) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|rej| {
+        if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::Http(rej.status(), "Request body too large".to_owned())
+        } else {
+            ApiError::bad_request("Could not read the request body")
+        }
+    })
+}
 
 impl<T: DeserializeOwned + Send> FromRequest<AppState> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(ApiJson(v)),
-            Err(rej) => {
-                let status = rej.status();
-                let msg = match status {
-                    StatusCode::PAYLOAD_TOO_LARGE => "Request body too large".to_owned(),
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE => {
-                        "Expected a JSON body with Content-Type: application/json".to_owned()
-                    }
-                    _ => format!("Invalid JSON body: {}", rej.body_text()),
-                };
-                // Syntax and type errors alike are the client's mistake: 400, not axum's 422.
-                let status = match status {
-                    StatusCode::PAYLOAD_TOO_LARGE | StatusCode::UNSUPPORTED_MEDIA_TYPE => status,
-                    _ => StatusCode::BAD_REQUEST,
-                };
-                Err(ApiError::Http(status, msg))
-            }
-        }
+        accept_json(req.headers())?;
+        let body = body_bytes(req, state).await?;
+        Self::decode(&body)
     }
 }
 

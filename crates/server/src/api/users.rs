@@ -85,13 +85,7 @@ async fn list(
     let after = q.after(UserId::parse)?;
     let users = state
         .store
-        .list_users(
-            caller.account_id,
-            Page {
-                after,
-                limit: limit + 1,
-            },
-        )
+        .list_users(caller.account_id, Page::lookahead(after, limit))
         .await?;
     let (users, next) = paginate(users, limit, |u| u.id.to_string());
     let data = users

@@ -176,13 +176,7 @@ async fn list(
     let after = q.after(WorkId::parse)?;
     let works = state
         .store
-        .list_works(
-            caller.account_id,
-            Page {
-                after,
-                limit: limit + 1,
-            },
-        )
+        .list_works(caller.account_id, Page::lookahead(after, limit))
         .await?;
     let (works, next) = paginate(works, limit, |w| w.id.to_string());
     let data = works.iter().map(|w| dto(w, caller.account_aid)).collect();
