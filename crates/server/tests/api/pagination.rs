@@ -131,6 +131,8 @@ async fn users_walk_exactly_at_the_largest_page() {
             created_ms: T0,
             updated_ms: T0,
             last_logon_ms: None,
+            granted_by: None,
+            roles_updated_ms: T0,
         };
         seeded.push(u.id.to_string());
         app.app_state.store.create_user(u).await.unwrap();
@@ -151,10 +153,16 @@ async fn works_walk_exactly_at_the_largest_page() {
             name: format!("work {i}"),
             description: String::new(),
             workflow: "mailgun_export".into(),
+            workflow_id: String::new(),
             config: format!("{{\"n\":{i}}}"),
             auth_ids: vec![],
             status: WorkStatus::Sleeping,
             status_reason: String::new(),
+            state_version: 0,
+            tag: String::new(),
+            hidden: false,
+            verbose_logging: false,
+            runtime: String::new(),
             created_ms: T0,
             updated_ms: T0,
         };
