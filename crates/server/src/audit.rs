@@ -50,7 +50,14 @@ pub fn actor(p: &Principal) -> String {
     format!("token:{}", p.auth_id)
 }
 
-async fn append(store: &dyn Store, e: AuditEntry) {
+/// The one way into the audit trail: whatever looks like a credential in the free-text parts
+/// is redacted (callers pass non-secret facts; this makes sure of it).
+async fn append(store: &dyn Store, mut e: AuditEntry) {
+    for text in [&mut e.target, &mut e.detail] {
+        if let std::borrow::Cow::Owned(r) = authd_core::text::redact(text) {
+            *text = r;
+        }
+    }
     let action = e.action.clone();
     if let Err(err) = store.append_audit(e).await {
         tracing::error!(action, error = %err, "could not append to the audit trail");
