@@ -9,9 +9,13 @@ use std::thread::JoinHandle;
 use authd_core::ids::AuthId;
 use authd_core::token::ApiToken;
 
-/// Starts `authd serve` on a free port with a one-slot audit queue; returns the child, its
-/// address and every stderr line it writes (collected by a thread until it exits).
-fn serve_capturing(dir: &std::path::Path) -> (Child, String, JoinHandle<Vec<String>>) {
+/// Starts `authd serve` on a free port with `args` and `env`; returns the child, its address
+/// and a thread collecting every stderr line it writes until it exits.
+pub fn serve_capturing(
+    dir: &std::path::Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (Child, String, JoinHandle<Vec<String>>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_authd"))
         .args([
             "--data-dir",
@@ -20,10 +24,11 @@ fn serve_capturing(dir: &std::path::Path) -> (Child, String, JoinHandle<Vec<Stri
             "--listen",
             "127.0.0.1:0",
         ])
-        .args(["--audit-queue", "1"])
+        .args(args)
         .env_remove("AUTHD_CONFIG")
         .env_remove("AUTHD_DATABASE_URL")
         .env_remove("AUTHD_MASTER_KEY")
+        .envs(env.iter().copied())
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -43,10 +48,20 @@ fn serve_capturing(dir: &std::path::Path) -> (Child, String, JoinHandle<Vec<Stri
     (child, addr, rest)
 }
 
+/// SIGTERM, then the process must exit successfully by itself.
+pub fn stop(child: &mut Child) {
+    let st = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert!(child.wait().unwrap().success());
+}
+
 #[tokio::test]
 async fn a_flood_of_bad_tokens_costs_a_bounded_number_of_log_lines() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, addr, lines) = serve_capturing(dir.path());
+    let (mut child, addr, lines) = serve_capturing(dir.path(), &["--audit-queue", "1"], &[]);
     // Well-formed tokens for ids that do not exist: each is refused and queued for the audit.
     let bad = ApiToken::generate(AuthId::generate()).expose().to_owned();
     let client = reqwest::Client::new();

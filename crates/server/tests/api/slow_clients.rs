@@ -174,3 +174,24 @@ async fn a_connection_over_the_cap_is_refused_and_the_others_are_served() {
         assert!(read_response(s).await.starts_with("HTTP/1.1 200 "));
     }
 }
+
+#[tokio::test]
+async fn the_limits_layer_file_env_and_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("authd.toml");
+    std::fs::write(&cfg, "head_timeout_ms = 300\nmax_connections = 5\n").unwrap();
+    let (mut child, addr, _log) = crate::quiet_log::serve_capturing(
+        dir.path(),
+        &["--config", cfg.to_str().unwrap(), "--max-connections", "1"],
+        &[("AUTHD_MAX_CONNECTIONS", "3")],
+    );
+    // The flag beats the env and the file: one connection is the cap.
+    let mut held = TcpStream::connect(&addr).await.unwrap();
+    let mut over = TcpStream::connect(&addr).await.unwrap();
+    assert_envelope(&read_to_close(&mut over).await, 503);
+    // The file's head timeout (not the 10 s default) closes the silent one.
+    let t = Instant::now();
+    assert_eq!(read_to_close(&mut held).await, "");
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    crate::quiet_log::stop(&mut child);
+}
