@@ -389,9 +389,10 @@ impl hyper::service::Service<hyper::Request<Incoming>> for RequestService {
     type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
 
     fn call(&self, req: hyper::Request<Incoming>) -> Self::Future {
+        // Busy from the moment the head is parsed: its deadline no longer applies.
+        self.activity.request_started();
         let this = self.clone();
         Box::pin(async move {
-            this.activity.request_started();
             let timed_out = Arc::new(AtomicBool::new(false));
             let deadline = Instant::now() + this.conn.limits.body_timeout;
             let mut req = req.map(|b| {
