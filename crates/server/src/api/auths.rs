@@ -168,15 +168,10 @@ async fn remove(
 }
 
 fn text(field: &str, v: Option<String>) -> ApiResult<Option<String>> {
-    match v {
-        Some(s) if s.chars().count() > MAX_TEXT => Err(ApiError::bad_request(format!(
-            "{field} must be at most {MAX_TEXT} characters"
-        ))),
-        Some(s) if s.chars().any(char::is_control) => Err(ApiError::bad_request(format!(
-            "{field} must not contain control characters"
-        ))),
-        other => Ok(other),
+    if let Some(s) = &v {
+        authd_core::text::validate(field, s, MAX_TEXT)?;
     }
+    Ok(v)
 }
 
 async fn create_token(

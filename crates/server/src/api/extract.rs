@@ -8,6 +8,7 @@
 use std::marker::PhantomData;
 use std::net::SocketAddr;
 
+use authd_core::ids::AuthId;
 use authd_core::roles::Permission;
 use authd_core::Error;
 use axum::body::Bytes;
@@ -78,30 +79,62 @@ impl<P: Need> std::ops::Deref for Authed<P> {
     }
 }
 
-/// Finds the presented token: `Authorization: <token>`, `Authorization: Bearer <token>`,
-/// then `?access_token=`, then `?key=`.
-fn presented_token(parts: &Parts) -> Option<&str> {
-    if let Some(v) = parts.headers.get(header::AUTHORIZATION) {
-        // A header that is not visible ASCII cannot hold a token: treat as absent-but-wrong.
-        let v = v.to_str().unwrap_or("\u{0}").trim();
-        let t = match v.get(..7) {
-            Some(p) if p.eq_ignore_ascii_case("bearer ") => v.get(7..).unwrap_or("").trim(),
-            _ => v,
-        };
-        return Some(t);
-    }
-    let q = parts.uri.query()?;
-    let mut key = None;
-    for pair in q.split('&') {
-        if let Some(v) = pair.strip_prefix("access_token=") {
-            return Some(v);
-        }
-        if let Some(v) = pair.strip_prefix("key=") {
-            key = Some(v);
-        }
-    }
-    key
+/// The credential a request presents, if exactly one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Presented<'a> {
+    /// No credential.
+    None,
+    /// One credential.
+    One(&'a str),
+    /// More than one (RFC 6750 §2: a client must not use more than one method, nor repeat
+    /// one); refused whatever the values are, so no "first wins" or "last wins" exists. The
+    /// handle of the first well-formed token among them is kept only to attribute the refusal
+    /// to an account in the audit trail.
+    Ambiguous(Option<AuthId>),
 }
+
+/// Finds the presented credential: `Authorization: <token>` or `Authorization: Bearer
+/// <token>`, `?access_token=`, `?key=`. Any two non-empty ones (or one twice) are
+/// [`Presented::Ambiguous`].
+fn presented(parts: &Parts) -> Presented<'_> {
+    let headers = parts
+        .headers
+        .get_all(header::AUTHORIZATION)
+        .iter()
+        .map(|v| {
+            // A header that is not visible ASCII cannot hold a token: present, but wrong.
+            let v = v.to_str().unwrap_or("\u{0}").trim();
+            match v.get(..7) {
+                Some(p) if p.eq_ignore_ascii_case("bearer ") => v.get(7..).unwrap_or("").trim(),
+                _ => v,
+            }
+        });
+    let query = parts
+        .uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter_map(|pair| match pair.split_once('=') {
+            Some(("access_token" | "key", v)) => Some(v),
+            None if pair == "access_token" || pair == "key" => Some(""),
+            _ => None,
+        });
+    // An empty value presents nothing (clients send `Authorization:` with no token).
+    let mut all = headers.chain(query).filter(|t| !t.is_empty());
+    match (all.next(), all.next()) {
+        (None, _) => Presented::None,
+        (Some(t), None) => Presented::One(t),
+        (Some(a), Some(b)) => Presented::Ambiguous(
+            [a, b]
+                .into_iter()
+                .chain(all)
+                .find_map(|t| authd_core::token::parse(t).map(|p| p.id)),
+        ),
+    }
+}
+
+/// The message of the 400 for more than one credential.
+pub const AMBIGUOUS: &str = "Ambiguous credentials";
 
 /// The value of `?account_id=` if present.
 fn account_param(parts: &Parts) -> Option<&str> {
@@ -114,7 +147,11 @@ fn account_param(parts: &Parts) -> Option<&str> {
 
 /// Authenticates the request without checking a permission.
 pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
-    let token = presented_token(parts).ok_or(Error::Unauthenticated)?;
+    let token = match presented(parts) {
+        Presented::One(t) => t,
+        Presented::None => return Err(Error::Unauthenticated.into()),
+        Presented::Ambiguous(_) => return Err(ApiError::bad_request(AMBIGUOUS)),
+    };
     let principal = state.tokens.authenticate(token).await?;
     // `?account_id=` never widens access: it must name the token's own account.
     if let Some(acct) = account_param(parts) {
@@ -153,15 +190,18 @@ impl<P: Need> FromRequestParts<AppState> for Authed<P> {
             // (and appending would wait out the store timeout a second time).
             Err(e @ ApiError::Domain(Error::Unavailable(_) | Error::Internal(_))) => return Err(e),
             Err(e) => {
-                let handle = presented_token(parts)
-                    .and_then(authd_core::token::parse)
-                    .map(|t| t.id);
+                let handle = match presented(parts) {
+                    Presented::One(t) => authd_core::token::parse(t).map(|t| t.id),
+                    Presented::Ambiguous(handle) => handle,
+                    Presented::None => None,
+                };
                 let outcome = match &e {
                     ApiError::Domain(Error::Expired) => "expired",
                     ApiError::Domain(Error::Unauthenticated) => "unauthorized",
+                    ApiError::Http(StatusCode::BAD_REQUEST, _) => "ambiguous",
                     _ => "forbidden",
                 };
-                crate::audit::refused(state, parts, handle, outcome, "");
+                crate::audit::refused(state, parts, handle, None, outcome, "");
                 return Err(e);
             }
         };
@@ -170,6 +210,7 @@ impl<P: Need> FromRequestParts<AppState> for Authed<P> {
                 state,
                 parts,
                 Some(principal.auth_id),
+                Some(principal.account_id),
                 "forbidden",
                 P::PERMISSION.name(),
             );

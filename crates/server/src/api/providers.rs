@@ -86,11 +86,7 @@ fn field_name_ok(s: &str) -> bool {
 
 fn short(field: &str, s: Option<String>) -> ApiResult<String> {
     let s = s.unwrap_or_default();
-    if s.chars().count() > 256 || s.chars().any(char::is_control) {
-        return Err(ApiError::bad_request(format!(
-            "{field} must be at most 256 printable characters"
-        )));
-    }
+    authd_core::text::validate(field, &s, 256)?;
     Ok(s)
 }
 

@@ -55,7 +55,10 @@ fn valid_email(e: &str) -> ApiResult<String> {
     let ok = e.len() <= 254
         && e.split_once('@')
             .is_some_and(|(l, d)| !l.is_empty() && !d.is_empty())
-        && !e.chars().any(|c| c.is_whitespace() || c.is_control());
+        && !e
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || authd_core::text::is_bidi_control(c))
+        && !authd_core::text::looks_secret(e);
     if ok {
         Ok(e.to_owned())
     } else {
@@ -64,11 +67,7 @@ fn valid_email(e: &str) -> ApiResult<String> {
 }
 
 fn valid_name(n: &str) -> ApiResult<String> {
-    if n.chars().count() > 200 || n.chars().any(char::is_control) {
-        return Err(ApiError::bad_request(
-            "name must be at most 200 printable characters",
-        ));
-    }
+    authd_core::text::validate("name", n, 200)?;
     Ok(n.trim().to_owned())
 }
 

@@ -159,11 +159,7 @@ fn workflow_of(name: String, id: String) -> ApiResult<(String, String)> {
 
 fn short_text(field: &str, v: Option<String>) -> ApiResult<String> {
     let s = v.unwrap_or_default();
-    if s.chars().count() > 256 || s.chars().any(char::is_control) {
-        return Err(ApiError::bad_request(format!(
-            "{field} must be at most 256 printable characters"
-        )));
-    }
+    authd_core::text::validate(field, &s, 256)?;
     Ok(s)
 }
 
@@ -201,6 +197,13 @@ async fn create(
     // only in key order or whitespace are the same config.
     let config = serde_json::to_string(&config)
         .map_err(|_| ApiError::bad_request("config must be a JSON object"))?;
+    // The config is shown to every reader of the work: no credential may hide in it (secrets
+    // belong in an auth's write-only fields).
+    if authd_core::text::looks_secret(&config) {
+        return Err(ApiError::bad_request(
+            "config must not contain an API token or other secret",
+        ));
+    }
     if config.len() > MAX_CONFIG {
         return Err(ApiError::bad_request(format!(
             "config must be at most {MAX_CONFIG} bytes"
