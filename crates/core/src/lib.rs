@@ -16,6 +16,7 @@ pub mod provider;
 pub mod roles;
 pub mod settings;
 pub mod store;
+pub mod text;
 pub mod token;
 pub mod work;
 

@@ -41,7 +41,9 @@ pub struct NewAccount {
     pub timezone: String,
 }
 
-/// A user of an account.
+/// A user of an account. A user belongs to exactly one account — the same person in two
+/// accounts is two users — so the user record is also its one membership: the account, the
+/// roles, who granted them (`granted_by`) and when (`created_ms`, `roles_updated_ms`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct User {
     /// Public id.
@@ -60,6 +62,11 @@ pub struct User {
     pub updated_ms: i64,
     /// Last log-on, if any.
     pub last_logon_ms: Option<i64>,
+    /// Who granted the current roles: a user of the account, `None` when authd itself did
+    /// (the bootstrap admin) or the grant was made by a token acting for no user.
+    pub granted_by: Option<UserId>,
+    /// When the current roles were granted (Unix ms): the membership's last update.
+    pub roles_updated_ms: i64,
 }
 
 /// A change to a user; `None` keeps the current value.
@@ -71,6 +78,8 @@ pub struct UserPatch {
     pub name: Option<String>,
     /// New roles.
     pub roles: Option<RoleSet>,
+    /// Who grants `roles` (recorded with them; ignored when `roles` is `None`).
+    pub granted_by: Option<UserId>,
 }
 
 /// The two kinds of auth record.
@@ -218,4 +227,29 @@ pub struct Page<K> {
     pub after: Option<K>,
     /// Maximum number of items.
     pub limit: u32,
+}
+
+/// The largest page a list endpoint serves (`?limit=` is 1..=`MAX_PAGE`).
+pub const MAX_PAGE: u32 = 1000;
+
+/// The rows to fetch for a page of `size` items: one more than the page, so the extra row
+/// tells whether another page follows (its presence is `_next`).
+pub const fn with_lookahead(size: u32) -> u32 {
+    size.saturating_add(1)
+}
+
+/// The SQL `LIMIT` a store binds for a requested `limit`: at least 1 and at most a full page
+/// plus its look-ahead row, so every allowed page size keeps its `_next`.
+pub fn sql_limit(limit: u32) -> i64 {
+    i64::from(limit.clamp(1, with_lookahead(MAX_PAGE)))
+}
+
+impl<K> Page<K> {
+    /// The fetch for a page of `size` items after `after`, with its look-ahead row.
+    pub const fn lookahead(after: Option<K>, size: u32) -> Self {
+        Self {
+            after,
+            limit: with_lookahead(size),
+        }
+    }
 }

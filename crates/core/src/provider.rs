@@ -17,6 +17,16 @@ pub enum AuthMethod {
 }
 
 impl AuthMethod {
+    /// How a credential of this kind is provided, for a built-in provider's
+    /// `auth_description`.
+    pub const fn describe(self) -> &'static str {
+        match self {
+            AuthMethod::Config => "Enter the provider's config fields (API keys).",
+            AuthMethod::OAuth1 => "Connect an account of the provider with OAuth 1.0a.",
+            AuthMethod::OAuth2 => "Connect an account of the provider with OAuth 2.0.",
+        }
+    }
+
     /// Wire name.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -67,6 +77,8 @@ pub struct Provider {
     pub categories: Vec<String>,
     /// How credentials look.
     pub auth_method: AuthMethod,
+    /// How to authenticate with it, for people (may be empty).
+    pub auth_description: String,
     /// Hidden from pickers.
     pub hidden: bool,
     /// Needs no credential.
@@ -108,6 +120,7 @@ fn provider(
         description: description.into(),
         categories: categories.iter().map(|c| (*c).to_owned()).collect(),
         auth_method,
+        auth_description: auth_method.describe().into(),
         hidden,
         no_auth: false,
         config,

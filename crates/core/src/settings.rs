@@ -120,13 +120,15 @@ fn string_list(slug: SettingSlug, value: &Value) -> Result<Vec<&str>> {
     arr.iter().map(|v| v.as_str().ok_or_else(wrong)).collect()
 }
 
-/// Whether `name` is an acceptable entity field name: 1–128 of `[A-Za-z0-9_.-]`.
+/// Whether `name` is an acceptable entity field name: 1–128 of `[A-Za-z0-9_.-]`, and not
+/// something that looks like a credential (a field name is shown back to every reader).
 pub fn valid_field_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= MAX_FIELD_NAME
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+        && !crate::text::looks_secret(name)
 }
 
 /// Parses a CIDR or a bare address (a host network), IPv4 or IPv6, with host bits cleared.

@@ -62,7 +62,9 @@ impl Allowlists {
         match client() {
             Some(ip) if entry.list.allows(ip) => Ok(()),
             other => {
-                tracing::info!(account = %account, client = ?other, "token used from outside the account's api_ip_whitelist");
+                // Per request, so debug only: the refusal is audited (with the account) and
+                // counted in the aggregated `credential_refused` line (crate::quiet).
+                tracing::debug!(account = %account, client = ?other, "token used from outside the account's api_ip_whitelist");
                 Err(Error::Forbidden("Not authorized".into()))
             }
         }

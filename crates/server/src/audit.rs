@@ -50,7 +50,14 @@ pub fn actor(p: &Principal) -> String {
     format!("token:{}", p.auth_id)
 }
 
-async fn append(store: &dyn Store, e: AuditEntry) {
+/// The one way into the audit trail: whatever looks like a credential in the free-text parts
+/// is redacted (callers pass non-secret facts; this makes sure of it).
+async fn append(store: &dyn Store, mut e: AuditEntry) {
+    for text in [&mut e.target, &mut e.detail] {
+        if let std::borrow::Cow::Owned(r) = authd_core::text::redact(text) {
+            *text = r;
+        }
+    }
     let action = e.action.clone();
     if let Err(err) = store.append_audit(e).await {
         tracing::error!(action, error = %err, "could not append to the audit trail");
@@ -154,6 +161,7 @@ pub async fn system(
 #[derive(Debug)]
 pub struct Refusal {
     handle: Option<authd_core::ids::AuthId>,
+    account: Option<AccountId>,
     outcome: &'static str,
     detail: &'static str,
     route: String,
@@ -172,27 +180,18 @@ pub enum RefusalMsg {
 
 /// The request path's handle on the refusal writer. Refusals are queued, not written inline:
 /// a flood of bad credentials must not turn into a durable write per request. When the queue
-/// is full, refusals are counted and the count is logged instead.
+/// is full, refusals are counted instead ([`crate::quiet::Kind::AuditOverflow`]).
 #[derive(Debug, Clone)]
 pub struct Refusals {
     tx: tokio::sync::mpsc::Sender<RefusalMsg>,
-    dropped: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
-/// How many refusals may wait for the writer.
-const REFUSAL_QUEUE: usize = 4_096;
-
 impl Refusals {
-    /// A queue and its receiving end, to be drained by [`run_refusal_writer`].
-    pub fn new() -> (Self, tokio::sync::mpsc::Receiver<RefusalMsg>) {
-        let (tx, rx) = tokio::sync::mpsc::channel(REFUSAL_QUEUE);
-        (
-            Self {
-                tx,
-                dropped: std::sync::Arc::default(),
-            },
-            rx,
-        )
+    /// A queue holding up to `capacity` refusals and its receiving end, to be drained by
+    /// [`run_refusal_writer`].
+    pub fn new(capacity: usize) -> (Self, tokio::sync::mpsc::Receiver<RefusalMsg>) {
+        let (tx, rx) = tokio::sync::mpsc::channel(capacity.max(1));
+        (Self { tx }, rx)
     }
 
     /// Waits until every refusal queued before this call is in the store, so a read of the
@@ -205,17 +204,20 @@ impl Refusals {
     }
 }
 
-/// Records a refused credential (401/403). The account is attributed (by the writer) when the
+/// Records a refused credential (401/403/ambiguous). The account is `account` when the caller
+/// is known (a valid token without the permission), else attributed by the writer when the
 /// presented token's public handle names a known token; the presented text is never stored.
 pub fn refused(
     state: &AppState,
     parts: &Parts,
     handle: Option<authd_core::ids::AuthId>,
+    account: Option<AccountId>,
     outcome: &'static str,
     detail: &'static str,
 ) {
     let r = Refusal {
         handle,
+        account,
         outcome,
         detail,
         route: parts
@@ -230,35 +232,30 @@ pub fn refused(
             .unwrap_or_default(),
         at_ms: state.clock.now_ms(),
     };
+    state.quiet.note(crate::quiet::Kind::CredentialRefused);
     if state.refusals.tx.try_send(RefusalMsg::Refusal(r)).is_err() {
-        state
-            .refusals
-            .dropped
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        state.quiet.note(crate::quiet::Kind::AuditOverflow);
     }
 }
 
 /// Appends queued refusals until every sender is gone.
 pub async fn run_refusal_writer(
     store: std::sync::Arc<dyn Store>,
-    refusals: Refusals,
     mut rx: tokio::sync::mpsc::Receiver<RefusalMsg>,
 ) {
-    // Hold only the counter: holding `refusals` itself would keep the channel open forever.
-    let dropped = refusals.dropped.clone();
-    drop(refusals);
     while let Some(msg) = rx.recv().await {
         match msg {
             RefusalMsg::Flush(done) => {
                 let _ = done.send(());
             }
             RefusalMsg::Refusal(r) => {
-                let (account, actor) = match r.handle {
-                    Some(h) => match store.token_credential(h).await {
+                let (account, actor) = match (r.account, r.handle) {
+                    (Some(a), Some(h)) => (Some(a), format!("token:{h}")),
+                    (_, Some(h)) => match store.token_credential(h).await {
                         Ok(Some(c)) => (Some(c.account_id), format!("token:{h}")),
                         _ => (None, "anonymous".to_owned()),
                     },
-                    None => (None, "anonymous".to_owned()),
+                    (_, None) => (None, "anonymous".to_owned()),
                 };
                 append(
                     store.as_ref(),
@@ -276,10 +273,6 @@ pub async fn run_refusal_writer(
                 )
                 .await;
             }
-        }
-        let lost = dropped.swap(0, std::sync::atomic::Ordering::Relaxed);
-        if lost > 0 {
-            tracing::warn!(count = lost, "refused credentials not audited: queue full");
         }
     }
 }

@@ -22,6 +22,7 @@ use crate::config::{
     DEFAULT_DB_MAX_CONNECTIONS, DEFAULT_DB_TIMEOUT_MS, DEFAULT_ENTITY_KEY_FIELD, DEFAULT_LISTEN,
     DEFAULT_TOKEN_CACHE,
 };
+use crate::config::{HttpLimits, DEFAULT_AUDIT_QUEUE};
 use crate::provision;
 use crate::startup::{self, Application};
 
@@ -80,6 +81,8 @@ enum Command {
         /// data dir when neither is given.
         #[arg(long, env = "AUTHD_WORKER_TOKEN_FILE")]
         worker_token_file: Option<PathBuf>,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
     /// Manage the data keys that encrypt stored credentials.
     Keys {
@@ -109,6 +112,26 @@ enum Command {
         #[command(subcommand)]
         command: DevCommand,
     },
+}
+
+/// What one client may cost the server (`serve` only); see docs/http.md.
+#[derive(Debug, Default, Clone, Args)]
+struct LimitArgs {
+    /// Time a client has to send a request head, in ms [default: 10000].
+    #[arg(long, env = "AUTHD_HEAD_TIMEOUT_MS")]
+    head_timeout_ms: Option<u64>,
+    /// Time a client has to send a request body after its head, in ms [default: 30000].
+    #[arg(long, env = "AUTHD_BODY_TIMEOUT_MS")]
+    body_timeout_ms: Option<u64>,
+    /// Time a kept-alive connection may wait for its next request, in ms [default: 60000].
+    #[arg(long, env = "AUTHD_IDLE_TIMEOUT_MS")]
+    idle_timeout_ms: Option<u64>,
+    /// Connections open at once per listener; one more gets 503 [default: 10000].
+    #[arg(long, env = "AUTHD_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
+    /// Refused credentials that may wait to be audited; more are counted [default: 4096].
+    #[arg(long, env = "AUTHD_AUDIT_QUEUE")]
+    audit_queue: Option<usize>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -168,14 +191,31 @@ impl Cli {
             Some(u) => DatabaseUrl::new(u),
             None => DatabaseUrl::sqlite_in(&data_dir),
         };
-        let (listen_flag, worker_flag, worker_file_flag) = match &self.command {
+        let (listen_flag, worker_flag, worker_file_flag, limits) = match &self.command {
             Command::Serve {
                 listen,
                 worker_listen,
                 worker_token_file,
-            } => (*listen, *worker_listen, worker_token_file.clone()),
-            _ => (None, None, None),
+                limits,
+            } => (
+                *listen,
+                *worker_listen,
+                worker_token_file.clone(),
+                limits.clone(),
+            ),
+            _ => (None, None, None, LimitArgs::default()),
         };
+        let http = HttpLimits::resolve(
+            limits.head_timeout_ms.or(file.head_timeout_ms),
+            limits.body_timeout_ms.or(file.body_timeout_ms),
+            limits.idle_timeout_ms.or(file.idle_timeout_ms),
+            limits.max_connections.or(file.max_connections),
+        )?;
+        let audit_queue = limits
+            .audit_queue
+            .or(file.audit_queue)
+            .unwrap_or(DEFAULT_AUDIT_QUEUE);
+        anyhow::ensure!(audit_queue >= 1, "audit_queue must be at least 1");
         let listen = match listen_flag.or(file.listen) {
             Some(l) => l,
             None => DEFAULT_LISTEN.parse().context("default listen address")?,
@@ -208,6 +248,8 @@ impl Cli {
             )?),
         };
         Ok(Config {
+            http,
+            audit_queue,
             worker,
             data_dir,
             database_url,

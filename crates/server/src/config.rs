@@ -9,6 +9,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use authd_crypto::MasterKey;
 use ipnet::IpNet;
@@ -33,6 +34,17 @@ pub const DEFAULT_DB_TIMEOUT_MS: u64 = 3_000;
 /// Default maximum age of a cached token record with PostgreSQL (the staleness backstop
 /// behind LISTEN/NOTIFY invalidation).
 pub const DEFAULT_PG_TOKEN_CACHE_MAX_AGE_MS: u64 = 10_000;
+
+/// Default time a client has to send a whole request head (10 s).
+pub const DEFAULT_HEAD_TIMEOUT_MS: u64 = 10_000;
+/// Default time a client has to send a whole request body once its head arrived (30 s).
+pub const DEFAULT_BODY_TIMEOUT_MS: u64 = 30_000;
+/// Default time a kept-alive connection may wait for its next request (60 s).
+pub const DEFAULT_IDLE_TIMEOUT_MS: u64 = 60_000;
+/// Default cap on concurrent connections per listener.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// Default number of refused credentials that may wait to be audited.
+pub const DEFAULT_AUDIT_QUEUE: usize = 4_096;
 
 /// The optional TOML file. Every field is optional; unknown keys are an error so typos do not
 /// silently fall back to defaults.
@@ -67,6 +79,16 @@ pub struct FileConfig {
     pub db_timeout_ms: Option<u64>,
     /// Cached token records older than this (ms) are re-read from the store; 0 disables.
     pub token_cache_max_age_ms: Option<u64>,
+    /// Time a client has to send a request head, in ms.
+    pub head_timeout_ms: Option<u64>,
+    /// Time a client has to send a request body once its head arrived, in ms.
+    pub body_timeout_ms: Option<u64>,
+    /// Time a kept-alive connection may wait for its next request, in ms.
+    pub idle_timeout_ms: Option<u64>,
+    /// Cap on concurrent connections per listener.
+    pub max_connections: Option<usize>,
+    /// Number of refused credentials that may wait to be audited.
+    pub audit_queue: Option<usize>,
 }
 
 impl FileConfig {
@@ -147,6 +169,64 @@ pub struct Config {
     /// Cached token records older than this (ms) are re-read from the store. `None` uses the
     /// backend default: never for SQLite (one node), 10 s for PostgreSQL; `Some(0)` disables.
     pub token_cache_max_age_ms: Option<u64>,
+    /// What a client may cost a listener: time limits and the connection cap.
+    pub http: HttpLimits,
+    /// Number of refused credentials that may wait for the audit writer; past it they are
+    /// counted (and the count logged) instead of audited.
+    pub audit_queue: usize,
+}
+
+/// What one client may cost a listener (see `docs/http.md`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// A request head must arrive within this, counted from the connection's accept or, on a
+    /// kept-alive connection, from the head's first byte.
+    pub head_timeout: Duration,
+    /// A request body must arrive within this, counted from the end of its head.
+    pub body_timeout: Duration,
+    /// A kept-alive connection that sends nothing for this long is closed.
+    pub idle_timeout: Duration,
+    /// Connections open at once; one more is answered 503 and closed.
+    pub max_connections: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            head_timeout: Duration::from_millis(DEFAULT_HEAD_TIMEOUT_MS),
+            body_timeout: Duration::from_millis(DEFAULT_BODY_TIMEOUT_MS),
+            idle_timeout: Duration::from_millis(DEFAULT_IDLE_TIMEOUT_MS),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+        }
+    }
+}
+
+impl HttpLimits {
+    /// Layers the given values (each already resolved flag > env > file) over the defaults and
+    /// validates them: every time limit must be positive, the cap from 1 to 1,000,000.
+    pub fn resolve(
+        head_ms: Option<u64>,
+        body_ms: Option<u64>,
+        idle_ms: Option<u64>,
+        max_connections: Option<usize>,
+    ) -> anyhow::Result<Self> {
+        let ms = |name: &str, v: Option<u64>, default: u64| -> anyhow::Result<Duration> {
+            let v = v.unwrap_or(default);
+            anyhow::ensure!(v > 0, "{name} must be a positive number of milliseconds");
+            Ok(Duration::from_millis(v))
+        };
+        let max_connections = max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS);
+        anyhow::ensure!(
+            (1..=1_000_000).contains(&max_connections),
+            "max_connections must be from 1 to 1000000"
+        );
+        Ok(Self {
+            head_timeout: ms("head_timeout_ms", head_ms, DEFAULT_HEAD_TIMEOUT_MS)?,
+            body_timeout: ms("body_timeout_ms", body_ms, DEFAULT_BODY_TIMEOUT_MS)?,
+            idle_timeout: ms("idle_timeout_ms", idle_ms, DEFAULT_IDLE_TIMEOUT_MS)?,
+            max_connections,
+        })
+    }
 }
 
 impl Config {
@@ -167,6 +247,8 @@ impl Config {
             db_max_connections: DEFAULT_DB_MAX_CONNECTIONS,
             db_timeout_ms: DEFAULT_DB_TIMEOUT_MS,
             token_cache_max_age_ms: None,
+            http: HttpLimits::default(),
+            audit_queue: DEFAULT_AUDIT_QUEUE,
         }
     }
 
@@ -279,5 +361,20 @@ mod tests {
     fn file_config_rejects_unknown_keys() {
         assert!(toml::from_str::<FileConfig>("listen = \"127.0.0.1:1\"").is_ok());
         assert!(toml::from_str::<FileConfig>("lisen = \"127.0.0.1:1\"").is_err());
+    }
+
+    #[test]
+    fn http_limits_default_and_validate() {
+        let d = HttpLimits::resolve(None, None, None, None).unwrap();
+        assert_eq!(d, HttpLimits::default());
+        assert_eq!(d.head_timeout, Duration::from_secs(10));
+        assert_eq!(d.body_timeout, Duration::from_secs(30));
+        assert_eq!(d.idle_timeout, Duration::from_secs(60));
+        assert_eq!(d.max_connections, 10_000);
+        assert!(HttpLimits::resolve(Some(0), None, None, None).is_err());
+        assert!(HttpLimits::resolve(None, None, None, Some(0)).is_err());
+        let t = HttpLimits::resolve(Some(300), Some(400), Some(500), Some(3)).unwrap();
+        assert_eq!(t.body_timeout, Duration::from_millis(400));
+        assert_eq!(t.max_connections, 3);
     }
 }

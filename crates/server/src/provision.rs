@@ -31,10 +31,8 @@ pub async fn account(
     name: &str,
 ) -> anyhow::Result<Provisioned> {
     let name = name.trim();
-    anyhow::ensure!(
-        !name.is_empty() && name.len() <= 200,
-        "account name must be 1–200 characters"
-    );
+    anyhow::ensure!(!name.is_empty(), "account name must be 1–200 characters");
+    authd_core::text::validate("account name", name, 200).map_err(|e| anyhow::anyhow!("{e}"))?;
     let now = clock.now_ms();
     let account = store
         .create_account(
@@ -60,6 +58,8 @@ pub async fn account(
             created_ms: now,
             updated_ms: now,
             last_logon_ms: None,
+            granted_by: None,
+            roles_updated_ms: now,
         })
         .await
         .context("creating the admin user")?;

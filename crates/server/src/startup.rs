@@ -1,6 +1,6 @@
 //! Start-up: open the store (choosing the backend from the URL), load the master key, build
 //! the state and the router, bind the listener, bootstrap an empty store, serve until told
-//! to stop, then drain.
+//! to stop (through [`crate::listener`], which enforces the per-client limits), then drain.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -140,14 +140,13 @@ impl Application {
             .await
             .with_context(|| format!("binding {}", config.listen))?;
         let worker_cfg = config.worker.clone();
-        let (refusals, refusal_rx) = crate::audit::Refusals::new();
-        tokio::spawn(crate::audit::run_refusal_writer(
-            store.clone(),
-            refusals.clone(),
-            refusal_rx,
-        ));
+        let quiet = Arc::new(crate::quiet::Quiet::new());
+        crate::quiet::spawn(&quiet);
+        let (refusals, refusal_rx) = crate::audit::Refusals::new(config.audit_queue);
+        tokio::spawn(crate::audit::run_refusal_writer(store.clone(), refusal_rx));
         let state = AppState::new(crate::state::Shared {
             refusals,
+            quiet,
             allowlists: Arc::new(Allowlists::new(store.clone(), clock.clone())),
             store,
             tokens,
@@ -220,27 +219,19 @@ impl Application {
         let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|stop| *stop).await;
         };
+        let limits = state.config.http;
+        let quiet = state.quiet.clone();
         let worker_task = worker.map(|(l, r)| {
             let stop = wait(stop_rx.clone());
-            tokio::spawn(async move {
-                axum::serve(l, r.into_make_service())
-                    .with_graceful_shutdown(stop)
-                    .await
-            })
+            let quiet = quiet.clone();
+            tokio::spawn(crate::listener::serve(l, r, limits, quiet, stop))
         });
         let router = crate::api::router(state);
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(wait(stop_rx))
-        .await
-        .context("serving HTTP")?;
+        crate::listener::serve(listener, router, limits, quiet.clone(), wait(stop_rx)).await;
         if let Some(t) = worker_task {
-            t.await
-                .context("worker listener task")?
-                .context("serving the worker listener")?;
+            t.await.context("worker listener task")?;
         }
+        quiet.flush();
         // In-flight requests are done: let the flusher write what it still holds.
         let _ = stop_flusher.send(());
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), flusher).await;

@@ -47,4 +47,6 @@ pub struct Shared {
     pub keys: Arc<crate::keys::KeyManager>,
     /// The queue of refused credentials waiting to be audited.
     pub refusals: crate::audit::Refusals,
+    /// Aggregates warnings a client can make repeat (see [`crate::quiet`]).
+    pub quiet: Arc<crate::quiet::Quiet>,
 }

@@ -114,6 +114,16 @@ pub struct TokenService {
     /// Cached entries older than this are re-read from the store; `None` keeps them.
     max_age_ms: Option<i64>,
     touches: mpsc::Sender<(AuthId, i64)>,
+    /// Touch batches the store refused (each one's last-access times are lost).
+    lost_touch_batches: Arc<AtomicU64>,
+}
+
+/// The receiving end of the touch channel, drained by [`run_touch_flusher`], with the
+/// counter of batches it could not write.
+#[derive(Debug)]
+pub struct TouchQueue {
+    rx: mpsc::Receiver<(AuthId, i64)>,
+    lost: Arc<AtomicU64>,
 }
 
 impl TokenService {
@@ -124,8 +134,9 @@ impl TokenService {
         hasher: TokenHasher,
         clock: Arc<dyn Clock>,
         cache_capacity: usize,
-    ) -> (Self, mpsc::Receiver<(AuthId, i64)>) {
+    ) -> (Self, TouchQueue) {
         let (tx, rx) = mpsc::channel(64 * 1024);
+        let lost = Arc::new(AtomicU64::new(0));
         (
             Self {
                 store,
@@ -139,9 +150,15 @@ impl TokenService {
                 trusted: AtomicBool::new(true),
                 max_age_ms: None,
                 touches: tx,
+                lost_touch_batches: lost.clone(),
             },
-            rx,
+            TouchQueue { rx, lost },
         )
+    }
+
+    /// How many last-access batches this node failed to write since it started.
+    pub fn lost_touch_batches(&self) -> u64 {
+        self.lost_touch_batches.load(Ordering::Relaxed)
     }
 
     /// Sets the invalidation policy: whether the cache may be used before the feed first
@@ -168,7 +185,15 @@ impl TokenService {
         let parsed = token::parse(presented).ok_or(Error::Unauthenticated)?;
         let entry = match self.cache.get(&parsed.id).filter(|e| self.usable(e)) {
             Some(e) => e,
-            None => self.load(parsed.id).await?,
+            None => match self.load(parsed.id).await {
+                Err(Error::Unauthenticated) => {
+                    // An unknown id pays the keyed-hash check a known one pays, so the answer
+                    // time does not tell whether the id exists.
+                    std::hint::black_box(self.hasher.verify(parsed.text.as_bytes(), &[0; 32]));
+                    return Err(Error::Unauthenticated);
+                }
+                other => other?,
+            },
         };
         self.verify(&parsed, &entry, touch)
     }
@@ -606,9 +631,10 @@ const MAX_EXPIRY_MS: i64 = 253_402_300_799_000;
 /// until `stop` fires or the channel closes; then writes what is left.
 pub async fn run_touch_flusher(
     store: Arc<dyn Store>,
-    mut rx: mpsc::Receiver<(AuthId, i64)>,
+    queue: TouchQueue,
     mut stop: tokio::sync::oneshot::Receiver<()>,
 ) {
+    let TouchQueue { mut rx, lost } = queue;
     let mut pending: HashMap<AuthId, i64> = HashMap::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
@@ -627,18 +653,19 @@ pub async fn run_touch_flusher(
                 }
                 None => break,
             },
-            _ = tick.tick() => flush(store.as_ref(), &mut pending).await,
+            _ = tick.tick() => flush(store.as_ref(), &mut pending, &lost).await,
         }
     }
-    flush(store.as_ref(), &mut pending).await;
+    flush(store.as_ref(), &mut pending, &lost).await;
 }
 
-async fn flush(store: &dyn Store, pending: &mut HashMap<AuthId, i64>) {
+async fn flush(store: &dyn Store, pending: &mut HashMap<AuthId, i64>, lost: &AtomicU64) {
     if pending.is_empty() {
         return;
     }
     let batch: Vec<(AuthId, i64)> = pending.drain().collect();
     if let Err(e) = store.touch_tokens(&batch).await {
+        lost.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(error = %e, count = batch.len(), "could not record token last access");
     }
 }

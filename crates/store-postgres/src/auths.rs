@@ -1,6 +1,15 @@
 //! Auth records (API tokens) on PostgreSQL. Deletions publish the deleted ids on the
 //! invalidation channel in the same transaction, so every node hears of them exactly when
 //! they become visible.
+//!
+//! **Lock order.** Every transaction that locks several `auths` rows locks them in ascending
+//! id order before changing any: a cascade delete first locks the whole subtree
+//! ([`lock_subtree`], `ORDER BY id FOR UPDATE`), a last-access batch first locks its rows
+//! (`ORDER BY id FOR NO KEY UPDATE`). Two such transactions — a revocation and the touch
+//! flushers of every node — then wait for each other instead of deadlocking; a touch that
+//! waited on a revocation finds its deleted rows gone and skips them. Both also run under
+//! [`retry_conflicts`], so a conflict with an order no statement controls is retried
+//! instead of reaching the client or dropping a batch.
 
 use async_trait::async_trait;
 use authd_core::ids::{AccountId, AuthId, UserId};
@@ -10,6 +19,7 @@ use authd_core::Result;
 use authd_store_sql::{auth_from_row, user_roles_col, AUTH_COLS};
 
 use crate::notify::publish;
+use crate::retry::retry_conflicts;
 use crate::{corrupt, db_err, get, id_col, limit, opt_id_col, roles_col, PgStore};
 
 pub(crate) async fn insert_token(
@@ -41,6 +51,35 @@ pub(crate) async fn insert_token(
     .execute(&mut *tx)
     .await
     .map_err(db_err)?;
+    Ok(())
+}
+
+/// The recursive CTE `tree(id)`: the auth `$2` of account `$1` and, transitively, every auth
+/// it created. The one definition of a revocation's reach, for locking and deleting alike.
+pub(crate) const SUBTREE: &str = "WITH RECURSIVE tree(id) AS ( \
+       SELECT id FROM auths WHERE account_id = $1 AND id = $2 \
+       UNION SELECT a.id FROM auths a JOIN tree t ON a.parent_id = t.id \
+         WHERE a.account_id = $1)";
+
+/// Locks the subtree of `id` (see [`SUBTREE`]) in ascending id order, so a cascade never
+/// holds some of its rows while waiting for others in an order another transaction inverts.
+/// The delete that follows re-reads the tree in a new snapshot, so a child committed while
+/// this waited is still deleted.
+pub(crate) async fn lock_subtree(
+    tx: &mut sqlx::PgConnection,
+    account: &str,
+    id: AuthId,
+) -> Result<()> {
+    let sql = format!(
+        "{SUBTREE} SELECT id FROM auths WHERE account_id = $1 \
+         AND id IN (SELECT id FROM tree) ORDER BY id FOR UPDATE"
+    );
+    sqlx::query(&sql)
+        .bind(account)
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
     Ok(())
 }
 
@@ -125,21 +164,21 @@ impl AuthStore for PgStore {
     }
 
     async fn delete_auth(&self, account: AccountId, id: AuthId) -> Result<Vec<AuthId>> {
-        self.bounded(async {
+        let acct = account.to_string();
+        let delete = format!(
+            "{SUBTREE} DELETE FROM auths WHERE account_id = $1 \
+             AND id IN (SELECT id FROM tree) RETURNING id"
+        );
+        let (acct, delete) = (&acct, &delete);
+        self.bounded(retry_conflicts("delete auth", || async move {
             let mut tx = self.pool.begin().await.map_err(db_err)?;
-            let rows = sqlx::query(
-                "WITH RECURSIVE tree(id) AS ( \
-                   SELECT id FROM auths WHERE account_id = $1 AND id = $2 \
-                   UNION SELECT a.id FROM auths a JOIN tree t ON a.parent_id = t.id \
-                     WHERE a.account_id = $1) \
-                 DELETE FROM auths WHERE account_id = $1 AND id IN (SELECT id FROM tree) \
-                 RETURNING id",
-            )
-            .bind(account.to_string())
-            .bind(id.to_string())
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db_err)?;
+            lock_subtree(&mut tx, acct, id).await?;
+            let rows = sqlx::query(delete)
+                .bind(acct)
+                .bind(id.to_string())
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_err)?;
             let ids = rows
                 .iter()
                 .map(|r| id_col(r, "id", AuthId::parse))
@@ -147,7 +186,7 @@ impl AuthStore for PgStore {
             publish(&mut tx, &ids).await?;
             tx.commit().await.map_err(db_err)?;
             Ok(ids)
-        })
+        }))
         .await
     }
 
@@ -182,20 +221,35 @@ impl AuthStore for PgStore {
     }
 
     async fn touch_tokens(&self, touches: &[(AuthId, i64)]) -> Result<()> {
-        let ids: Vec<String> = touches.iter().map(|(id, _)| id.to_string()).collect();
-        let ats: Vec<i64> = touches.iter().map(|(_, at)| *at).collect();
-        self.bounded(async {
+        let mut sorted: Vec<(String, i64)> = touches
+            .iter()
+            .map(|(id, at)| (id.to_string(), *at))
+            .collect();
+        sorted.sort_unstable();
+        let (ids, ats): (Vec<String>, Vec<i64>) = sorted.into_iter().unzip();
+        let (ids, ats) = (&ids, &ats);
+        self.bounded(retry_conflicts("touch tokens", || async move {
+            let mut tx = self.pool.begin().await.map_err(db_err)?;
+            // Lock in id order first (see the module docs); rows deleted meanwhile are skipped.
+            sqlx::query(
+                "SELECT id FROM auths WHERE id = ANY($1::text[]) ORDER BY id FOR NO KEY UPDATE",
+            )
+            .bind(ids)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
             sqlx::query(
                 "UPDATE auths a SET last_accessed_ms = GREATEST(COALESCE(a.last_accessed_ms, 0), t.at) \
                  FROM UNNEST($1::text[], $2::bigint[]) AS t(id, at) WHERE a.id = t.id",
             )
-            .bind(&ids)
-            .bind(&ats)
-            .execute(&self.pool)
+            .bind(ids)
+            .bind(ats)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?;
+            tx.commit().await.map_err(db_err)?;
             Ok(())
-        })
+        }))
         .await
     }
 }

@@ -24,7 +24,10 @@ use authd_store_sql::{data_key_from_row, secret_from_row};
 use sqlx::postgres::PgRow;
 use sqlx::PgConnection;
 
+use crate::auths::{lock_subtree, SUBTREE};
 use crate::notify::publish;
+use crate::retry::retry_conflicts;
+use crate::works::stop_for_auth_delete;
 use crate::{corrupt, db_err, get, id_col, limit, PgStore};
 use authd_store_sql::{auth_from_row, AUTH_COLS};
 
@@ -206,24 +209,24 @@ impl CredentialStore for PgStore {
         now_ms: i64,
     ) -> Result<DeleteOutcome> {
         let acct = account.to_string();
-        self.bounded(async {
+        let delete = format!(
+            "{SUBTREE} DELETE FROM auths WHERE account_id = $1 \
+             AND id IN (SELECT id FROM tree) RETURNING id"
+        );
+        // The whole transaction is rerun on a deadlock or serialization failure.
+        let (acct, delete) = (&acct, &delete);
+        self.bounded(retry_conflicts("delete auth cascade", || async move {
             let mut tx = self.pool.begin().await.map_err(db_err)?;
-            let deleted: Vec<AuthId> = sqlx::query(
-                "WITH RECURSIVE tree(id) AS ( \
-                   SELECT id FROM auths WHERE account_id = $1 AND id = $2 \
-                   UNION SELECT a.id FROM auths a JOIN tree t ON a.parent_id = t.id \
-                     WHERE a.account_id = $1) \
-                 DELETE FROM auths WHERE account_id = $1 AND id IN (SELECT id FROM tree) \
-                 RETURNING id",
-            )
-            .bind(&acct)
-            .bind(id.to_string())
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db_err)?
-            .iter()
-            .map(|r| id_col(r, "id", AuthId::parse))
-            .collect::<Result<_>>()?;
+            lock_subtree(&mut tx, acct, id).await?;
+            let deleted: Vec<AuthId> = sqlx::query(delete)
+                .bind(acct)
+                .bind(id.to_string())
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_err)?
+                .iter()
+                .map(|r| id_col(r, "id", AuthId::parse))
+                .collect::<Result<_>>()?;
             let mut out = DeleteOutcome {
                 deleted,
                 ..DeleteOutcome::default()
@@ -231,61 +234,34 @@ impl CredentialStore for PgStore {
             if out.deleted.is_empty() {
                 return Ok(out);
             }
-            for gone in &out.deleted {
-                let gone = gone.to_string();
-                sqlx::query("DELETE FROM auth_secrets WHERE account_id = $1 AND auth_id = $2")
-                    .bind(&acct)
-                    .bind(&gone)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-                let works: Vec<String> = sqlx::query_scalar(
-                    "WITH d AS (DELETE FROM work_auths WHERE account_id = $1 AND auth_id = $2 \
-                     RETURNING work_id, pos) SELECT work_id FROM d ORDER BY work_id, pos",
-                )
-                .bind(&acct)
+            let gone: Vec<String> = out.deleted.iter().map(ToString::to_string).collect();
+            sqlx::query("DELETE FROM auth_secrets WHERE account_id = $1 AND auth_id = ANY($2)")
+                .bind(acct)
                 .bind(&gone)
-                .fetch_all(&mut *tx)
+                .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
-                for w in works {
-                    let wid = WorkId::parse(&w).ok_or_else(|| corrupt("work_id"))?;
-                    if out.detached_works.contains(&wid) {
-                        continue;
-                    }
-                    out.detached_works.push(wid);
-                    let stopped = sqlx::query(
-                        "UPDATE works SET statuscode = 'paused', status_reason = $1, \
-                         updated_ms = $2 WHERE account_id = $3 AND id = $4 \
-                         AND statuscode IN ('running', 'sleeping')",
-                    )
-                    .bind(reason)
-                    .bind(now_ms)
-                    .bind(&acct)
-                    .bind(&w)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-                    if stopped.rows_affected() > 0 {
-                        out.stopped_works.push(wid);
-                    } else {
-                        sqlx::query(
-                            "UPDATE works SET updated_ms = $1 WHERE account_id = $2 AND id = $3",
-                        )
-                        .bind(now_ms)
-                        .bind(&acct)
-                        .bind(&w)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db_err)?;
-                    }
+            let works: Vec<String> = sqlx::query_scalar(
+                "WITH d AS (DELETE FROM work_auths WHERE account_id = $1 AND auth_id = ANY($2) \
+                 RETURNING work_id) SELECT DISTINCT work_id FROM d ORDER BY work_id",
+            )
+            .bind(acct)
+            .bind(&gone)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            for w in works {
+                let wid = WorkId::parse(&w).ok_or_else(|| corrupt("work_id"))?;
+                out.detached_works.push(wid);
+                if stop_for_auth_delete(&mut tx, acct, &w, reason, now_ms).await? {
+                    out.stopped_works.push(wid);
                 }
             }
             // Deleted API tokens must be refused by every node from the moment this commits.
             publish(&mut tx, &out.deleted).await?;
             tx.commit().await.map_err(db_err)?;
             Ok(out)
-        })
+        }))
         .await
     }
 }

@@ -24,6 +24,7 @@ pub mod auths;
 pub mod credentials;
 pub mod notify;
 pub mod providers;
+mod retry;
 pub mod settings;
 pub mod testing;
 pub mod users;
@@ -155,7 +156,7 @@ pub(crate) fn db_err(e: sqlx::Error) -> Error {
 }
 
 pub(crate) fn limit(l: u32) -> i64 {
-    i64::from(l.clamp(1, 1000))
+    authd_core::model::sql_limit(l)
 }
 
 #[async_trait]

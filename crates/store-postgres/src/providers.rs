@@ -9,8 +9,8 @@ use authd_store_sql::provider_from_row;
 
 use crate::{db_err, PgStore};
 
-const PROVIDER_COLS: &str =
-    "id, slug, name, namespace, description, categories, auth_method, hidden, no_auth, config";
+const PROVIDER_COLS: &str = "id, slug, name, namespace, description, categories, auth_method, \
+     auth_description, hidden, no_auth, config";
 
 #[async_trait]
 impl ProviderStore for PgStore {
@@ -37,8 +37,8 @@ impl ProviderStore for PgStore {
         self.bounded(async {
             sqlx::query(
                 "INSERT INTO providers (id, account_id, slug, name, namespace, description, \
-                 categories, auth_method, hidden, no_auth, config, created_ms) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                 categories, auth_method, hidden, no_auth, config, created_ms, auth_description) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
             )
             .bind(p.id.to_string())
             .bind(account.to_string())
@@ -52,6 +52,7 @@ impl ProviderStore for PgStore {
             .bind(p.no_auth)
             .bind(&config)
             .bind(now_ms)
+            .bind(&p.auth_description)
             .execute(&self.pool)
             .await
             .map_err(|e| match db_err(e) {

@@ -24,7 +24,8 @@ impl UserStore for PgStore {
         self.bounded(async {
             sqlx::query(
                 "INSERT INTO users (id, account_id, email, name, roles, created_ms, updated_ms, \
-                 last_logon_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                 last_logon_ms, granted_by, roles_updated_ms) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             )
             .bind(u.id.to_string())
             .bind(u.account_id.to_string())
@@ -34,6 +35,8 @@ impl UserStore for PgStore {
             .bind(u.created_ms)
             .bind(u.updated_ms)
             .bind(u.last_logon_ms)
+            .bind(u.granted_by.map(|g| g.to_string()))
+            .bind(u.roles_updated_ms)
             .execute(&self.pool)
             .await
             .map_err(email_conflict)?;
@@ -89,9 +92,13 @@ impl UserStore for PgStore {
                 return Ok(None);
             };
             let roles_changed = patch.roles.is_some_and(|r| r != before);
+            // A roles change records its grantor and time (the membership's update).
             let row = sqlx::query(
                 "UPDATE users SET email = COALESCE($1, email), name = COALESCE($2, name), \
-                 roles = COALESCE($3, roles), updated_ms = $4 \
+                 roles = COALESCE($3, roles), updated_ms = $4, \
+                 granted_by = CASE WHEN $3::BIGINT IS NULL THEN granted_by ELSE $7 END, \
+                 roles_updated_ms = CASE WHEN $3::BIGINT IS NULL THEN roles_updated_ms \
+                 ELSE $4 END \
                  WHERE account_id = $5 AND id = $6 RETURNING *",
             )
             .bind(patch.email)
@@ -100,6 +107,7 @@ impl UserStore for PgStore {
             .bind(now_ms)
             .bind(account.to_string())
             .bind(id.to_string())
+            .bind(patch.granted_by.map(|g| g.to_string()))
             .fetch_one(&mut *tx)
             .await
             .map_err(email_conflict)?;

@@ -134,6 +134,8 @@ pub fn user_from_row(row: &impl SqlRow) -> Result<User> {
         created_ms: get(row, "created_ms")?,
         updated_ms: get(row, "updated_ms")?,
         last_logon_ms: get(row, "last_logon_ms")?,
+        granted_by: opt_id_col(row, "granted_by", UserId::parse)?,
+        roles_updated_ms: get(row, "roles_updated_ms")?,
     })
 }
 
@@ -210,6 +212,7 @@ pub fn provider_from_row(row: &impl SqlRow) -> Result<Provider> {
         description: get(row, "description")?,
         categories: serde_json::from_str(&categories).map_err(|_| corrupt("categories"))?,
         auth_method: AuthMethod::parse(&method).ok_or_else(|| corrupt("auth_method"))?,
+        auth_description: get(row, "auth_description")?,
         hidden: get(row, "hidden")?,
         no_auth: get(row, "no_auth")?,
         config: fields
@@ -251,10 +254,16 @@ pub fn work_from_row(row: &impl SqlRow) -> Result<Work> {
         name: get(row, "name")?,
         description: get(row, "description")?,
         workflow: get(row, "workflow")?,
+        workflow_id: get(row, "workflow_id")?,
         config: get(row, "config")?,
         auth_ids,
         status: WorkStatus::parse(&status).ok_or_else(|| corrupt("statuscode"))?,
         status_reason: get(row, "status_reason")?,
+        state_version: get(row, "work_state_version")?,
+        tag: get(row, "tag")?,
+        hidden: get(row, "hidden")?,
+        verbose_logging: get(row, "verbose_logging")?,
+        runtime: get(row, "runtime")?,
         created_ms: get(row, "created_ms")?,
         updated_ms: get(row, "updated_ms")?,
     })

@@ -15,7 +15,7 @@ use authd_core::credential::{
 use authd_core::ids::{AccountId, AuthId, WorkId};
 use authd_core::model::Page;
 use authd_core::provider::{Provider, ProviderStore};
-use authd_core::work::{Work, WorkStore};
+use authd_core::work::{StatusChange, Work, WorkStatus, WorkStore};
 use authd_core::{Error, Result};
 use authd_store_sql::{
     audit_from_row, data_key_from_row, provider_from_row, secret_from_row, work_from_row,
@@ -234,27 +234,8 @@ impl CredentialStore for SqliteStore {
                     continue;
                 }
                 out.detached_works.push(wid);
-                let stopped = sqlx::query(
-                    "UPDATE works SET statuscode = 'paused', status_reason = ?, updated_ms = ? \
-                     WHERE account_id = ? AND id = ? AND statuscode IN ('running', 'sleeping')",
-                )
-                .bind(reason)
-                .bind(now_ms)
-                .bind(&acct)
-                .bind(&w)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
-                if stopped.rows_affected() > 0 {
+                if stop_for_auth_delete(&mut tx, &acct, &w, reason, now_ms).await? {
                     out.stopped_works.push(wid);
-                } else {
-                    sqlx::query("UPDATE works SET updated_ms = ? WHERE account_id = ? AND id = ?")
-                        .bind(now_ms)
-                        .bind(&acct)
-                        .bind(&w)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db_err)?;
                 }
             }
         }
@@ -388,6 +369,69 @@ impl KeyStore for SqliteStore {
     }
 }
 
+/// What deleting a listed auth does to one work, inside the cascade's transaction: the state
+/// machine decides (`WorkStatus::on_auth_delete`) and [`apply_status_change`] applies it; a
+/// work it does not stop is only marked updated. Returns whether the work was stopped.
+async fn stop_for_auth_delete(
+    tx: &mut Tx<'_>,
+    acct: &str,
+    work: &str,
+    reason: &str,
+    now_ms: i64,
+) -> Result<bool> {
+    let status: Option<String> =
+        sqlx::query_scalar("SELECT statuscode FROM works WHERE account_id = ? AND id = ?")
+            .bind(acct)
+            .bind(work)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(db_err)?;
+    let Some(status) = status else {
+        return Ok(false);
+    };
+    let status = WorkStatus::parse(&status).ok_or_else(|| corrupt("statuscode"))?;
+    if let Some(change) = status.on_auth_delete() {
+        if apply_status_change(tx, acct, work, change, reason, now_ms).await? {
+            return Ok(true);
+        }
+    }
+    sqlx::query("UPDATE works SET updated_ms = ? WHERE account_id = ? AND id = ?")
+        .bind(now_ms)
+        .bind(acct)
+        .bind(work)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    Ok(false)
+}
+
+/// The one statement that changes a work's status: only from `change.from()`, and counted
+/// in `work_state_version`. `false` if the work is gone or no longer in that status.
+async fn apply_status_change(
+    tx: &mut Tx<'_>,
+    acct: &str,
+    work: &str,
+    change: StatusChange,
+    reason: &str,
+    now_ms: i64,
+) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE works SET statuscode = ?, status_reason = ?, updated_ms = ?, \
+         work_state_version = work_state_version + 1 \
+         WHERE account_id = ? AND id = ? AND statuscode = ?",
+    )
+    .bind(change.to().as_str())
+    .bind(reason)
+    .bind(now_ms)
+    .bind(acct)
+    .bind(work)
+    .bind(change.from().as_str())
+    .execute(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    Ok(r.rows_affected() > 0)
+}
+
 /// One statement, so the work and its auth ids always come from the same snapshot.
 const WORK_SELECT: &str = "SELECT w.*, (SELECT group_concat(auth_id, ',') FROM \
      (SELECT auth_id FROM work_auths x WHERE x.work_id = w.id ORDER BY x.pos)) AS auth_list \
@@ -400,8 +444,9 @@ impl WorkStore for SqliteStore {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         sqlx::query(
             "INSERT INTO works (id, account_id, user_id, name, description, workflow, config, \
-             statuscode, status_reason, created_ms, updated_ms) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             statuscode, status_reason, created_ms, updated_ms, workflow_id, tag, hidden, \
+             verbose_logging, runtime, work_state_version) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(w.id.to_string())
         .bind(&acct)
@@ -414,6 +459,12 @@ impl WorkStore for SqliteStore {
         .bind(&w.status_reason)
         .bind(w.created_ms)
         .bind(w.updated_ms)
+        .bind(&w.workflow_id)
+        .bind(&w.tag)
+        .bind(w.hidden)
+        .bind(w.verbose_logging)
+        .bind(&w.runtime)
+        .bind(w.state_version)
         .execute(&mut *tx)
         .await
         .map_err(|e| match db_err(e) {
@@ -558,8 +609,8 @@ impl ProviderStore for SqliteStore {
         let categories = serde_json::to_string(&p.categories).map_err(Error::internal)?;
         sqlx::query(
             "INSERT INTO providers (id, account_id, slug, name, namespace, description, \
-             categories, auth_method, hidden, no_auth, config, created_ms) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             categories, auth_method, hidden, no_auth, config, created_ms, auth_description) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(p.id.to_string())
         .bind(account.to_string())
@@ -573,6 +624,7 @@ impl ProviderStore for SqliteStore {
         .bind(i64::from(p.no_auth))
         .bind(config)
         .bind(now_ms)
+        .bind(&p.auth_description)
         .execute(&self.pool)
         .await
         .map_err(|e| match db_err(e) {

@@ -180,7 +180,7 @@ pub(crate) async fn insert_audit(
 }
 
 fn limit(l: u32) -> i64 {
-    i64::from(l.clamp(1, 1000))
+    authd_core::model::sql_limit(l)
 }
 
 #[async_trait]
@@ -239,7 +239,7 @@ impl UserStore for SqliteStore {
     async fn create_user(&self, u: User) -> Result<User> {
         sqlx::query(
             "INSERT INTO users (id, account_id, email, name, roles, created_ms, updated_ms, \
-             last_logon_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+             last_logon_ms, granted_by, roles_updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(u.id.to_string())
         .bind(u.account_id.to_string())
@@ -249,6 +249,8 @@ impl UserStore for SqliteStore {
         .bind(u.created_ms)
         .bind(u.updated_ms)
         .bind(u.last_logon_ms)
+        .bind(u.granted_by.map(|g| g.to_string()))
+        .bind(u.roles_updated_ms)
         .execute(&self.pool)
         .await
         .map_err(|e| match db_err(e) {
@@ -302,10 +304,13 @@ impl UserStore for SqliteStore {
             return Ok(None);
         };
         let roles_changed = patch.roles.is_some_and(|r| r != before);
+        // A roles change records its grantor and time (the membership's update).
         let row = sqlx::query(
-            "UPDATE users SET email = COALESCE(?, email), name = COALESCE(?, name), \
-             roles = COALESCE(?, roles), updated_ms = ? \
-             WHERE account_id = ? AND id = ? RETURNING *",
+            "UPDATE users SET email = COALESCE(?1, email), name = COALESCE(?2, name), \
+             roles = COALESCE(?3, roles), updated_ms = ?4, \
+             granted_by = CASE WHEN ?3 IS NULL THEN granted_by ELSE ?7 END, \
+             roles_updated_ms = CASE WHEN ?3 IS NULL THEN roles_updated_ms ELSE ?4 END \
+             WHERE account_id = ?5 AND id = ?6 RETURNING *",
         )
         .bind(patch.email)
         .bind(patch.name)
@@ -313,6 +318,7 @@ impl UserStore for SqliteStore {
         .bind(now_ms)
         .bind(account.to_string())
         .bind(id.to_string())
+        .bind(patch.granted_by.map(|g| g.to_string()))
         .fetch_one(&mut *tx)
         .await
         .map_err(|e| match db_err(e) {

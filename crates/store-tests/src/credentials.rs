@@ -51,7 +51,12 @@ async fn with_key(s: &dyn Store) -> &'static str {
     "k_a"
 }
 
-fn work(account: AccountId, workflow: &str, auths: Vec<AuthId>, status: WorkStatus) -> Work {
+pub(crate) fn work(
+    account: AccountId,
+    workflow: &str,
+    auths: Vec<AuthId>,
+    status: WorkStatus,
+) -> Work {
     Work {
         id: WorkId::generate(),
         account_id: account,
@@ -63,6 +68,12 @@ fn work(account: AccountId, workflow: &str, auths: Vec<AuthId>, status: WorkStat
         auth_ids: auths,
         status,
         status_reason: String::new(),
+        state_version: 0,
+        tag: String::new(),
+        hidden: false,
+        verbose_logging: false,
+        runtime: String::new(),
+        workflow_id: String::new(),
         created_ms: 1,
         updated_ms: 1,
     }
@@ -161,11 +172,14 @@ pub(crate) async fn delete_cascade_detaches_and_stops_works(s: Arc<dyn Store>) {
     assert_eq!(w.status, WorkStatus::Paused);
     assert_eq!(w.status_reason, "gone");
     assert_eq!(w.updated_ms, 7);
+    assert_eq!(w.state_version, 1, "a status change is counted");
     let w = s.get_work(a, done.id).await.unwrap().unwrap();
     assert!(w.auth_ids.is_empty());
     assert_eq!(w.status, WorkStatus::Completed);
+    assert_eq!(w.state_version, 0, "a detach alone is no status change");
     let w = s.get_work(a, other.id).await.unwrap().unwrap();
     assert_eq!(w.status, WorkStatus::Sleeping);
+    assert_eq!(w.state_version, 0);
     assert!(s.get_credential(a, c1.id).await.unwrap().is_none());
     assert_eq!(
         s.secret_counts_by_key().await.unwrap(),
@@ -305,6 +319,7 @@ pub(crate) async fn providers_are_scoped_and_unique(s: Arc<dyn Store>) {
         description: "d".into(),
         categories: vec!["x".into()],
         auth_method: AuthMethod::OAuth2,
+        auth_description: "Sign in with Ours".into(),
         hidden: false,
         no_auth: false,
         config: vec![ConfigField {

@@ -26,6 +26,7 @@ type Case = fn(Arc<dyn Store>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
 mod credentials;
 mod entities;
 mod token_tree;
+mod wire;
 use credentials::{
     audit_is_scoped_filtered_and_paged, credentials_round_trip_and_are_scoped,
     data_keys_rotate_count_and_rewrap, delete_cascade_detaches_and_stops_works,
@@ -35,6 +36,7 @@ use entities::entity_merges_follow_rfc7396_at_depth;
 use token_tree::{
     last_admin_user_is_kept, rotation_keeps_the_revocation_tree, user_changes_reach_tokens,
 };
+use wire::{role_grants_are_recorded_with_their_grantor, work_wire_fields_round_trip};
 
 macro_rules! cases {
     ($($name:ident),* $(,)?) => {
@@ -51,6 +53,7 @@ cases!(
     tokens_round_trip_and_are_scoped,
     delete_cascades_to_created_tokens_only,
     list_paginates_in_id_order_with_filters,
+    a_full_page_comes_with_its_lookahead_row,
     touches_keep_the_latest_time,
     bulk_token_insert,
     token_and_its_audit_entry_commit_together,
@@ -68,6 +71,8 @@ cases!(
     last_admin_user_is_kept,
     user_changes_reach_tokens,
     rotation_keeps_the_revocation_tree,
+    role_grants_are_recorded_with_their_grantor,
+    work_wire_fields_round_trip,
 );
 
 /// Runs every case against fresh stores from `factory`, panicking on the first failure with
@@ -133,6 +138,8 @@ pub(crate) fn user(account: AccountId, email: &str) -> User {
         created_ms: 5,
         updated_ms: 5,
         last_logon_ms: None,
+        granted_by: None,
+        roles_updated_ms: 5,
     }
 }
 
@@ -298,6 +305,30 @@ async fn list_paginates_in_id_order_with_filters(s: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(lytics.len(), 7);
+}
+
+/// The largest page plus its look-ahead row comes back whole (a store capping at the page
+/// size instead would hide the next page), and no more than that.
+async fn a_full_page_comes_with_its_lookahead_row(s: Arc<dyn Store>) {
+    use authd_core::model::MAX_PAGE;
+    let a = account(s.as_ref(), "a").await;
+    let n = MAX_PAGE as usize + 5;
+    let tokens: Vec<NewToken> = (0..n).map(|_| new_token(None)).collect();
+    s.create_tokens(a, &tokens, 1).await.unwrap();
+    let all = AuthFilter::default();
+    let page = s
+        .list_auths(a, all, Page::lookahead(None, MAX_PAGE))
+        .await
+        .unwrap();
+    assert_eq!(page.len(), MAX_PAGE as usize + 1);
+    let more = Page {
+        after: None,
+        limit: u32::MAX,
+    };
+    assert_eq!(
+        s.list_auths(a, all, more).await.unwrap().len(),
+        MAX_PAGE as usize + 1
+    );
 }
 
 async fn touches_keep_the_latest_time(s: Arc<dyn Store>) {

@@ -4,6 +4,7 @@
 
 use authd_core::audit::{AuditEntry, AuditFilter};
 use authd_core::clock::rfc3339;
+use authd_core::model::with_lookahead;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -89,7 +90,7 @@ async fn list(
     };
     let items = state
         .store
-        .list_audit(caller.account_id, filter, before, limit + 1)
+        .list_audit(caller.account_id, filter, before, with_lookahead(limit))
         .await?;
     let (items, next) = paginate(items, limit, |e| e.seq.to_string());
     Ok(Listed(items.iter().map(AuditDto::from).collect(), next).into_response())

@@ -17,11 +17,15 @@ use serde::Deserialize;
 
 use super::dto::{AuthDto, ConfigEntry, CreatedToken};
 use super::error::{ApiError, ApiResult};
-use super::extract::{perm, ApiJson, ApiPath, ApiQuery, Authed};
+use super::extract::{perm, ApiPath, ApiQuery, Authed};
 use super::{paginate, Listed, PageQuery, Success};
 use crate::audit::RequestId;
 use crate::state::AppState;
 use crate::tokens::{Principal, TokenRequest};
+
+mod params;
+
+use params::{Scopes, TokenParams};
 
 /// Routes.
 pub fn router() -> Router<AppState> {
@@ -118,10 +122,7 @@ async fn list(
         .list_auths(
             caller.account_id,
             AuthFilter { kind, provider_id },
-            Page {
-                after,
-                limit: limit + 1,
-            },
+            Page::lookahead(after, limit),
         )
         .await?;
     let (items, next) = paginate(items, limit, |a| a.id.to_string());
@@ -166,46 +167,18 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// `scopes` as an array of slugs or a comma-separated string.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum Scopes {
-    List(Vec<String>),
-    Csv(String),
-}
-
-/// The createtoken body. Unknown fields are refused: a typo such as `scope` would otherwise
-/// mint a token with different roles than intended.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CreateTokenBody {
-    scopes: Option<Scopes>,
-    expires: Option<String>,
-    name: Option<String>,
-    label: Option<String>,
-    description: Option<String>,
-    /// Accepted for client compatibility; the token's account is always the caller's.
-    #[allow(dead_code)]
-    account_id: Option<String>,
-}
-
 fn text(field: &str, v: Option<String>) -> ApiResult<Option<String>> {
-    match v {
-        Some(s) if s.chars().count() > MAX_TEXT => Err(ApiError::bad_request(format!(
-            "{field} must be at most {MAX_TEXT} characters"
-        ))),
-        Some(s) if s.chars().any(char::is_control) => Err(ApiError::bad_request(format!(
-            "{field} must not contain control characters"
-        ))),
-        other => Ok(other),
+    if let Some(s) = &v {
+        authd_core::text::validate(field, s, MAX_TEXT)?;
     }
+    Ok(v)
 }
 
 async fn create_token(
     caller: Authed<perm::TokensCreate>,
     State(state): State<AppState>,
     rid: RequestId,
-    ApiJson(body): ApiJson<CreateTokenBody>,
+    TokenParams(body): TokenParams,
 ) -> ApiResult<Response> {
     let scopes = match &body.scopes {
         None => RoleSet::EMPTY,
@@ -228,10 +201,7 @@ async fn create_token(
     tracing::info!(auth = %auth.id, scopes = ?auth.scopes.slugs(), "api token created");
     let body = CreatedToken {
         auth: to_dto(&state, &caller, &auth),
-        config: [ConfigEntry {
-            name: "api_key",
-            value: token.expose(),
-        }],
+        config: [ConfigEntry::api_key(token.expose())],
     };
     Ok(Success(StatusCode::CREATED, body).into_response())
 }

@@ -71,11 +71,7 @@ fn text(field: &str, v: &Value) -> ApiResult<String> {
     let s = v
         .as_str()
         .ok_or_else(|| bad(format!("{field} must be a string")))?;
-    if s.chars().count() > MAX_TEXT || s.chars().any(char::is_control) {
-        return Err(bad(format!(
-            "{field} must be at most {MAX_TEXT} printable characters"
-        )));
-    }
+    authd_core::text::validate(field, s, MAX_TEXT)?;
     Ok(s.to_owned())
 }
 

@@ -2,8 +2,13 @@
 //! mapping happens here so renaming a domain field cannot silently change the wire.
 //!
 //! Dates are RFC 3339 UTC with "never" as `0001-01-01T00:00:00Z`; epoch-millisecond side
-//! fields (`created_ms`, `updated_ms`) are added for convenience. No DTO has a field that
-//! could hold a secret, except [`CreatedToken`], used only in the createtoken response.
+//! fields (`created_ms`, `updated_ms`, and Lytics' `modified_ms`) are added for convenience.
+//! No DTO has a field that could hold a secret, except [`CreatedToken`], used only in the
+//! createtoken response; no DTO has a `password` field at all.
+//!
+//! Every field of the Lytics answers in docs/lytics-compat.md is here with its JSON type;
+//! where authd has no source for one, it carries the zero value Lytics uses, as that page
+//! lists (the contract test `tests/api/wire_contract.rs` holds the two together).
 
 use authd_core::clock::{rfc3339, Rfc3339};
 use authd_core::ids::{AccountId, AuthId, ProviderId, UserId};
@@ -34,6 +39,8 @@ pub struct AuthDto<'a> {
     updated: Rfc3339,
     created_ms: i64,
     updated_ms: i64,
+    /// Lytics' name for `updated_ms`.
+    modified_ms: i64,
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "opt_slugs")]
     scopes: Option<RoleSet>,
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "opt_date")]
@@ -90,6 +97,7 @@ impl<'a> AuthDto<'a> {
             updated: Rfc3339(Some(a.updated_ms)),
             created_ms: a.created_ms,
             updated_ms: a.updated_ms,
+            modified_ms: a.updated_ms,
             scopes: token.then_some(a.scopes),
             expires: token.then_some(Rfc3339(a.expires_ms)),
             ttl: token.then(|| a.ttl_secs.unwrap_or(0)),
@@ -98,13 +106,28 @@ impl<'a> AuthDto<'a> {
     }
 }
 
-/// One `config` entry of the createtoken response.
+/// One `config` entry of the createtoken (and rotate) response. It carries the secret both
+/// as the seed shows it (`{"api_key":"<token>"}`) and as name/value
+/// (`"name":"api_key","value":"<token>"`), so clients written against either read it.
 #[derive(Debug, Serialize)]
 pub struct ConfigEntry<'a> {
+    /// The token under the seed's key.
+    api_key: &'a str,
     /// Always `api_key`.
-    pub name: &'static str,
-    /// The token, shown this once.
-    pub value: &'a str,
+    name: &'static str,
+    /// The token again, for name/value readers.
+    value: &'a str,
+}
+
+impl<'a> ConfigEntry<'a> {
+    /// The entry for a freshly minted token, shown this once.
+    pub fn api_key(token: &'a str) -> Self {
+        Self {
+            api_key: token,
+            name: "api_key",
+            value: token,
+        }
+    }
 }
 
 /// The createtoken response: the auth plus the one-time `config`.
@@ -113,7 +136,7 @@ pub struct CreatedToken<'a> {
     /// The auth.
     #[serde(flatten)]
     pub auth: AuthDto<'a>,
-    /// `[{"name":"api_key","value":"<token>"}]`.
+    /// `[{"api_key":"<token>","name":"api_key","value":"<token>"}]`.
     pub config: [ConfigEntry<'a>; 1],
 }
 
@@ -130,6 +153,12 @@ pub struct AccountDto {
     updated: String,
     created_ms: i64,
     updated_ms: i64,
+    /// Lytics' "friendly id"; authd keeps none (`""`).
+    fid: &'static str,
+    /// Whether users are shared with sub-accounts; authd has none (`false`).
+    pubusers: bool,
+    /// The aid of the master account; authd accounts have no master (`0`).
+    masteraid: i64,
 }
 
 impl From<&Account> for AccountDto {
@@ -145,32 +174,71 @@ impl From<&Account> for AccountDto {
             updated: rfc3339(Some(a.updated_ms)),
             created_ms: a.created_ms,
             updated_ms: a.updated_ms,
+            fid: "",
+            pubusers: false,
+            masteraid: 0,
         }
     }
 }
 
-/// A user.
+/// One membership of a user: an account it belongs to, its roles there and their grant.
+#[derive(Debug, Serialize)]
+pub struct MembershipDto {
+    aid: i64,
+    account_id: String,
+    roles: Vec<&'static str>,
+    /// The user who granted the roles, `""` when authd itself did.
+    granted_by: String,
+    created: String,
+    updated: String,
+}
+
+/// A user. `aid`, `account_id` and `roles` are its membership of the caller's account;
+/// `accounts` lists every membership (in authd a user belongs to exactly one account). There
+/// is no `password` field: authd never emits one, in any form.
 #[derive(Debug, Serialize)]
 pub struct UserDto {
     id: String,
     email: String,
     name: String,
     roles: Vec<&'static str>,
+    aid: i64,
     account_id: String,
+    accounts: [MembershipDto; 1],
+    /// How the user logs in; authd users have no login of their own (`""`).
+    auth_type: &'static str,
+    /// When the user was added to the account (Lytics' `date`).
+    date: String,
+    /// authd holds no passwords: always "never".
+    last_pwd_change: String,
     created: String,
     updated: String,
     last_logon: String,
 }
 
-impl From<&User> for UserDto {
-    fn from(u: &User) -> Self {
+impl UserDto {
+    /// Maps a user of the caller's account (whose integer id is `aid`).
+    pub fn new(u: &User, aid: i64) -> Self {
+        let created = rfc3339(Some(u.created_ms));
         Self {
             id: u.id.to_string(),
             email: u.email.clone(),
             name: u.name.clone(),
             roles: u.roles.slugs(),
+            aid,
             account_id: u.account_id.to_string(),
-            created: rfc3339(Some(u.created_ms)),
+            accounts: [MembershipDto {
+                aid,
+                account_id: u.account_id.to_string(),
+                roles: u.roles.slugs(),
+                granted_by: u.granted_by.map(|g| g.to_string()).unwrap_or_default(),
+                created: created.clone(),
+                updated: rfc3339(Some(u.roles_updated_ms)),
+            }],
+            auth_type: "",
+            date: created.clone(),
+            last_pwd_change: rfc3339(None),
+            created,
             updated: rfc3339(Some(u.updated_ms)),
             last_logon: rfc3339(u.last_logon_ms),
         }
@@ -197,6 +265,7 @@ pub struct ProviderDto {
     description: String,
     categories: Vec<String>,
     auth_method: &'static str,
+    auth_description: String,
     hidden: bool,
     no_auth: bool,
     config: Vec<ConfigFieldDto>,
@@ -212,6 +281,7 @@ impl From<&Provider> for ProviderDto {
             description: p.description.clone(),
             categories: p.categories.clone(),
             auth_method: p.auth_method.as_str(),
+            auth_description: p.auth_description.clone(),
             hidden: p.hidden,
             no_auth: p.no_auth,
             config: p

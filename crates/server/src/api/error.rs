@@ -1,6 +1,10 @@
 //! The one error type handlers return, and its mapping to the Lytics error envelope
 //! `{"status":<code>,"message":"…","data":null}`.
 //!
+//! **Invariant:** no error message echoes a credential. Every message goes through
+//! [`envelope`], which redacts whatever looks like a token (`authd_core::text::redact`), so a
+//! message may quote the input that caused it (a serde error, an invalid duration) safely.
+//!
 //! **Invariant:** a 5xx body never carries the cause. Internal and unavailable errors are
 //! logged here with a short random reference that the body repeats, so an operator can find
 //! the log line without the client learning anything about the internals.
@@ -36,8 +40,10 @@ impl ApiError {
     }
 }
 
-/// Builds an error envelope response.
+/// Builds an error envelope response; anything in `message` that looks like a credential is
+/// redacted.
 pub fn envelope(status: StatusCode, message: &str) -> Response {
+    let message = authd_core::text::redact(message);
     #[derive(serde::Serialize)]
     struct Body<'a> {
         status: u16,
@@ -46,7 +52,7 @@ pub fn envelope(status: StatusCode, message: &str) -> Response {
     }
     let body = Body {
         status: status.as_u16(),
-        message,
+        message: &message,
         data: None,
     };
     let mut resp = (status, axum::Json(body)).into_response();

@@ -8,11 +8,13 @@
 use std::marker::PhantomData;
 use std::net::SocketAddr;
 
+use authd_core::ids::AuthId;
 use authd_core::roles::Permission;
 use authd_core::Error;
+use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
@@ -77,30 +79,62 @@ impl<P: Need> std::ops::Deref for Authed<P> {
     }
 }
 
-/// Finds the presented token: `Authorization: <token>`, `Authorization: Bearer <token>`,
-/// then `?access_token=`, then `?key=`.
-fn presented_token(parts: &Parts) -> Option<&str> {
-    if let Some(v) = parts.headers.get(header::AUTHORIZATION) {
-        // A header that is not visible ASCII cannot hold a token: treat as absent-but-wrong.
-        let v = v.to_str().unwrap_or("\u{0}").trim();
-        let t = match v.get(..7) {
-            Some(p) if p.eq_ignore_ascii_case("bearer ") => v.get(7..).unwrap_or("").trim(),
-            _ => v,
-        };
-        return Some(t);
-    }
-    let q = parts.uri.query()?;
-    let mut key = None;
-    for pair in q.split('&') {
-        if let Some(v) = pair.strip_prefix("access_token=") {
-            return Some(v);
-        }
-        if let Some(v) = pair.strip_prefix("key=") {
-            key = Some(v);
-        }
-    }
-    key
+/// The credential a request presents, if exactly one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Presented<'a> {
+    /// No credential.
+    None,
+    /// One credential.
+    One(&'a str),
+    /// More than one (RFC 6750 §2: a client must not use more than one method, nor repeat
+    /// one); refused whatever the values are, so no "first wins" or "last wins" exists. The
+    /// handle of the first well-formed token among them is kept only to attribute the refusal
+    /// to an account in the audit trail.
+    Ambiguous(Option<AuthId>),
 }
+
+/// Finds the presented credential: `Authorization: <token>` or `Authorization: Bearer
+/// <token>`, `?access_token=`, `?key=`. Any two non-empty ones (or one twice) are
+/// [`Presented::Ambiguous`].
+fn presented(parts: &Parts) -> Presented<'_> {
+    let headers = parts
+        .headers
+        .get_all(header::AUTHORIZATION)
+        .iter()
+        .map(|v| {
+            // A header that is not visible ASCII cannot hold a token: present, but wrong.
+            let v = v.to_str().unwrap_or("\u{0}").trim();
+            match v.get(..7) {
+                Some(p) if p.eq_ignore_ascii_case("bearer ") => v.get(7..).unwrap_or("").trim(),
+                _ => v,
+            }
+        });
+    let query = parts
+        .uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter_map(|pair| match pair.split_once('=') {
+            Some(("access_token" | "key", v)) => Some(v),
+            None if pair == "access_token" || pair == "key" => Some(""),
+            _ => None,
+        });
+    // An empty value presents nothing (clients send `Authorization:` with no token).
+    let mut all = headers.chain(query).filter(|t| !t.is_empty());
+    match (all.next(), all.next()) {
+        (None, _) => Presented::None,
+        (Some(t), None) => Presented::One(t),
+        (Some(a), Some(b)) => Presented::Ambiguous(
+            [a, b]
+                .into_iter()
+                .chain(all)
+                .find_map(|t| authd_core::token::parse(t).map(|p| p.id)),
+        ),
+    }
+}
+
+/// The message of the 400 for more than one credential.
+pub const AMBIGUOUS: &str = "Ambiguous credentials";
 
 /// The value of `?account_id=` if present.
 fn account_param(parts: &Parts) -> Option<&str> {
@@ -113,7 +147,11 @@ fn account_param(parts: &Parts) -> Option<&str> {
 
 /// Authenticates the request without checking a permission.
 pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
-    let token = presented_token(parts).ok_or(Error::Unauthenticated)?;
+    let token = match presented(parts) {
+        Presented::One(t) => t,
+        Presented::None => return Err(Error::Unauthenticated.into()),
+        Presented::Ambiguous(_) => return Err(ApiError::bad_request(AMBIGUOUS)),
+    };
     let principal = state.tokens.authenticate(token).await?;
     // `?account_id=` never widens access: it must name the token's own account.
     if let Some(acct) = account_param(parts) {
@@ -152,15 +190,18 @@ impl<P: Need> FromRequestParts<AppState> for Authed<P> {
             // (and appending would wait out the store timeout a second time).
             Err(e @ ApiError::Domain(Error::Unavailable(_) | Error::Internal(_))) => return Err(e),
             Err(e) => {
-                let handle = presented_token(parts)
-                    .and_then(authd_core::token::parse)
-                    .map(|t| t.id);
+                let handle = match presented(parts) {
+                    Presented::One(t) => authd_core::token::parse(t).map(|t| t.id),
+                    Presented::Ambiguous(handle) => handle,
+                    Presented::None => None,
+                };
                 let outcome = match &e {
                     ApiError::Domain(Error::Expired) => "expired",
                     ApiError::Domain(Error::Unauthenticated) => "unauthorized",
+                    ApiError::Http(StatusCode::BAD_REQUEST, _) => "ambiguous",
                     _ => "forbidden",
                 };
-                crate::audit::refused(state, parts, handle, outcome, "");
+                crate::audit::refused(state, parts, handle, None, outcome, "");
                 return Err(e);
             }
         };
@@ -169,6 +210,7 @@ impl<P: Need> FromRequestParts<AppState> for Authed<P> {
                 state,
                 parts,
                 Some(principal.auth_id),
+                Some(principal.account_id),
                 "forbidden",
                 P::PERMISSION.name(),
             );
@@ -187,32 +229,72 @@ impl<P: Need> FromRequestParts<AppState> for Authed<P> {
 
 /// JSON body extractor with Lytics-envelope rejections (400 malformed, 413 too large,
 /// 415 wrong content type).
+///
+/// Lenient where Lytics is: the body is read as JSON when `Content-Type` is missing,
+/// `text/plain` or a JSON type (`application/json`, `application/*+json`); any other declared
+/// type is 415. Older clients (`lytics-api-wrapper`) send JSON with no header at all.
 #[derive(Debug)]
 pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned> ApiJson<T> {
+    /// Decodes a body already accepted by [`accept_json`].
+    pub fn decode(body: &[u8]) -> Result<Self, ApiError> {
+        // Syntax and type errors alike are the client's mistake: 400, not axum's 422.
+        axum::Json::<T>::from_bytes(body)
+            .map(|axum::Json(v)| ApiJson(v))
+            .map_err(|rej| ApiError::bad_request(format!("Invalid JSON body: {}", rej.body_text())))
+    }
+}
+
+/// 415 in the envelope unless the declared content type may hold JSON (see [`ApiJson`]).
+pub fn accept_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    if json_content_type(headers) {
+        Ok(())
+    } else {
+        Err(ApiError::Http(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Expected a JSON body with Content-Type: application/json".to_owned(),
+        ))
+    }
+}
+
+/// Whether a body declared with these headers may be read as JSON: no `Content-Type`,
+/// `text/plain`, `application/json` or `application/*+json` (parameters such as `charset`
+/// ignored).
+fn json_content_type(headers: &HeaderMap) -> bool {
+    let Some(v) = headers.get(header::CONTENT_TYPE) else {
+        return true;
+    };
+    let Ok(v) = v.to_str() else { return false };
+    let mime = v
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    mime == "application/json"
+        || mime == "text/plain"
+        || (mime.starts_with("application/") && mime.ends_with("+json"))
+}
+
+/// Reads the whole body within the router's body limit (413 in the envelope beyond it).
+pub async fn body_bytes(req: Request, state: &AppState) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|rej| {
+        if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::Http(rej.status(), "Request body too large".to_owned())
+        } else {
+            ApiError::bad_request("Could not read the request body")
+        }
+    })
+}
 
 impl<T: DeserializeOwned + Send> FromRequest<AppState> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(ApiJson(v)),
-            Err(rej) => {
-                let status = rej.status();
-                let msg = match status {
-                    StatusCode::PAYLOAD_TOO_LARGE => "Request body too large".to_owned(),
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE => {
-                        "Expected a JSON body with Content-Type: application/json".to_owned()
-                    }
-                    _ => format!("Invalid JSON body: {}", rej.body_text()),
-                };
-                // Syntax and type errors alike are the client's mistake: 400, not axum's 422.
-                let status = match status {
-                    StatusCode::PAYLOAD_TOO_LARGE | StatusCode::UNSUPPORTED_MEDIA_TYPE => status,
-                    _ => StatusCode::BAD_REQUEST,
-                };
-                Err(ApiError::Http(status, msg))
-            }
-        }
+        accept_json(req.headers())?;
+        let body = body_bytes(req, state).await?;
+        Self::decode(&body)
     }
 }
 

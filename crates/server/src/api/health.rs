@@ -25,7 +25,9 @@ async fn readyz(State(state): State<AppState>) -> Response {
     match state.store.ping().await {
         Ok(()) => Success(StatusCode::OK, "ready").into_response(),
         Err(e) => {
-            tracing::warn!(error = %e, "readiness check failed");
+            // A public route: aggregated so probes (or anyone) cannot flood the log.
+            tracing::debug!(error = %e, "readiness check failed");
+            state.quiet.note(crate::quiet::Kind::NotReady);
             envelope(StatusCode::SERVICE_UNAVAILABLE, "store unreachable")
         }
     }

@@ -22,6 +22,7 @@ pub mod works;
 
 use std::any::Any;
 
+use authd_core::model::MAX_PAGE;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -123,7 +124,7 @@ impl<T: Serialize> IntoResponse for Listed<T> {
 /// Pagination query parameters shared by list endpoints.
 #[derive(Debug, serde::Deserialize)]
 pub struct PageQuery {
-    /// Page size (1–1000, default 100).
+    /// Page size (1–[`MAX_PAGE`], default 100).
     pub limit: Option<String>,
     /// Cursor from the previous page.
     #[serde(rename = "_next")]
@@ -138,9 +139,11 @@ impl PageQuery {
             Some(s) => s
                 .parse::<u32>()
                 .ok()
-                .filter(|n| (1..=1000).contains(n))
+                .filter(|n| (1..=MAX_PAGE).contains(n))
                 .ok_or_else(|| {
-                    error::ApiError::bad_request("limit must be an integer from 1 to 1000")
+                    error::ApiError::bad_request(format!(
+                        "limit must be an integer from 1 to {MAX_PAGE}"
+                    ))
                 }),
         }
     }
@@ -156,7 +159,11 @@ impl PageQuery {
     }
 }
 
-/// Splits a fetched page of `limit + 1` items into the page and its `_next` cursor.
+/// Splits a page fetched with its look-ahead row ([`Page::lookahead`] /
+/// [`with_lookahead`](authd_core::model::with_lookahead)) into the page of at most `limit`
+/// items and its `_next` cursor, present exactly when the look-ahead row came back.
+///
+/// [`Page::lookahead`]: authd_core::model::Page::lookahead
 pub fn paginate<T>(
     mut items: Vec<T>,
     limit: u32,

@@ -67,6 +67,7 @@ struct ProviderBody {
     description: Option<String>,
     categories: Option<Vec<String>>,
     auth_method: Option<String>,
+    auth_description: Option<String>,
     hidden: Option<bool>,
     config: Option<Vec<FieldBody>>,
 }
@@ -85,11 +86,7 @@ fn field_name_ok(s: &str) -> bool {
 
 fn short(field: &str, s: Option<String>) -> ApiResult<String> {
     let s = s.unwrap_or_default();
-    if s.chars().count() > 256 || s.chars().any(char::is_control) {
-        return Err(ApiError::bad_request(format!(
-            "{field} must be at most 256 printable characters"
-        )));
-    }
+    authd_core::text::validate(field, &s, 256)?;
     Ok(s)
 }
 
@@ -164,6 +161,7 @@ async fn create(
         description: short("description", body.description)?,
         categories,
         auth_method,
+        auth_description: short("auth_description", body.auth_description)?,
         hidden: body.hidden.unwrap_or(false),
         no_auth: false,
         config,

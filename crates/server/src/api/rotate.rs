@@ -96,10 +96,7 @@ async fn rotate(
     let body = RotatedDto {
         created: CreatedToken {
             auth,
-            config: [ConfigEntry {
-                name: "api_key",
-                value: r.token.expose(),
-            }],
+            config: [ConfigEntry::api_key(r.token.expose())],
         },
         rotated_from: r.old.to_string(),
         previous_valid_until: rfc3339(Some(r.old_valid_until_ms)),

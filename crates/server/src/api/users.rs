@@ -57,7 +57,10 @@ fn valid_email(e: &str) -> ApiResult<String> {
     let ok = e.len() <= 254
         && e.split_once('@')
             .is_some_and(|(l, d)| !l.is_empty() && !d.is_empty())
-        && !e.chars().any(|c| c.is_whitespace() || c.is_control());
+        && !e
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || authd_core::text::is_bidi_control(c))
+        && !authd_core::text::looks_secret(e);
     if ok {
         Ok(e.to_owned())
     } else {
@@ -66,11 +69,7 @@ fn valid_email(e: &str) -> ApiResult<String> {
 }
 
 fn valid_name(n: &str) -> ApiResult<String> {
-    if n.chars().count() > 200 || n.chars().any(char::is_control) {
-        return Err(ApiError::bad_request(
-            "name must be at most 200 printable characters",
-        ));
-    }
+    authd_core::text::validate("name", n, 200)?;
     Ok(n.trim().to_owned())
 }
 
@@ -87,16 +86,14 @@ async fn list(
     let after = q.after(UserId::parse)?;
     let users = state
         .store
-        .list_users(
-            caller.account_id,
-            Page {
-                after,
-                limit: limit + 1,
-            },
-        )
+        .list_users(caller.account_id, Page::lookahead(after, limit))
         .await?;
     let (users, next) = paginate(users, limit, |u| u.id.to_string());
-    Ok(Listed(users.iter().map(UserDto::from).collect(), next).into_response())
+    let data = users
+        .iter()
+        .map(|u| UserDto::new(u, caller.account_aid))
+        .collect();
+    Ok(Listed(data, next).into_response())
 }
 
 async fn create(
@@ -127,6 +124,8 @@ async fn create(
             created_ms: now,
             updated_ms: now,
             last_logon_ms: None,
+            granted_by: caller.user_id,
+            roles_updated_ms: now,
         })
         .await?;
     tracing::info!(user = %user.id, roles = ?roles.slugs(), "user created");
@@ -139,7 +138,7 @@ async fn create(
         &format!("roles {}", roles.slugs().join(",")),
     )
     .await;
-    Ok(Success(StatusCode::CREATED, UserDto::from(&user)).into_response())
+    Ok(Success(StatusCode::CREATED, UserDto::new(&user, caller.account_aid)).into_response())
 }
 
 async fn read(
@@ -152,7 +151,7 @@ async fn read(
         .get_user(caller.account_id, user_id(&id)?)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    Ok(Success(StatusCode::OK, UserDto::from(&user)).into_response())
+    Ok(Success(StatusCode::OK, UserDto::new(&user, caller.account_aid)).into_response())
 }
 
 async fn update(
@@ -167,6 +166,7 @@ async fn update(
         email: body.email.as_deref().map(valid_email).transpose()?,
         name: body.name.as_deref().map(valid_name).transpose()?,
         roles: body.roles.as_ref().map(Roles::parse).transpose()?,
+        granted_by: caller.user_id,
     };
     let user = crate::users::update(&state, caller.account_id, id, patch)
         .await?
@@ -181,7 +181,7 @@ async fn update(
         &format!("roles {}", user.roles.slugs().join(",")),
     )
     .await;
-    Ok(Success(StatusCode::OK, UserDto::from(&user)).into_response())
+    Ok(Success(StatusCode::OK, UserDto::new(&user, caller.account_aid)).into_response())
 }
 
 async fn remove(

@@ -1,18 +1,21 @@
 //! `/api/work`: import/export jobs. A work lists the auths it uses (all of the caller's
 //! account); an identical workflow+config in the same account is refused with
 //! `Duplicate work config`; `statuscode` follows the state machine in `authd_core::work`.
+//! A work names its workflow by `workflow` (name) and/or `workflow_id` (id, or name) and
+//! answers both; the answer carries every field of Lytics' work (docs/lytics-compat.md).
 //! Deleting an auth detaches it from works and stops them (see `credentials::delete`).
 
 use authd_core::clock::rfc3339;
 use authd_core::ids::{AuthId, WorkId};
 use authd_core::model::Page;
-use authd_core::work::{Work, WorkStatus};
+use authd_core::work::{Work, WorkStatus, WorkflowRef};
 use authd_core::Error;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use serde::de::IgnoredAny;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -34,7 +37,8 @@ const MAX_CONFIG: usize = 64 * 1024;
 /// Most auths per work.
 const MAX_AUTHS: usize = 32;
 
-/// A work on the wire.
+/// A work on the wire: every field of Lytics' work answer (docs/lytics-compat.md) plus
+/// authd's `name`, `description`, `status_reason` and the millisecond side fields.
 #[derive(Debug, Serialize)]
 struct WorkDto {
     id: String,
@@ -44,14 +48,22 @@ struct WorkDto {
     name: String,
     description: String,
     workflow: String,
+    workflow_id: String,
     config: Value,
     auth_ids: Vec<String>,
     statuscode: &'static str,
     status_reason: String,
+    work_state_version: i64,
+    tag: String,
+    hidden: bool,
+    verbose_logging: bool,
+    runtime: String,
     created: String,
     updated: String,
     created_ms: i64,
     updated_ms: i64,
+    /// Lytics' name for `updated_ms`.
+    modified_ms: i64,
 }
 
 fn dto(w: &Work, aid: i64) -> WorkDto {
@@ -63,37 +75,91 @@ fn dto(w: &Work, aid: i64) -> WorkDto {
         name: w.name.clone(),
         description: w.description.clone(),
         workflow: w.workflow.clone(),
+        workflow_id: w.workflow_id(),
         config: serde_json::from_str(&w.config).unwrap_or(Value::Null),
         auth_ids: w.auth_ids.iter().map(ToString::to_string).collect(),
         statuscode: w.status.as_str(),
         status_reason: w.status_reason.clone(),
+        work_state_version: w.state_version,
+        tag: w.tag.clone(),
+        hidden: w.hidden,
+        verbose_logging: w.verbose_logging,
+        runtime: w.runtime.clone(),
         created: rfc3339(Some(w.created_ms)),
         updated: rfc3339(Some(w.updated_ms)),
         created_ms: w.created_ms,
         updated_ms: w.updated_ms,
+        modified_ms: w.updated_ms,
     }
 }
 
+/// A work to create. Unknown fields are refused (a typo would otherwise be silently lost),
+/// but the fields of the answer that the server assigns are accepted and ignored, because
+/// clients post their whole work struct back (go-lytics' `CreateWork` does).
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct WorkBody {
     name: Option<String>,
     description: Option<String>,
     workflow: Option<String>,
+    workflow_id: Option<String>,
     config: Option<Value>,
     auth_ids: Option<Vec<String>>,
     statuscode: Option<String>,
-    #[allow(dead_code)]
-    account_id: Option<String>,
+    tag: Option<String>,
+    hidden: Option<bool>,
+    verbose_logging: Option<bool>,
+    runtime: Option<String>,
+    // Assigned by the server: accepted, ignored.
+    #[serde(rename = "id")]
+    _id: Option<IgnoredAny>,
+    #[serde(rename = "aid")]
+    _aid: Option<IgnoredAny>,
+    #[serde(rename = "account_id")]
+    _account_id: Option<IgnoredAny>,
+    #[serde(rename = "user_id")]
+    _user_id: Option<IgnoredAny>,
+    #[serde(rename = "work_state_version")]
+    _work_state_version: Option<IgnoredAny>,
+    #[serde(rename = "status_reason")]
+    _status_reason: Option<IgnoredAny>,
+    #[serde(rename = "created")]
+    _created: Option<IgnoredAny>,
+    #[serde(rename = "updated")]
+    _updated: Option<IgnoredAny>,
+    #[serde(rename = "created_ms")]
+    _created_ms: Option<IgnoredAny>,
+    #[serde(rename = "updated_ms")]
+    _updated_ms: Option<IgnoredAny>,
+    #[serde(rename = "modified_ms")]
+    _modified_ms: Option<IgnoredAny>,
+    #[serde(rename = "progress")]
+    _progress: Option<IgnoredAny>,
+}
+
+/// The work's workflow name and given workflow id from the body's `workflow` and
+/// `workflow_id` (which holds a workflow id or, for some clients, the workflow's name). A
+/// work named by id only takes the id as its name too: authd keeps no workflow catalog.
+fn workflow_of(name: String, id: String) -> ApiResult<(String, String)> {
+    if id.is_empty() {
+        if name.is_empty() {
+            return Err(ApiError::bad_request("workflow or workflow_id is required"));
+        }
+        return Ok((name, id));
+    }
+    match WorkflowRef::parse(&id) {
+        WorkflowRef::Id(id) if name.is_empty() => Ok((id.clone(), id)),
+        WorkflowRef::Id(id) => Ok((name, id)),
+        WorkflowRef::Name(n) if name.is_empty() || name == n => Ok((n, String::new())),
+        WorkflowRef::Name(_) => Err(ApiError::bad_request(
+            "workflow and workflow_id name different workflows",
+        )),
+    }
 }
 
 fn short_text(field: &str, v: Option<String>) -> ApiResult<String> {
     let s = v.unwrap_or_default();
-    if s.chars().count() > 256 || s.chars().any(char::is_control) {
-        return Err(ApiError::bad_request(format!(
-            "{field} must be at most 256 printable characters"
-        )));
-    }
+    authd_core::text::validate(field, &s, 256)?;
     Ok(s)
 }
 
@@ -106,13 +172,7 @@ async fn list(
     let after = q.after(WorkId::parse)?;
     let works = state
         .store
-        .list_works(
-            caller.account_id,
-            Page {
-                after,
-                limit: limit + 1,
-            },
-        )
+        .list_works(caller.account_id, Page::lookahead(after, limit))
         .await?;
     let (works, next) = paginate(works, limit, |w| w.id.to_string());
     let data = works.iter().map(|w| dto(w, caller.account_aid)).collect();
@@ -125,10 +185,10 @@ async fn create(
     rid: RequestId,
     ApiJson(body): ApiJson<WorkBody>,
 ) -> ApiResult<Response> {
-    let workflow = short_text("workflow", body.workflow)?;
-    if workflow.is_empty() {
-        return Err(ApiError::bad_request("workflow is required"));
-    }
+    let (workflow, workflow_id) = workflow_of(
+        short_text("workflow", body.workflow)?,
+        short_text("workflow_id", body.workflow_id)?,
+    )?;
     let config = match body.config.unwrap_or(Value::Object(serde_json::Map::new())) {
         v @ Value::Object(_) => v,
         _ => return Err(ApiError::bad_request("config must be a JSON object")),
@@ -137,6 +197,13 @@ async fn create(
     // only in key order or whitespace are the same config.
     let config = serde_json::to_string(&config)
         .map_err(|_| ApiError::bad_request("config must be a JSON object"))?;
+    // The config is shown to every reader of the work: no credential may hide in it (secrets
+    // belong in an auth's write-only fields).
+    if authd_core::text::looks_secret(&config) {
+        return Err(ApiError::bad_request(
+            "config must not contain an API token or other secret",
+        ));
+    }
     if config.len() > MAX_CONFIG {
         return Err(ApiError::bad_request(format!(
             "config must be at most {MAX_CONFIG} bytes"
@@ -177,10 +244,16 @@ async fn create(
             name: short_text("name", body.name)?,
             description: short_text("description", body.description)?,
             workflow,
+            workflow_id,
             config,
             auth_ids,
             status,
             status_reason: String::new(),
+            state_version: 0,
+            tag: short_text("tag", body.tag)?,
+            hidden: body.hidden.unwrap_or(false),
+            verbose_logging: body.verbose_logging.unwrap_or(false),
+            runtime: short_text("runtime", body.runtime)?,
             created_ms: now,
             updated_ms: now,
         })

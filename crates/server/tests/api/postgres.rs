@@ -20,9 +20,9 @@ use tokio::sync::RwLock;
 
 use crate::helpers::{into_resp, start, TestApp};
 
-static CLUSTER: LazyLock<RwLock<()>> = LazyLock::new(|| RwLock::new(()));
+pub(crate) static CLUSTER: LazyLock<RwLock<()>> = LazyLock::new(|| RwLock::new(()));
 
-fn node_config(url: &str, key: &MasterKey, dir: &tempfile::TempDir) -> Config {
+pub(crate) fn node_config(url: &str, key: &MasterKey, dir: &tempfile::TempDir) -> Config {
     let mut c = Config::embedded(dir.path());
     c.database_url = DatabaseUrl::new(url);
     c.master_key = MasterKeySource::Key(key.clone());
