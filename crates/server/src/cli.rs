@@ -296,7 +296,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 clock.clone(),
                 16,
             );
-            crate::token_cli::run(command, store, tokens, clock).await
+            let max_age = config.effective_token_max_age_ms();
+            crate::token_cli::run(command, store, tokens, clock, max_age).await
         }
         Command::Init { account } => {
             let (store, key) = startup::open(&config).await?;

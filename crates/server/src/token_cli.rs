@@ -62,12 +62,15 @@ pub enum TokenCommand {
     },
 }
 
-/// Runs one `authd token` subcommand against an existing store.
+/// Runs one `authd token` subcommand against an existing store. `max_age_ms` is the
+/// configured `token_cache_max_age_ms` (how long a running SQLite server may still honour a
+/// revoked token), for the message only.
 pub async fn run(
     cmd: TokenCommand,
     store: Arc<dyn Store>,
     tokens: TokenService,
     clock: Arc<dyn Clock>,
+    max_age_ms: Option<i64>,
 ) -> anyhow::Result<()> {
     match cmd {
         TokenCommand::Create {
@@ -127,11 +130,13 @@ pub async fn run(
                 detail: format!("deleted {} auth(s)", out.deleted.len()),
             };
             store.append_audit(entry).await?;
+            let bound = match max_age_ms {
+                Some(ms) => format!("within {ms} ms (PostgreSQL: 1 s)"),
+                None => "on restart (no token_cache_max_age_ms; PostgreSQL: 1 s)".into(),
+            };
             eprintln!(
-                "authd: revoked {id} and {} token(s) it created; running servers refuse them \
-                 within {} s (PostgreSQL: 1 s)",
-                out.deleted.len() - 1,
-                crate::config::DEFAULT_PG_TOKEN_CACHE_MAX_AGE_MS / 1000
+                "authd: revoked {id} and {} auth(s) under it; running servers refuse them {bound}",
+                out.deleted.len() - 1
             );
             Ok(())
         }
