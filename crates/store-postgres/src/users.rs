@@ -9,6 +9,7 @@ use authd_core::{Error, Result};
 use authd_store_sql::user_from_row;
 
 use crate::notify::publish;
+use crate::retry::retry_conflicts;
 use crate::{corrupt, db_err, id_col, limit, PgStore};
 
 fn email_conflict(e: sqlx::Error) -> Error {
@@ -145,7 +146,13 @@ impl UserStore for PgStore {
     }
 
     async fn delete_user(&self, account: AccountId, id: UserId) -> Result<Option<Vec<AuthId>>> {
-        self.bounded(async {
+        let acct = account.to_string();
+        let uid = id.to_string();
+        let (acct, uid) = (&acct, &uid);
+        // Same lock order as every other multi-row change of `auths` (ascending id, see
+        // `auths.rs`), and rerun on a deadlock or serialization failure, so the revocation of a
+        // user's tokens never loses to the nodes' last-access batches.
+        self.bounded(retry_conflicts("delete user", || async move {
             let mut tx = self.pool.begin().await.map_err(db_err)?;
             let Some(before) = lock_user(&mut tx, account, id).await? else {
                 return Ok(None);
@@ -153,36 +160,49 @@ impl UserStore for PgStore {
             if before.contains(Role::Admin) && admins(&mut tx, account).await? <= 1 {
                 return Err(authd_core::roles::last_admin());
             }
-            let revoked = sqlx::query(
-                "WITH RECURSIVE tree(id) AS ( \
-                   SELECT id FROM auths WHERE account_id = $1 AND user_id = $2 \
-                     AND kind = 'api_token' \
-                   UNION SELECT a.id FROM auths a JOIN tree t ON a.parent_id = t.id \
-                     WHERE a.account_id = $1 AND a.kind = 'api_token') \
-                 DELETE FROM auths WHERE account_id = $1 AND id IN (SELECT id FROM tree) \
-                 RETURNING id",
-            )
-            .bind(account.to_string())
-            .bind(id.to_string())
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db_err)?
-            .iter()
-            .map(|r| id_col(r, "id", AuthId::parse))
-            .collect::<Result<Vec<_>>>()?;
+            let lock = format!(
+                "{USER_TOKENS} SELECT id FROM auths WHERE account_id = $1 \
+                 AND id IN (SELECT id FROM tree) ORDER BY id FOR UPDATE"
+            );
+            sqlx::query(&lock)
+                .bind(acct)
+                .bind(uid)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            let delete = format!(
+                "{USER_TOKENS} DELETE FROM auths WHERE account_id = $1 \
+                 AND id IN (SELECT id FROM tree) RETURNING id"
+            );
+            let revoked = sqlx::query(&delete)
+                .bind(acct)
+                .bind(uid)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_err)?
+                .iter()
+                .map(|r| id_col(r, "id", AuthId::parse))
+                .collect::<Result<Vec<_>>>()?;
             sqlx::query("DELETE FROM users WHERE account_id = $1 AND id = $2")
-                .bind(account.to_string())
-                .bind(id.to_string())
+                .bind(acct)
+                .bind(uid)
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
             publish(&mut tx, &revoked).await?;
             tx.commit().await.map_err(db_err)?;
             Ok(Some(revoked))
-        })
+        }))
         .await
     }
 }
+
+/// The recursive CTE `tree(id)`: the API tokens of user `$2` in account `$1` and,
+/// transitively, every token they created — what deleting the user revokes.
+const USER_TOKENS: &str = "WITH RECURSIVE tree(id) AS ( \
+       SELECT id FROM auths WHERE account_id = $1 AND user_id = $2 AND kind = 'api_token' \
+       UNION SELECT a.id FROM auths a JOIN tree t ON a.parent_id = t.id \
+         WHERE a.account_id = $1 AND a.kind = 'api_token')";
 
 /// Serialises role changes within an account (the account row lock), so two concurrent
 /// demotions cannot both pass the last-admin check; then reads the user's roles.
