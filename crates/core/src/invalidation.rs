@@ -3,8 +3,10 @@
 //! changed (the server's token cache).
 //!
 //! A backend exposes an [`InvalidationFeed`]; the server runs [`InvalidationFeed::follow`] in a
-//! background task and hands it an [`InvalidationSink`]. A single-node backend (SQLite) uses
-//! [`NoFeed`]: the node that changes a record also evicts it, so nothing needs delivering.
+//! background task and hands it an [`InvalidationSink`]. Each backend has one: PostgreSQL's
+//! listens for NOTIFY; SQLite's polls the file's `invalidations` table, which carries changes
+//! made by other processes on the same file (the operator CLI) — a server evicts its own
+//! changes itself.
 //!
 //! **Invariant:** a feed reports [`Invalidation::Lost`] as soon as it can no longer promise
 //! delivery, and [`Invalidation::Resumed`] only once it is listening again. Between the two,
@@ -45,17 +47,4 @@ pub trait InvalidationFeed: Send + Sync + 'static {
     /// Delivers messages to `sink` until the returned future is dropped. Reconnects by
     /// itself; never returns for a live feed.
     async fn follow(&self, sink: std::sync::Arc<dyn InvalidationSink>);
-}
-
-/// The feed of a single-node backend: nothing ever arrives.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct NoFeed;
-
-#[async_trait]
-impl InvalidationFeed for NoFeed {
-    fn trusted_at_start(&self) -> bool {
-        true
-    }
-
-    async fn follow(&self, _sink: std::sync::Arc<dyn InvalidationSink>) {}
 }

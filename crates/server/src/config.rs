@@ -256,9 +256,11 @@ impl Config {
     pub fn effective_token_max_age_ms(&self) -> Option<i64> {
         let ms = match self.token_cache_max_age_ms {
             Some(ms) => ms,
-            // Both backends: on SQLite it bounds how long a running server honours a token
-            // revoked by `authd token revoke` (another process; no feed) or changed in the file.
-            None => DEFAULT_PG_TOKEN_CACHE_MAX_AGE_MS,
+            // PostgreSQL: the staleness backstop behind LISTEN/NOTIFY. SQLite: none — the
+            // server evicts its own changes, and other processes' arrive through the file's
+            // invalidations table (`store-sqlite/src/feed.rs`) within 250 ms.
+            None if self.database_url.is_postgres() => DEFAULT_PG_TOKEN_CACHE_MAX_AGE_MS,
+            None => 0,
         };
         i64::try_from(ms).ok().filter(|m| *m > 0)
     }

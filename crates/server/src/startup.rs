@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use authd_core::clock::Clock;
-use authd_core::invalidation::{InvalidationFeed, InvalidationSink, NoFeed};
+use authd_core::invalidation::{InvalidationFeed, InvalidationSink};
 use authd_core::store::Store;
 use authd_crypto::MasterKey;
 use authd_store_postgres::{PgSettings, PgStore};
@@ -76,10 +76,13 @@ pub async fn open_backend(config: &Config) -> anyhow::Result<(Backend, MasterKey
     let store = authd_store_sqlite::SqliteStore::open(config.database_url.expose())
         .await
         .with_context(|| format!("opening database {}", config.database_url))?;
+    // Other processes on the same file (`authd token revoke`) reach this server's caches
+    // through the file's invalidations table.
+    let feed = Arc::new(store.feed());
     Ok((
         Backend {
             store: Arc::new(store),
-            feed: Arc::new(NoFeed),
+            feed,
         },
         key,
     ))

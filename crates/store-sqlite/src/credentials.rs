@@ -239,6 +239,7 @@ impl CredentialStore for SqliteStore {
                 }
             }
         }
+        crate::feed::publish(&mut tx, &out.deleted).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(out)
     }

@@ -25,8 +25,11 @@ use sqlx::sqlite::{
 };
 
 mod credentials;
+mod feed;
 mod group_commit;
 mod settings;
+
+pub use feed::{SqliteFeed, POLL_EVERY};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -38,6 +41,11 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
+    /// The follower of this file's invalidations (changes made by other processes).
+    pub fn feed(&self) -> SqliteFeed {
+        SqliteFeed::new(self.pool.clone())
+    }
+
     /// Opens (creating if needed) the database at `url` (`sqlite://path` or a bare path) and
     /// applies pending migrations.
     pub async fn open(url: &str) -> anyhow::Result<Self> {
@@ -337,6 +345,7 @@ impl UserStore for SqliteStore {
         } else {
             Vec::new()
         };
+        feed::publish(&mut tx, &tokens).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(Some((user, tokens)))
     }
@@ -377,6 +386,7 @@ impl UserStore for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
+        feed::publish(&mut tx, &revoked).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(Some(revoked))
     }
@@ -495,6 +505,7 @@ impl AuthStore for SqliteStore {
     }
 
     async fn delete_auth(&self, account: AccountId, id: AuthId) -> Result<Vec<AuthId>> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
         let rows = sqlx::query(
             "DELETE FROM auths WHERE account_id = ?1 AND id IN ( \
                WITH RECURSIVE tree(id) AS ( \
@@ -506,12 +517,16 @@ impl AuthStore for SqliteStore {
         )
         .bind(account.to_string())
         .bind(id.to_string())
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await
         .map_err(db_err)?;
-        rows.iter()
+        let ids = rows
+            .iter()
             .map(|r| id_col(r, "id", AuthId::parse))
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        feed::publish(&mut tx, &ids).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(ids)
     }
 
     async fn token_credential(&self, id: AuthId) -> Result<Option<TokenCredential>> {

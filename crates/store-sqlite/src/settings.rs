@@ -182,6 +182,7 @@ impl RotationStore for SqliteStore {
             .fetch_one(&mut *tx)
             .await
             .map_err(db_err)?;
+        crate::feed::publish(&mut tx, &[old]).await?;
         tx.commit().await.map_err(db_err)?;
         auth_from_row(&row).map(Some)
     }
