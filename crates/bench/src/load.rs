@@ -60,8 +60,8 @@ pub(crate) struct Args {
     /// Header that carries the token; `none` sends it in no header.
     #[arg(long, default_value = "Authorization")]
     header: String,
-    /// Request method.
-    #[arg(long, default_value = "GET", value_parser = ["GET", "POST"])]
+    /// Request method (any HTTP method, e.g. GET, POST, PUT, DELETE).
+    #[arg(long, default_value = "GET")]
     method: String,
     /// Request body (`{token}` and `{id}` are replaced as in the URL).
     #[arg(long)]
@@ -485,7 +485,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         .iter()
         .map(|h| header_pair(h))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let method = Method::from_bytes(args.method.as_bytes())?;
+    let method = Method::from_bytes(args.method.to_ascii_uppercase().as_bytes())
+        .with_context(|| format!("--method {:?} is not an HTTP method", args.method))?;
     let fixed_uri = match &path.fixed {
         Some(p) => Some(Uri::from_maybe_shared(p.clone())?),
         None => None,
