@@ -12,6 +12,7 @@
 #                   other processes leave the cores idle (default 5, --quick 1;
 #                   0 never waits); a busy machine is flagged in the results
 #   --keep          keep the temporary data directories and logs
+#   --results NAME  write bench/results/NAME.md and NAME.json (default latest)
 #   --without-authd measure only the limits and the peer (to test the harness)
 #   --skip-big      no 1,000,000-token store (saves its ~2-3 min of seeding; its
 #                   targets are reported as skipped): for smoke runs
@@ -24,7 +25,8 @@
 # throwaway PostgreSQL cluster on loopback (when installed) with one authd node
 # on it, runs each scenario once per round (rounds interleave scenarios, so
 # drift hits all of them alike) and writes bench/results/latest.md and
-# latest.json: every figure is the median over the rounds with its min-max.
+# latest.json (or --results NAME): every figure is the median over the rounds
+# with its min-max.
 # Every target is a ratio against a limit measured in the same run on the same
 # machine.
 #
@@ -43,6 +45,7 @@ KEEP=0
 WITH_AUTHD=1
 SKIP_BIG=0
 SKIP_PG=0
+RESULTS=latest
 WAIT_IDLE_MIN=""
 ROUNDS=""
 DURATION=""
@@ -54,14 +57,19 @@ while [ $# -gt 0 ]; do
     --without-authd) WITH_AUTHD=0 ;;
     --skip-big) SKIP_BIG=1 ;;
     --skip-pg) SKIP_PG=1 ;;
+    --results) RESULTS=$2; shift ;;
     --rounds) ROUNDS=$2; shift ;;
     --duration) DURATION=$2; shift ;;
     --wait-idle) WAIT_IDLE_MIN=$2; shift ;;
-    -h|--help) sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
 done
+
+case "$RESULTS" in
+  ""|.*|*/*) echo "--results wants a plain file name, got: $RESULTS" >&2; exit 2 ;;
+esac
 
 if [ "$QUICK" = 1 ]; then
   ROUNDS=${ROUNDS:-3}; DURATION=${DURATION:-3}; WARMUP=1; WAIT_IDLE_MIN=${WAIT_IDLE_MIN:-1}
@@ -312,7 +320,7 @@ pg_setup() {
   # On the repository's disk like the SQLite stores, so commit rates are the same disk's.
   PG_TMP=$(mktemp -d "$ROOT/bench/results/tmp/pg.XXXXXX") || return 1
   pg_stop() {
-    as_pg "$bin/pg_ctl" -D "$PG_TMP/data" -m immediate stop >/dev/null 2>&1 || true
+    as_pg "$PG_BIN/pg_ctl" -D "$PG_TMP/data" -m immediate stop >/dev/null 2>&1 || true
     if [ "$KEEP" = 1 ]; then log "kept $PG_TMP"; else rm -rf "$PG_TMP"; fi
   }
   chmod 755 "$PG_TMP"
@@ -336,7 +344,7 @@ synchronous_commit = on
 CONF
   as_pg "$bin/pg_ctl" -D "$PG_TMP/data" -l "$PG_TMP/server.log" -w -t 60 start >/dev/null \
     || { tail -5 "$PG_TMP/server.log" >&2; log "PostgreSQL: pg_ctl start failed"; return 1; }
-  PG_VERSION=$("$bin/postgres" --version 2>/dev/null | awk '{print $NF}')
+  PG_VERSION=$("$bin/postgres" --version 2>/dev/null | awk '{print $3}')
   PG_URL="postgres://authd:$pw@127.0.0.1:$port/postgres"
   key=$(python3 -c 'import base64,os; print(base64.b64encode(os.urandom(32)).decode())')
   # Secrets go to authd through its environment only, never its command line.
@@ -598,9 +606,9 @@ PY
 mkdir -p bench/results
 set +e
 python3 bench/report.py --raw "$RAW" --meta "$META" \
-  --md bench/results/latest.md --json bench/results/latest.json \
+  --md "bench/results/$RESULTS.md" --json "bench/results/$RESULTS.json" \
   $([ "$CHECK" = 1 ] && echo --check)
 status=$?
 set -e
-log "wrote bench/results/latest.md and bench/results/latest.json"
+log "wrote bench/results/$RESULTS.md and bench/results/$RESULTS.json"
 exit $status
