@@ -244,9 +244,17 @@ mod request {
         };
         // Warm the token cache (and check every request answers as the benches expect).
         for (path, token, want) in [
-            (format!("/api/auth/{}", a.id), a.token.as_str(), StatusCode::OK),
+            (
+                format!("/api/auth/{}", a.id),
+                a.token.as_str(),
+                StatusCode::OK,
+            ),
             ("/api/auth/self".into(), a.token.as_str(), StatusCode::OK),
-            ("/api/account/current".into(), a.token.as_str(), StatusCode::OK),
+            (
+                "/api/account/current".into(),
+                a.token.as_str(),
+                StatusCode::OK,
+            ),
             ("/healthz".into(), "", StatusCode::OK),
         ] {
             assert_eq!(a.call(&path, token), want, "{path}");
@@ -346,8 +354,17 @@ mod request {
     #[divan::bench]
     fn layer3_handler_auth_json(b: divan::Bencher<'_, '_>) {
         let a = &*APP;
-        let p = a.state.tokens.authenticate_cached(&a.token).unwrap().unwrap();
-        let auth = a.state.tokens.cached_record(p.account_id, p.auth_id).unwrap();
+        let p = a
+            .state
+            .tokens
+            .authenticate_cached(&a.token)
+            .unwrap()
+            .unwrap();
+        let auth = a
+            .state
+            .tokens
+            .cached_record(p.account_id, p.auth_id)
+            .unwrap();
         b.bench(|| {
             let dto = authd::api::dto::AuthDto::new(&auth, p.account_aid, "lytics", None);
             serde_json::to_vec(&dto).unwrap().len()
