@@ -12,19 +12,27 @@
 #                   other processes leave the cores idle (default 5, --quick 1;
 #                   0 never waits); a busy machine is flagged in the results
 #   --keep          keep the temporary data directories and logs
+#   --results NAME  write bench/results/NAME.md and NAME.json (default latest)
 #   --without-authd measure only the limits and the peer (to test the harness)
+#   --skip-big      no 1,000,000-token store (saves its ~2-3 min of seeding; its
+#                   targets are reported as skipped): for smoke runs
+#   --skip-pg       no PostgreSQL scenario (skipped anyway, with a line in the
+#                   report, when initdb/pg_ctl are not installed)
 #   AUTHD_BIN=PATH  environment: measure that authd binary instead of building one
 #
 # It builds the release binaries, seeds authd stores (1,000 / 100,000 /
-# 1,000,000 tokens), starts every server on 127.0.0.1 on free ports, runs each
-# scenario once per round (rounds interleave scenarios, so drift hits all of
-# them alike) and writes bench/results/latest.md and latest.json: every figure
-# is the median over the rounds with its min-max. Every target is a ratio
-# against a limit measured in the same run on the same machine.
+# 1,000,000 tokens), starts every server on 127.0.0.1 on free ports, starts a
+# throwaway PostgreSQL cluster on loopback (when installed) with one authd node
+# on it, runs each scenario once per round (rounds interleave scenarios, so
+# drift hits all of them alike) and writes bench/results/latest.md and
+# latest.json (or --results NAME): every figure is the median over the rounds
+# with its min-max.
+# Every target is a ratio against a limit measured in the same run on the same
+# machine.
 #
 # Needs: cargo, python3, node + npm (oidc-provider is installed from npm into
-# bench/.peer on first use). Every load loop is bounded in time; only loopback
-# addresses are used.
+# bench/.peer on first use), optionally PostgreSQL's initdb/pg_ctl. Every load
+# loop is bounded in time; only loopback addresses are used.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -35,6 +43,9 @@ QUICK=0
 CHECK=0
 KEEP=0
 WITH_AUTHD=1
+SKIP_BIG=0
+SKIP_PG=0
+RESULTS=latest
 WAIT_IDLE_MIN=""
 ROUNDS=""
 DURATION=""
@@ -44,14 +55,21 @@ while [ $# -gt 0 ]; do
     --check) CHECK=1 ;;
     --keep) KEEP=1 ;;
     --without-authd) WITH_AUTHD=0 ;;
+    --skip-big) SKIP_BIG=1 ;;
+    --skip-pg) SKIP_PG=1 ;;
+    --results) RESULTS=$2; shift ;;
     --rounds) ROUNDS=$2; shift ;;
     --duration) DURATION=$2; shift ;;
     --wait-idle) WAIT_IDLE_MIN=$2; shift ;;
-    -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
 done
+
+case "$RESULTS" in
+  ""|.*|*/*) echo "--results wants a plain file name, got: $RESULTS" >&2; exit 2 ;;
+esac
 
 if [ "$QUICK" = 1 ]; then
   ROUNDS=${ROUNDS:-3}; DURATION=${DURATION:-3}; WARMUP=1; WAIT_IDLE_MIN=${WAIT_IDLE_MIN:-1}
@@ -64,9 +82,11 @@ PEER_TOKENS=1000    # tokens minted by the peer
 SMALL=1000
 MID=100000
 BIG=1000000
+PG_TOKENS=10000     # tokens in the PostgreSQL store (random-token and cache-miss scenarios)
 
 # Only the flags given below configure the servers under test.
-unset AUTHD_CONFIG AUTHD_DATA_DIR AUTHD_DATABASE_URL AUTHD_MASTER_KEY AUTHD_MASTER_KEY_FILE AUTHD_LISTEN
+unset AUTHD_CONFIG AUTHD_DATA_DIR AUTHD_DATABASE_URL AUTHD_MASTER_KEY AUTHD_MASTER_KEY_FILE AUTHD_LISTEN \
+  AUTHD_DB_TIMEOUT_MS AUTHD_DB_MAX_CONNECTIONS AUTHD_TOKEN_CACHE_MAX_AGE_MS AUTHD_MAX_CONNECTIONS
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -112,8 +132,10 @@ cleanup() {
   for pid in "${PIDS[@]:-}"; do
     [ -n "$pid" ] && wait "$pid" 2>/dev/null || true
   done
+  pg_stop
   if [ "$KEEP" = 1 ]; then log "kept $WORK"; else rm -rf "$WORK"; fi
 }
+pg_stop() { :; }   # replaced once a PostgreSQL cluster is started
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
@@ -139,8 +161,9 @@ PY
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 hwm_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
-# start_authd NAME DATADIR: sets SRV_PID, SRV_PORT, SRV_READY_MS
-start_authd() {
+# try_start_authd NAME DATADIR: sets SRV_PID, SRV_PORT, SRV_READY_MS; 1 when it is not ready.
+# AUTHD_* variables set before the call (e.g. the database URL) reach the server.
+try_start_authd() {
   local name=$1 dir=$2 t0 t1
   SRV_PORT=$(free_port)
   t0=$(now_ns)
@@ -149,27 +172,30 @@ start_authd() {
   SRV_PID=$!
   PIDS+=("$SRV_PID")
   "$BENCH" wait-ready --url "http://127.0.0.1:$SRV_PORT/readyz" --timeout 60 >/dev/null \
-    || { tail -20 "$WORK/$name.log" >&2; die "authd ($name) did not become ready"; }
+    || { tail -20 "$WORK/$name.log" >&2; log "authd ($name) did not become ready"; return 1; }
   t1=$(now_ns)
   SRV_READY_MS=$(( (t1 - t0) / 1000000 ))
 }
+start_authd() { try_start_authd "$@" || die "authd ($1) did not become ready"; }
 
 stop_pid() {
   kill "$1" 2>/dev/null || true
   wait "$1" 2>/dev/null || true
 }
 
-# expect_status WANT CURL-ARGS...: a one-request sanity check before loading.
-expect_status() {
+# check_status WANT CURL-ARGS...: a one-request sanity check before loading (1 on a mismatch).
+check_status() {
   local want=$1; shift
   local got
   got=$(curl -s -o "$WORK/probe.out" -w '%{http_code}' --max-time 10 "$@" || true)
   if [ "$got" != "$want" ]; then
-    log "sanity check failed: wanted HTTP $want, got $got for: $*"
+    # The arguments may hold a token: show only the URL (the last one).
+    log "sanity check failed: wanted HTTP $want, got $got for ${*: -1}"
     head -c 400 "$WORK/probe.out" >&2 || true; echo >&2
-    die "a server under test does not answer as expected"
+    return 1
   fi
 }
+expect_status() { check_status "$@" || die "a server under test does not answer as expected"; }
 
 load() { "$BENCH" load --warmup "$WARMUP" --duration "$DURATION" "$@"; }
 
@@ -203,10 +229,14 @@ if [ "$WITH_AUTHD" = 1 ]; then
       record "seed_$name" 0 "{\"seed_ms\": $SEED_MS, \"tokens\": $count}"
     fi
   }
-  log "seeding stores (1k, 100k, 1M tokens) and a fresh one for createtoken"
+  if [ "$SKIP_BIG" = 1 ]; then
+    log "seeding stores (1k, 100k tokens; no 1M store: --skip-big) and a fresh one for createtoken"
+  else
+    log "seeding stores (1k, 100k, 1M tokens) and a fresh one for createtoken"
+  fi
   seed small "$SMALL"
   seed mid "$MID"
-  seed big "$BIG"
+  [ "$SKIP_BIG" = 1 ] || seed big "$BIG"
   seed create 0
 
   start_authd small "$WORK/small"; SMALL_PID=$SRV_PID; SMALL_PORT=$SRV_PORT
@@ -223,6 +253,146 @@ if [ "$WITH_AUTHD" = 1 ]; then
   CREATE_BODY='{"scopes":["observer"],"name":"b"}'
   expect_status 201 -X POST -H "Authorization: $ADMIN_CREATE" -H 'Content-Type: application/json' \
     --data "$CREATE_BODY" "http://127.0.0.1:$CREATE_PORT/api/auth/createtoken"
+
+  # The other authenticated reads (issue 12's second table), all on the 1k store
+  # with its admin token: find a user and a built-in provider, and upload one
+  # entity profile to read back.
+  SMALL_URL="http://127.0.0.1:$SMALL_PORT"
+  json_first_id() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["data"][0]["id"])' "$WORK/probe.out"; }
+  expect_status 200 -H "Authorization: $ADMIN_SMALL" "$SMALL_URL/api/user"
+  USER_SMALL=$(json_first_id) || die "no user in the 1k store"
+  expect_status 200 -H "Authorization: $ADMIN_SMALL" "$SMALL_URL/api/provider"
+  PROVIDER_BUILTIN=$(json_first_id) || die "no provider in the catalog"
+  expect_status 200 -X POST -H "Authorization: $ADMIN_SMALL" -H 'Content-Type: application/json' \
+    --data '{"user_id":"u1","name":"bench"}' "$SMALL_URL/collect/json/bench"
+  INTROSPECT_BODY='{"token":"{token}"}'
+  # READS: scenario name and path of each GET read, in the order they run.
+  READS=(
+    "auth_self /api/auth/self"
+    "account_current /api/account/current"
+    "account_aid /api/account/1"
+    "account_list /api/account"
+    "user_read /api/user/$USER_SMALL"
+    "account_setting /api/account/setting"
+    "entity_read /api/entity/user/user_id/u1"
+    "auth_list_100 /api/auth?limit=100"
+    "provider_read /api/provider/$PROVIDER_BUILTIN"
+  )
+  for spec in "${READS[@]}"; do
+    expect_status 200 -H "Authorization: $ADMIN_SMALL" "$SMALL_URL${spec#* }"
+  done
+  expect_status 200 -H "Authorization: $ADMIN_SMALL" "$SMALL_URL/api/auth?limit=100"
+  python3 -c 'import json,sys; n=len(json.load(open(sys.argv[1]))["data"]); sys.exit(0 if n == 100 else 1)' \
+    "$WORK/probe.out" || die "GET /api/auth?limit=100 did not answer a page of 100"
+  expect_status 200 -X POST -H "Authorization: $ADMIN_SMALL" -H 'Content-Type: application/json' \
+    --data "{\"token\":\"$(head -n1 "$WORK/small.tokens")\"}" "$SMALL_URL/api/auth/introspect"
+  grep -q '"active":true' "$WORK/probe.out" || die "introspection does not report a seeded token active"
+fi
+
+# ---------------------------------------------------------------- PostgreSQL
+# A throwaway cluster on loopback (fsync and synchronous_commit on, as in
+# production), one authd node on it with the default token cache, and one with
+# a 1 ms cache age so that every request is a cache miss. Any failure here skips
+# the PostgreSQL scenarios with a line in the report; it never fails the run.
+PG_OK=0
+PG_STATUS="skipped: --skip-pg"
+pg_bindir() {
+  local d
+  if command -v pg_ctl >/dev/null 2>&1 && command -v initdb >/dev/null 2>&1; then
+    dirname "$(readlink -f "$(command -v pg_ctl)")"
+    return
+  fi
+  for d in /usr/lib/postgresql/*/bin; do
+    if [ -x "$d/pg_ctl" ] && [ -x "$d/initdb" ]; then echo "$d"; fi
+  done | sort -V | tail -n 1
+}
+# pg_setup: sets PG_URL, PG_ADMIN, PG_PID/PG_PORT_HTTP (cached node), PG_MISS_PID/PORT; 1 on failure.
+pg_setup() {
+  local bin=$1 port pw key
+  if [ "$(id -u)" = 0 ]; then
+    PG_OS_USER=postgres
+    id "$PG_OS_USER" >/dev/null 2>&1 || { log "PostgreSQL: no 'postgres' OS user to run it as root"; return 1; }
+    as_pg() { runuser -u "$PG_OS_USER" -- "$@"; }
+  else
+    PG_OS_USER=$(id -un)
+    as_pg() { "$@"; }
+  fi
+  # On the repository's disk like the SQLite stores, so commit rates are the same disk's.
+  PG_TMP=$(mktemp -d "$ROOT/bench/results/tmp/pg.XXXXXX") || return 1
+  pg_stop() {
+    as_pg "$PG_BIN/pg_ctl" -D "$PG_TMP/data" -m immediate stop >/dev/null 2>&1 || true
+    if [ "$KEEP" = 1 ]; then log "kept $PG_TMP"; else rm -rf "$PG_TMP"; fi
+  }
+  chmod 755 "$PG_TMP"
+  mkdir -p "$PG_TMP/data"
+  chown -R "$PG_OS_USER" "$PG_TMP" || return 1
+  port=$(free_port)
+  pw="bench-$(od -An -tx1 -N12 /dev/urandom | tr -d ' \n')"
+  printf '%s\n' "$pw" > "$PG_TMP/pwfile"
+  chown "$PG_OS_USER" "$PG_TMP/pwfile"
+  as_pg "$bin/initdb" -D "$PG_TMP/data" -U authd --pwfile="$PG_TMP/pwfile" -A scram-sha-256 \
+    --encoding=UTF8 --locale=C.UTF-8 >"$PG_TMP/initdb.log" 2>&1 \
+    || { tail -5 "$PG_TMP/initdb.log" >&2; log "PostgreSQL: initdb failed"; return 1; }
+  rm -f "$PG_TMP/pwfile"
+  cat >>"$PG_TMP/data/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+port = $port
+unix_socket_directories = '$PG_TMP'
+max_connections = 200
+fsync = on
+synchronous_commit = on
+CONF
+  as_pg "$bin/pg_ctl" -D "$PG_TMP/data" -l "$PG_TMP/server.log" -w -t 60 start >/dev/null \
+    || { tail -5 "$PG_TMP/server.log" >&2; log "PostgreSQL: pg_ctl start failed"; return 1; }
+  PG_VERSION=$("$bin/postgres" --version 2>/dev/null | awk '{print $3}')
+  PG_URL="postgres://authd:$pw@127.0.0.1:$port/postgres"
+  key=$(python3 -c 'import base64,os; print(base64.b64encode(os.urandom(32)).decode())')
+  # Secrets go to authd through its environment only, never its command line.
+  local -x AUTHD_DATABASE_URL="$PG_URL" AUTHD_MASTER_KEY="$key"
+  "$AUTHD" --data-dir "$PG_TMP/authd" init > "$WORK/pg.admin" 2>>"$WORK/pg.log" \
+    || { tail -5 "$WORK/pg.log" >&2; log "PostgreSQL: authd init failed"; return 1; }
+  PG_ADMIN=$(head -n1 "$WORK/pg.admin" | tr -d '\r\n ')
+  printf '%s\n' "$PG_ADMIN" > "$WORK/pg.admin"
+  [ -n "$PG_ADMIN" ] || { log "PostgreSQL: authd init printed no token"; return 1; }
+  local t0 t1
+  t0=$(now_ns)
+  "$AUTHD" --data-dir "$PG_TMP/authd" dev seed-tokens --count "$PG_TOKENS" --out "$WORK/pg.tokens" \
+    >>"$WORK/pg.log" 2>&1 || { tail -5 "$WORK/pg.log" >&2; log "PostgreSQL: seeding failed"; return 1; }
+  t1=$(now_ns)
+  log "seeded pg: $PG_TOKENS tokens in $(( (t1 - t0) / 1000000 )) ms"
+  record seed_pg 0 "{\"seed_ms\": $(( (t1 - t0) / 1000000 )), \"tokens\": $PG_TOKENS}"
+  try_start_authd pg "$PG_TMP/authd" || return 1
+  PG_PID=$SRV_PID; PG_PORT_HTTP=$SRV_PORT
+  AUTHD_TOKEN_CACHE_MAX_AGE_MS=1 try_start_authd pg_miss "$PG_TMP/authd" || return 1
+  PG_MISS_PID=$SRV_PID; PG_MISS_PORT=$SRV_PORT
+  local id
+  id=$(printf '%s' "$PG_ADMIN" | cut -d. -f2)
+  check_status 200 -H "Authorization: $PG_ADMIN" "http://127.0.0.1:$PG_PORT_HTTP/api/auth/$id" || return 1
+  check_status 200 -H "Authorization: $PG_ADMIN" "http://127.0.0.1:$PG_MISS_PORT/api/auth/$id" || return 1
+  check_status 201 -X POST -H "Authorization: $PG_ADMIN" -H 'Content-Type: application/json' \
+    --data "$CREATE_BODY" "http://127.0.0.1:$PG_PORT_HTTP/api/auth/createtoken" || return 1
+  AUTHD_BENCH_PG_URL="$PG_URL" "$BENCH" pg-commit --duration 0.2 >/dev/null \
+    || { log "PostgreSQL: the pg-commit probe failed"; return 1; }
+  return 0
+}
+if [ "$WITH_AUTHD" = 1 ] && [ "$SKIP_PG" = 0 ]; then
+  PG_BIN=$(pg_bindir)
+  if [ -z "$PG_BIN" ]; then
+    PG_STATUS="skipped: PostgreSQL is not installed (no initdb/pg_ctl on PATH or under /usr/lib/postgresql/*/bin)"
+    log "PostgreSQL not found: skipping its scenarios"
+  else
+    log "starting a throwaway PostgreSQL cluster ($PG_BIN) and authd on it"
+    # A subshell would lose the variables: run in this shell, errors checked inside.
+    if pg_setup "$PG_BIN"; then
+      PG_OK=1
+      PG_STATUS="measured: PostgreSQL ${PG_VERSION:-?}, local cluster on loopback, fsync and synchronous_commit on; $PG_TOKENS tokens"
+    else
+      PG_STATUS="skipped: the PostgreSQL set-up failed (see the log above)"
+      log "PostgreSQL set-up failed: skipping its scenarios"
+    fi
+  fi
+elif [ "$WITH_AUTHD" = 0 ]; then
+  PG_STATUS="skipped: --without-authd"
 fi
 
 PEER_PID=""
@@ -327,21 +497,35 @@ for round in $(seq 1 "$ROUNDS"); do
           --tokens "$WORK/small.tokens" --server-pid "$SMALL_PID")
     record authd_1k "$round" "$r" "{\"rss_kb\": $(rss_kb "$SMALL_PID")}"
 
+    # Every other authenticated read, on the 1k store with its admin token.
+    for spec in "${READS[@]}"; do
+      r=$(load --url "$SMALL_URL${spec#* }" --connections "$CONNS" \
+            --tokens "$WORK/one.tokens" --server-pid "$SMALL_PID")
+      record "${spec%% *}" "$round" "$r"
+    done
+    # Introspection: the admin token asks about one of the 1,000 tokens at random.
+    r=$(load --url "$SMALL_URL/api/auth/introspect" --method POST --body "$INTROSPECT_BODY" \
+          --tokens "$WORK/small.tokens" --header none --extra-header "Authorization: $ADMIN_SMALL" \
+          --connections "$CONNS" --server-pid "$SMALL_PID")
+    record introspect "$round" "$r"
+
     # Fresh start of the 1M-token store every round: start-up time, then load,
     # then resident memory.
-    start_authd big "$WORK/big"
-    BIG_PID=$SRV_PID; BIG_PORT=$SRV_PORT
-    rss_start=$(rss_kb "$BIG_PID")
-    record startup_1M "$round" "{\"ready_ms\": $SRV_READY_MS, \"rss_kb\": $rss_start}"
-    r=$(load --url "http://127.0.0.1:$BIG_PORT/api/auth/{id}" --connections "$CONNS" \
-          --tokens "$WORK/big.tokens" --server-pid "$BIG_PID")
-    record authd_1M "$round" "$r" "{\"rss_kb\": $(rss_kb "$BIG_PID"), \"hwm_kb\": $(hwm_kb "$BIG_PID")}"
-    # Diagnostic: the same 1M store, requests over only 1,000 of its tokens, which
-    # separates the cost of the store's size from that of a large working set.
-    r=$(load --url "http://127.0.0.1:$BIG_PORT/api/auth/{id}" --connections "$CONNS" \
-          --tokens "$WORK/big.tokens" --limit-tokens "$SMALL" --server-pid "$BIG_PID")
-    record authd_1M_ws1k "$round" "$r"
-    stop_pid "$BIG_PID"
+    if [ "$SKIP_BIG" = 0 ]; then
+      start_authd big "$WORK/big"
+      BIG_PID=$SRV_PID; BIG_PORT=$SRV_PORT
+      rss_start=$(rss_kb "$BIG_PID")
+      record startup_1M "$round" "{\"ready_ms\": $SRV_READY_MS, \"rss_kb\": $rss_start}"
+      r=$(load --url "http://127.0.0.1:$BIG_PORT/api/auth/{id}" --connections "$CONNS" \
+            --tokens "$WORK/big.tokens" --server-pid "$BIG_PID")
+      record authd_1M "$round" "$r" "{\"rss_kb\": $(rss_kb "$BIG_PID"), \"hwm_kb\": $(hwm_kb "$BIG_PID")}"
+      # Diagnostic: the same 1M store, requests over only 1,000 of its tokens, which
+      # separates the cost of the store's size from that of a large working set.
+      r=$(load --url "http://127.0.0.1:$BIG_PORT/api/auth/{id}" --connections "$CONNS" \
+            --tokens "$WORK/big.tokens" --limit-tokens "$SMALL" --server-pid "$BIG_PID")
+      record authd_1M_ws1k "$round" "$r"
+      stop_pid "$BIG_PID"
+    fi
 
     r=$(load --url "http://127.0.0.1:$CREATE_PORT/api/auth/createtoken" --method POST \
           --body "$CREATE_BODY" --connections "$CREATE_CONNS" \
@@ -351,6 +535,29 @@ for round in $(seq 1 "$ROUNDS"); do
 
   r=$("$BENCH" sqlite-commit --path "$WORK/commit.db" --duration "$DURATION")
   record sqlite_commit "$round" "$r"
+
+  if [ "$PG_OK" = 1 ]; then
+    # A failing PostgreSQL scenario is logged and left out, never fatal.
+    pg_load() { # pg_load SCENARIO LOAD-ARGS...
+      local name=$1 out; shift
+      if out=$(load --connections "$CONNS" "$@"); then record "$name" "$round" "$out"
+      else log "PostgreSQL scenario $name failed this round"; fi
+    }
+    pg_load pg_1token --url "http://127.0.0.1:$PG_PORT_HTTP/api/auth/{id}" \
+      --tokens "$WORK/pg.admin" --server-pid "$PG_PID"
+    pg_load pg_random --url "http://127.0.0.1:$PG_PORT_HTTP/api/auth/{id}" \
+      --tokens "$WORK/pg.tokens" --server-pid "$PG_PID"
+    pg_load pg_miss --url "http://127.0.0.1:$PG_MISS_PORT/api/auth/{id}" \
+      --tokens "$WORK/pg.tokens" --server-pid "$PG_MISS_PID"
+    if r=$(load --url "http://127.0.0.1:$PG_PORT_HTTP/api/auth/createtoken" --method POST \
+          --body "$CREATE_BODY" --connections "$CREATE_CONNS" \
+          --tokens "$WORK/pg.admin" --server-pid "$PG_PID"); then
+      record pg_createtoken "$round" "$r"
+    else log "PostgreSQL scenario pg_createtoken failed this round"; fi
+    if r=$(AUTHD_BENCH_PG_URL="$PG_URL" "$BENCH" pg-commit --duration "$DURATION"); then
+      record pg_commit "$round" "$r"
+    else log "the pg-commit probe failed this round"; fi
+  fi
 
   if [ -n "$PEER_PID" ]; then
     r=$(load --url "http://127.0.0.1:$PEER_PORT/token/introspection" --method POST \
@@ -364,7 +571,7 @@ done
 
 # ---------------------------------------------------------------- report
 META="$WORK/meta.json"
-python3 - "$META" <<PY
+BENCH_PG_STATUS="$PG_STATUS" python3 - "$META" <<PY
 import json, sys, platform, subprocess, datetime, os
 def sh(cmd):
     try:
@@ -391,15 +598,17 @@ json.dump({
     "connections": $CONNS, "create_connections": $CREATE_CONNS,
     "peer_tokens": $PEER_TOKENS, "with_authd": $WITH_AUTHD == 1,
     "idle_check_busy_cores": float("$IDLE_BUSY"), "wait_idle_min": $WAIT_IDLE_MIN,
+    "skip_big": $SKIP_BIG == 1,
+    "pg": os.environ.get("BENCH_PG_STATUS", ""),
 }, open(sys.argv[1], "w"), indent=2)
 PY
 
 mkdir -p bench/results
 set +e
 python3 bench/report.py --raw "$RAW" --meta "$META" \
-  --md bench/results/latest.md --json bench/results/latest.json \
+  --md "bench/results/$RESULTS.md" --json "bench/results/$RESULTS.json" \
   $([ "$CHECK" = 1 ] && echo --check)
 status=$?
 set -e
-log "wrote bench/results/latest.md and bench/results/latest.json"
+log "wrote bench/results/$RESULTS.md and bench/results/$RESULTS.json"
 exit $status

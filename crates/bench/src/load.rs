@@ -60,8 +60,8 @@ pub(crate) struct Args {
     /// Header that carries the token; `none` sends it in no header.
     #[arg(long, default_value = "Authorization")]
     header: String,
-    /// Request method.
-    #[arg(long, default_value = "GET", value_parser = ["GET", "POST"])]
+    /// Request method (any HTTP method, e.g. GET, POST, PUT, DELETE).
+    #[arg(long, default_value = "GET")]
     method: String,
     /// Request body (`{token}` and `{id}` are replaced as in the URL).
     #[arg(long)]
@@ -449,6 +449,12 @@ fn header_pair(s: &str) -> anyhow::Result<(HeaderName, HeaderValue)> {
     ))
 }
 
+/// `--method`: any HTTP method, case-insensitive.
+fn parse_method(s: &str) -> anyhow::Result<Method> {
+    Method::from_bytes(s.to_ascii_uppercase().as_bytes())
+        .with_context(|| format!("--method {s:?} is not an HTTP method"))
+}
+
 /// Run the load and print the JSON summary.
 pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     anyhow::ensure!(args.connections > 0, "--connections must be at least 1");
@@ -485,7 +491,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         .iter()
         .map(|h| header_pair(h))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let method = Method::from_bytes(args.method.as_bytes())?;
+    let method = parse_method(&args.method)?;
     let fixed_uri = match &path.fixed {
         Some(p) => Some(Uri::from_maybe_shared(p.clone())?),
         None => None,
@@ -617,6 +623,14 @@ mod tests {
         assert_eq!(&token_id(&t)[..], b"0123456789abcdef0123456789abcdef");
         let odd = Bytes::from_static(b"opaque");
         assert_eq!(&token_id(&odd)[..], b"opaque");
+    }
+
+    #[test]
+    fn any_method_is_accepted() {
+        assert_eq!(parse_method("put").unwrap(), Method::PUT);
+        assert_eq!(parse_method("DELETE").unwrap(), Method::DELETE);
+        assert_eq!(parse_method("POST").unwrap(), Method::POST);
+        assert!(parse_method("NOT A METHOD").is_err());
     }
 
     #[test]

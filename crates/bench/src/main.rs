@@ -7,10 +7,12 @@
 //! - `baseline`: the HTTP limit, a minimal axum route that checks no token;
 //! - `load`: an HTTP/1.1 keep-alive load generator printing one JSON line;
 //! - `sqlite-commit`: the durable-commit limit of the disk under SQLite;
+//! - `pg-commit`: the durable-commit limit of a PostgreSQL server;
 //! - `wait-ready`: polls a URL until it answers 200 (start-up time).
 
 mod baseline;
 mod load;
+mod pg_commit;
 mod procstat;
 mod ready;
 mod sqlite_commit;
@@ -33,6 +35,8 @@ enum Command {
     Load(load::Args),
     /// Measure single-row durable INSERT transactions per second (WAL, synchronous=FULL).
     SqliteCommit(sqlite_commit::Args),
+    /// Measure single-row durable INSERT transactions per second on PostgreSQL (synchronous_commit=on).
+    PgCommit(pg_commit::Args),
     /// Poll a URL until it answers 200; print the time it took as JSON.
     WaitReady(ready::Args),
 }
@@ -43,6 +47,7 @@ fn main() -> anyhow::Result<()> {
         Command::Baseline(args) => baseline::run(args),
         Command::Load(args) => load::run(args),
         Command::SqliteCommit(args) => sqlite_commit::run(args),
+        Command::PgCommit(args) => pg_commit::run(args),
         Command::WaitReady(args) => ready::run(args),
     }
 }

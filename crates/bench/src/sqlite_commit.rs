@@ -38,6 +38,18 @@ fn remove_db(path: &Path) {
     }
 }
 
+/// The JSON line both commit probes print: commits, seconds, rate and latency percentiles.
+pub(crate) fn summary(commits: u64, secs: f64, hist: &Histogram<u64>) -> serde_json::Value {
+    json!({
+        "commits": commits,
+        "seconds": secs,
+        "commits_per_sec": commits as f64 / secs,
+        "p50_us": hist.value_at_quantile(0.5),
+        "p99_us": hist.value_at_quantile(0.99),
+        "max_us": hist.max(),
+    })
+}
+
 /// Commit single-row transactions for `duration` seconds; print the rate.
 pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     anyhow::ensure!(
@@ -98,14 +110,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         let secs = start.elapsed().as_secs_f64();
         conn.close().await?;
         remove_db(&args.path);
-        let out = json!({
-            "commits": commits,
-            "seconds": secs,
-            "commits_per_sec": commits as f64 / secs,
-            "p50_us": hist.value_at_quantile(0.5),
-            "p99_us": hist.value_at_quantile(0.99),
-            "max_us": hist.max(),
-        });
+        let out = summary(commits, secs, &hist);
         println!("{out}");
         Ok(())
     })

@@ -2,12 +2,24 @@
 //! parse + checksum, keyed hash, the full in-memory check (one token and 100,000 tokens
 //! picked at random), the Go-duration parser, and seal/open of a credential.
 //!
+//! Then the whole request path in-process (module `request`): authd's real router, built
+//! by [`Application::build`] over a temporary SQLite store, driven with
+//! `tower::ServiceExt::oneshot` (no socket is used), layer by layer so that a regression
+//! in one layer shows without a load generator: a bare axum route (the floor), the
+//! router and its middleware on `/healthz` (no auth), the auth extractor alone, the
+//! `GET /api/auth/{id}` handler's serialization alone, and whole requests (a cached
+//! token check, `/api/auth/self`, `/api/account/current`, a bad token's 401).
+//! BENCHMARKS.md keeps the per-layer budget measured with these.
+//!
 //! Run: `cargo bench -p authd --bench token_check`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::sync::{Arc, LazyLock};
 
+use authd::config::{Config, MasterKeySource};
+use authd::startup::Application;
+use authd::state::AppState;
 use authd::tokens::TokenService;
 use authd_core::clock::SystemClock;
 use authd_core::ids::AuthId;
@@ -177,4 +189,216 @@ fn seal_and_open_credential(b: divan::Bencher<'_, '_>) {
         let s = ring.seal(&aad, black_box(&secret)).unwrap();
         ring.open(&aad, &s).unwrap().expose().len()
     });
+}
+
+/// The whole request path in-process: authd's router over a temporary SQLite store.
+mod request {
+    use std::net::SocketAddr;
+
+    use axum::body::Body;
+    use axum::extract::ConnectInfo;
+    use axum::http::{Request, StatusCode};
+    use axum::Router;
+    use tower::ServiceExt as _;
+
+    use super::*;
+
+    pub(super) struct App {
+        pub(super) rt: tokio::runtime::Runtime,
+        pub(super) router: Router,
+        pub(super) state: AppState,
+        /// The bootstrap admin token and its id.
+        pub(super) token: String,
+        pub(super) id: String,
+        _app: Application,
+        _dir: tempfile::TempDir,
+    }
+
+    /// Built once: an [`Application`] (its listener is bound to 127.0.0.1:0 but never
+    /// served) and the router `run_until_stopped` would serve.
+    pub(super) static APP: LazyLock<App> = LazyLock::new(|| {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::embedded(dir.path());
+        config.listen = "127.0.0.1:0".parse().unwrap();
+        config.master_key = MasterKeySource::Key(MasterKey::generate());
+        let mut app = rt
+            .block_on(Application::build(config, Arc::new(SystemClock)))
+            .unwrap();
+        let token = app.take_bootstrap().unwrap().token.expose().to_owned();
+        let id = token.split('.').nth(1).unwrap().to_owned();
+        let state = app.state().clone();
+        let router = authd::api::router(state.clone());
+        let a = App {
+            rt,
+            router,
+            state,
+            token,
+            id,
+            _app: app,
+            _dir: dir,
+        };
+        // Warm the token cache (and check every request answers as the benches expect).
+        for (path, token, want) in [
+            (
+                format!("/api/auth/{}", a.id),
+                a.token.as_str(),
+                StatusCode::OK,
+            ),
+            ("/api/auth/self".into(), a.token.as_str(), StatusCode::OK),
+            (
+                "/api/account/current".into(),
+                a.token.as_str(),
+                StatusCode::OK,
+            ),
+            ("/healthz".into(), "", StatusCode::OK),
+        ] {
+            assert_eq!(a.call(&path, token), want, "{path}");
+        }
+        assert_eq!(
+            a.call(&format!("/api/auth/{}", a.id), &a.bad_token()),
+            StatusCode::UNAUTHORIZED
+        );
+        a
+    });
+
+    impl App {
+        pub(super) fn request(&self, path: &str, token: &str) -> Request<Body> {
+            let mut b = Request::get(path);
+            if !token.is_empty() {
+                b = b.header("authorization", token);
+            }
+            let mut req = b.body(Body::empty()).unwrap();
+            // What authd's listener adds to every request.
+            req.extensions_mut()
+                .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))));
+            req
+        }
+
+        /// One request through the router, body read to the end; its status.
+        pub(super) fn call(&self, path: &str, token: &str) -> StatusCode {
+            let req = self.request(path, token);
+            self.rt.block_on(async {
+                let resp = self.router.clone().oneshot(req).await.unwrap();
+                let status = resp.status();
+                axum::body::to_bytes(resp.into_body(), usize::MAX)
+                    .await
+                    .unwrap();
+                status
+            })
+        }
+
+        /// The admin token with another secret: the id is cached, the secret is wrong.
+        pub(super) fn bad_token(&self) -> String {
+            let (head, secret) = self.token.rsplit_once('.').unwrap();
+            let flipped: String = secret
+                .chars()
+                .map(|c| if c == 'a' { 'b' } else { 'a' })
+                .collect();
+            format!("{head}.{flipped}")
+        }
+    }
+
+    /// The floor: a bare axum route answering the same envelope as `authd-bench baseline`.
+    #[divan::bench]
+    fn layer0_bare_axum_route(b: divan::Bencher<'_, '_>) {
+        use axum::extract::Path;
+        let a = &*APP;
+        let bare: Router = Router::new().route(
+            "/api/auth/{id}",
+            axum::routing::get(|Path(id): Path<String>| async move {
+                axum::Json(serde_json::json!({"status": "success", "data": {"id": id}}))
+            }),
+        );
+        let path = format!("/api/auth/{}", a.id);
+        b.bench(|| {
+            let req = a.request(&path, "");
+            a.rt.block_on(async {
+                let resp = bare.clone().oneshot(req).await.unwrap();
+                axum::body::to_bytes(resp.into_body(), usize::MAX)
+                    .await
+                    .unwrap()
+                    .len()
+            })
+        });
+    }
+
+    /// authd's router and middleware (request id, tracing span, panic catcher, body
+    /// limit, fallbacks) on a route with no auth and no store.
+    #[divan::bench]
+    fn layer1_router_healthz(b: divan::Bencher<'_, '_>) {
+        let a = &*APP;
+        b.bench(|| a.call("/healthz", ""));
+    }
+
+    /// The auth extractor alone: header, token check (cached), `?account_id=`, allowlist.
+    #[divan::bench]
+    fn layer2_extractor_authenticate(b: divan::Bencher<'_, '_>) {
+        let a = &*APP;
+        let (parts, ()) = a
+            .request(&format!("/api/auth/{}", a.id), &a.token)
+            .map(|_| ())
+            .into_parts();
+        b.bench(|| {
+            a.rt.block_on(authd::api::extract::authenticate(&parts, &a.state))
+                .unwrap()
+                .account_aid
+        });
+    }
+
+    /// The `GET /api/auth/{id}` handler's own work: the cached record to its wire JSON.
+    #[divan::bench]
+    fn layer3_handler_auth_json(b: divan::Bencher<'_, '_>) {
+        let a = &*APP;
+        let p = a
+            .state
+            .tokens
+            .authenticate_cached(&a.token)
+            .unwrap()
+            .unwrap();
+        let auth = a
+            .state
+            .tokens
+            .cached_record(p.account_id, p.auth_id)
+            .unwrap();
+        b.bench(|| {
+            let dto = authd::api::dto::AuthDto::new(&auth, p.account_aid, "lytics", None);
+            serde_json::to_vec(&dto).unwrap().len()
+        });
+    }
+
+    /// The whole request: `GET /api/auth/{id}` of the caller's own (cached) token.
+    #[divan::bench]
+    fn full_get_auth_cached(b: divan::Bencher<'_, '_>) {
+        let a = &*APP;
+        let path = format!("/api/auth/{}", a.id);
+        b.bench(|| a.call(&path, &a.token));
+    }
+
+    /// The whole request: `GET /api/auth/self`.
+    #[divan::bench]
+    fn full_auth_self(b: divan::Bencher<'_, '_>) {
+        let a = &*APP;
+        b.bench(|| a.call("/api/auth/self", &a.token));
+    }
+
+    /// The whole request: `GET /api/account/current`.
+    #[divan::bench]
+    fn full_account_current(b: divan::Bencher<'_, '_>) {
+        let a = &*APP;
+        b.bench(|| a.call("/api/account/current", &a.token));
+    }
+
+    /// The whole request: a known id with a wrong secret, 401 (and its refusal audit).
+    #[divan::bench]
+    fn full_bad_token_401(b: divan::Bencher<'_, '_>) {
+        let a = &*APP;
+        let path = format!("/api/auth/{}", a.id);
+        let bad = a.bad_token();
+        b.bench(|| a.call(&path, &bad));
+    }
 }
