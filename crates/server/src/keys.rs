@@ -156,15 +156,6 @@ impl KeyManager {
         Ok(ring)
     }
 
-    /// The ring, reloaded first if the store's current key changed.
-    async fn ring_for_write(&self) -> Result<Arc<KeyRing>> {
-        let ring = self.snapshot()?;
-        match self.store.current_data_key_id().await? {
-            Some(id) if id != ring.current_id() => self.reload().await,
-            _ => Ok(ring),
-        }
-    }
-
     /// Seals one field of a credential under the current data key.
     pub async fn seal(
         &self,
@@ -195,8 +186,8 @@ impl KeyManager {
             .collect()
     }
 
-    /// Reserves `n` seals in the store before they are made and returns the ring to make each
-    /// one with (exactly `n`; a budget reached midway splits them over two keys). A ring
+    /// The only way to a ring to seal with (so that no seal goes uncounted): reserves `n`
+    /// seals in the store before they are made and returns the ring to make each one with (exactly `n`; a budget reached midway splits them over two keys). A ring
     /// whose current key is no longer current in the store is reloaded (a rotation by
     /// another process); a key whose count reaches the budget is rotated at once, so the
     /// next seal uses a fresh key.
@@ -285,9 +276,15 @@ impl KeyManager {
         }
     }
 
-    /// The current key id as this process sees it (after a possible reload).
+    /// The current key id as this process sees it (after a possible reload). Not a licence
+    /// to seal: every seal goes through `KeyManager::reserve`.
     pub async fn current_key_id(&self) -> Result<String> {
-        Ok(self.ring_for_write().await?.current_id().to_owned())
+        let ring = self.snapshot()?;
+        let ring = match self.store.current_data_key_id().await? {
+            Some(id) if id != ring.current_id() => self.reload().await?,
+            _ => ring,
+        };
+        Ok(ring.current_id().to_owned())
     }
 }
 
