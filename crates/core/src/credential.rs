@@ -178,6 +178,28 @@ pub struct SecretLocation {
     pub secret: StoredSecret,
 }
 
+/// What [`KeyStore::reserve_seals`] granted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SealGrant {
+    /// Seals granted (0 when the key's budget is spent).
+    pub granted: u64,
+    /// The key's seal count after this grant.
+    pub seals: u64,
+}
+
+/// What [`KeyStore::destroy_data_key`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyDestroy {
+    /// The key is gone.
+    Destroyed,
+    /// No key has this id.
+    NotFound,
+    /// The key is the current one (rotate first).
+    Current,
+    /// This many secret rows are still sealed under it (rewrap first).
+    Referenced(u64),
+}
+
 /// The key ring's persistence and the bulk operations of `authd keys`. These are operator
 /// operations over the whole store, deliberately not tenant-scoped; no HTTP handler calls
 /// them.
@@ -209,4 +231,17 @@ pub trait KeyStore: Send + Sync {
     /// Replaces one secret field if it still holds exactly `old` (compare-and-swap on key
     /// id and nonce), so a concurrent API write is never overwritten. Returns whether it did.
     async fn replace_secret(&self, at: &SecretLocation, new: StoredSecret) -> Result<bool>;
+    /// How many seals each key id has reserved (made, or about to be), oldest key first.
+    async fn seal_counts_by_key(&self) -> Result<Vec<(String, u64)>>;
+    /// Reserves up to `n` seals under `key_id`, durably and atomically across processes:
+    /// grants `min(n, budget - seals)` and adds it to the key's count. `None` when `key_id`
+    /// is not (or no longer) the current key. Called before sealing, so the count never
+    /// falls behind the seals made.
+    async fn reserve_seals(&self, key_id: &str, n: u64, budget: u64) -> Result<Option<SealGrant>>;
+    /// Adds `key` as the current key only if `expected` is still current (one transaction),
+    /// so processes that find the same key spent rotate it once. Returns whether it did.
+    async fn rotate_data_key_from(&self, expected: &str, key: DataKeyRecord) -> Result<bool>;
+    /// Deletes a retired data key that no secret row references, in one transaction;
+    /// otherwise says why not.
+    async fn destroy_data_key(&self, key_id: &str) -> Result<KeyDestroy>;
 }

@@ -140,16 +140,30 @@ pub async fn system(
     target: &str,
     detail: &str,
 ) {
+    keyring(store, clock, "cli", action, target, "ok", detail).await;
+}
+
+/// Records an action on the key ring (no account) by `actor` (`cli`, `operator`, or `authd`
+/// for the server's own automatic rotation) with its outcome.
+pub async fn keyring(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    actor: &str,
+    action: &str,
+    target: &str,
+    outcome: &str,
+    detail: &str,
+) {
     append(
         store,
         AuditEntry {
             seq: 0,
             at_ms: clock.now_ms(),
             account_id: None,
-            actor: "cli".into(),
+            actor: actor.into(),
             action: action.into(),
             target: target.into(),
-            outcome: "ok".into(),
+            outcome: outcome.into(),
             request_id: String::new(),
             detail: detail.into(),
         },

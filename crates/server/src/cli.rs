@@ -65,6 +65,9 @@ struct GlobalArgs {
     /// Re-read cached token records older than this many ms [default: 10000; 0 disables].
     #[arg(long, global = true, env = "AUTHD_TOKEN_CACHE_MAX_AGE_MS")]
     token_cache_max_age_ms: Option<u64>,
+    /// Seals a data key may make before it is rotated automatically [default: 2^30].
+    #[arg(long, global = true, env = "AUTHD_DATA_KEY_SEAL_BUDGET")]
+    data_key_seal_budget: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -247,7 +250,14 @@ impl Cli {
                 &data_dir,
             )?),
         };
+        let data_key_seal_budget = crate::keys::check_seal_budget(
+            self.global
+                .data_key_seal_budget
+                .or(file.data_key_seal_budget)
+                .unwrap_or(crate::keys::DEFAULT_SEAL_BUDGET),
+        )?;
         Ok(Config {
+            data_key_seal_budget,
             http,
             audit_queue,
             worker,
@@ -286,7 +296,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve { .. } => serve(config, clock).await,
         Command::Keys { command } => {
             let (store, master) = open_existing(&config).await?;
-            crate::keys_cli::run(command, store, master, clock).await
+            let budget = config.data_key_seal_budget;
+            crate::keys_cli::run(command, store, master, clock, budget).await
         }
         Command::Token { command } => {
             let (store, master) = open_existing(&config).await?;

@@ -89,6 +89,8 @@ pub struct FileConfig {
     pub max_connections: Option<usize>,
     /// Number of refused credentials that may wait to be audited.
     pub audit_queue: Option<usize>,
+    /// Seals a data key may make before it is rotated automatically (1 to 2^32).
+    pub data_key_seal_budget: Option<u64>,
 }
 
 impl FileConfig {
@@ -174,6 +176,9 @@ pub struct Config {
     /// Number of refused credentials that may wait for the audit writer; past it they are
     /// counted (and the count logged) instead of audited.
     pub audit_queue: usize,
+    /// Seals a data key may make before it is rotated automatically
+    /// ([`crate::keys::DEFAULT_SEAL_BUDGET`], 2^30, by default).
+    pub data_key_seal_budget: u64,
 }
 
 /// What one client may cost a listener (see `docs/http.md`).
@@ -249,6 +254,7 @@ impl Config {
             token_cache_max_age_ms: None,
             http: HttpLimits::default(),
             audit_queue: DEFAULT_AUDIT_QUEUE,
+            data_key_seal_budget: crate::keys::DEFAULT_SEAL_BUDGET,
         }
     }
 

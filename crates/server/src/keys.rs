@@ -5,25 +5,58 @@
 //! with the current data key (AES-256-GCM, fresh nonce, AAD = account, auth, field) and stored
 //! with the key id. See `docs/credentials.md`.
 //!
-//! [`KeyManager`] holds the unwrapped ring. Before every seal it asks the store for the
-//! current key id and reloads the ring when it changed, so a rotation done by another process
-//! (`authd keys rotate`) is used for new writes without a restart. An open that names a key
+//! [`KeyManager`] holds the unwrapped ring. Before every seal it reserves the seal under its
+//! current key id in the store, which refuses when that key is no longer current; the ring is
+//! then reloaded, so a rotation done by another process (`authd keys rotate`) is used for new
+//! writes without a restart. An open that names a key
 //! the ring lacks reloads once. Plaintext only ever exists inside [`SecretBytes`].
+//!
+//! Data-key lifecycle (docs/credentials.md, "Data-key lifecycle"): every seal is first
+//! reserved in the store ([`KeyStore::reserve_seals`], its own committed transaction), so the
+//! per-key seal count never falls behind the seals made, across crashes and nodes; a key is
+//! replaced automatically when its count reaches the seal budget; `authd keys destroy`
+//! removes a retired key no secret references.
+//!
+//! [`KeyStore::reserve_seals`]: authd_core::credential::KeyStore::reserve_seals
 
 use std::sync::{Arc, RwLock};
 
-use authd_core::clock::Clock;
-use authd_core::credential::{DataKeyRecord, StoredSecret};
+use authd_core::clock::{Clock, SystemClock};
+use authd_core::credential::{DataKeyRecord, KeyDestroy, StoredSecret};
 use authd_core::ids::{AccountId, AuthId};
 use authd_core::store::Store;
 use authd_core::{Error, Result};
 use authd_crypto::{Aad, CryptoError, KeyRing, KeyWrapper, Sealed, SecretBytes, WrappedKey};
+
+/// Default seal budget of a data key: 2^30, a quarter of the 2^32 seals that random 96-bit
+/// nonces allow under one AES-GCM key (NIST SP 800-38D, 8.3).
+pub const DEFAULT_SEAL_BUDGET: u64 = 1 << 30;
+/// The largest seal budget accepted: the SP 800-38D limit itself.
+pub const MAX_SEAL_BUDGET: u64 = 1 << 32;
+
+/// Validates a configured seal budget (1 to [`MAX_SEAL_BUDGET`]).
+pub fn check_seal_budget(budget: u64) -> anyhow::Result<u64> {
+    anyhow::ensure!(
+        (1..=MAX_SEAL_BUDGET).contains(&budget),
+        "data_key_seal_budget must be from 1 to {MAX_SEAL_BUDGET} (2^32, the AES-GCM limit \
+         for random nonces)"
+    );
+    Ok(budget)
+}
+
+/// Reservations that grant nothing in a row before a seal gives up (each one reloads the
+/// ring or rotates the key, so more than a few means the store is not converging).
+const MAX_IDLE_RESERVATIONS: u32 = 8;
 
 /// The running key ring.
 pub struct KeyManager {
     store: Arc<dyn Store>,
     wrapper: KeyWrapper,
     ring: RwLock<Arc<KeyRing>>,
+    /// Seals a data key may make before it is replaced.
+    budget: u64,
+    /// Dates automatically rotated keys and their audit entries.
+    clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for KeyManager {
@@ -92,7 +125,17 @@ impl KeyManager {
             store,
             wrapper,
             ring: RwLock::new(Arc::new(ring)),
+            budget: DEFAULT_SEAL_BUDGET,
+            clock: Arc::new(SystemClock),
         })
+    }
+
+    /// Sets the seal budget (see [`check_seal_budget`]) and the clock that dates keys rotated
+    /// when it is reached.
+    pub fn with_seal_budget(mut self, budget: u64, clock: Arc<dyn Clock>) -> Self {
+        self.budget = budget.clamp(1, MAX_SEAL_BUDGET);
+        self.clock = clock;
+        self
     }
 
     fn snapshot(&self) -> Result<Arc<KeyRing>> {
@@ -113,15 +156,6 @@ impl KeyManager {
         Ok(ring)
     }
 
-    /// The ring to seal with: reloaded first if the store's current key changed.
-    async fn ring_for_write(&self) -> Result<Arc<KeyRing>> {
-        let ring = self.snapshot()?;
-        match self.store.current_data_key_id().await? {
-            Some(id) if id != ring.current_id() => self.reload().await,
-            _ => Ok(ring),
-        }
-    }
-
     /// Seals one field of a credential under the current data key.
     pub async fn seal(
         &self,
@@ -130,22 +164,98 @@ impl KeyManager {
         field: &str,
         plaintext: &[u8],
     ) -> Result<StoredSecret> {
-        let ring = self.ring_for_write().await?;
-        seal_with(&ring, account, auth, field, plaintext)
+        let rings = self.reserve(1).await?;
+        let ring = rings
+            .first()
+            .ok_or_else(|| Error::internal(anyhow::anyhow!("no seal reserved")))?;
+        seal_with(ring, account, auth, field, plaintext)
     }
 
-    /// Seals several fields with one ring (one current-key check).
+    /// Seals several fields, reserving their seals in one store call (normally one key).
     pub async fn seal_all(
         &self,
         account: AccountId,
         auth: AuthId,
         fields: &[(String, SecretBytes)],
     ) -> Result<Vec<StoredSecret>> {
-        let ring = self.ring_for_write().await?;
+        let rings = self.reserve(fields.len()).await?;
         fields
             .iter()
-            .map(|(f, v)| seal_with(&ring, account, auth, f, v.expose()))
+            .zip(rings)
+            .map(|((f, v), ring)| seal_with(&ring, account, auth, f, v.expose()))
             .collect()
+    }
+
+    /// The only way to a ring to seal with (so that no seal goes uncounted): reserves `n`
+    /// seals in the store before they are made and returns the ring to make each one with (exactly `n`; a budget reached midway splits them over two keys). A ring
+    /// whose current key is no longer current in the store is reloaded (a rotation by
+    /// another process); a key whose count reaches the budget is rotated at once, so the
+    /// next seal uses a fresh key.
+    async fn reserve(&self, n: usize) -> Result<Vec<Arc<KeyRing>>> {
+        let mut rings = Vec::with_capacity(n);
+        let mut idle = 0;
+        while rings.len() < n {
+            let ring = self.snapshot()?;
+            let left = u64::try_from(n - rings.len()).unwrap_or(u64::MAX);
+            let grant = self
+                .store
+                .reserve_seals(ring.current_id(), left, self.budget)
+                .await?;
+            match grant {
+                None => {
+                    self.reload().await?;
+                }
+                Some(g) => {
+                    let granted = usize::try_from(g.granted).unwrap_or(0);
+                    rings.extend(std::iter::repeat_n(ring.clone(), granted));
+                    if g.seals >= self.budget {
+                        self.rotate_spent(ring.current_id(), g.seals).await?;
+                    }
+                    if granted > 0 {
+                        idle = 0;
+                        continue;
+                    }
+                }
+            }
+            idle += 1;
+            if idle >= MAX_IDLE_RESERVATIONS {
+                return Err(Error::internal(anyhow::anyhow!(
+                    "could not reserve a seal under any data key"
+                )));
+            }
+        }
+        Ok(rings)
+    }
+
+    /// Replaces the data key `spent` (its count reached the budget) by a fresh current key,
+    /// unless another process did first, and reloads the ring. Audited as actor `authd`.
+    async fn rotate_spent(&self, spent: &str, seals: u64) -> Result<()> {
+        let k = self.wrapper.generate_data_key(self.clock.now_ms());
+        let id = k.id.clone();
+        let rec = DataKeyRecord {
+            id: k.id,
+            created_ms: k.created_ms,
+            wrapped: k.wrapped,
+            current: true,
+        };
+        if self.store.rotate_data_key_from(spent, rec).await? {
+            let detail = format!(
+                "automatic: data key {spent} reached its seal budget ({seals} of {} seals)",
+                self.budget
+            );
+            tracing::info!(old = spent, new = %id, seals, "data key seal budget reached; rotated");
+            crate::audit::keyring(
+                self.store.as_ref(),
+                self.clock.as_ref(),
+                "authd",
+                "keys.rotate",
+                &id,
+                "ok",
+                &detail,
+            )
+            .await;
+        }
+        self.reload().await.map(|_| ())
     }
 
     /// Opens one stored field. `Err(Invalid)`-free: a wrong AAD or tampered row is
@@ -166,9 +276,15 @@ impl KeyManager {
         }
     }
 
-    /// The current key id as this process sees it (after a possible reload).
+    /// The current key id as this process sees it (after a possible reload). Not a licence
+    /// to seal: every seal goes through `KeyManager::reserve`.
     pub async fn current_key_id(&self) -> Result<String> {
-        Ok(self.ring_for_write().await?.current_id().to_owned())
+        let ring = self.snapshot()?;
+        let ring = match self.store.current_data_key_id().await? {
+            Some(id) if id != ring.current_id() => self.reload().await?,
+            _ => ring,
+        };
+        Ok(ring.current_id().to_owned())
     }
 }
 
@@ -275,11 +391,26 @@ pub async fn rewrap(
     wrapper: KeyWrapper,
     clock: &dyn Clock,
     batch: u32,
+    progress: impl FnMut(RewrapProgress),
+) -> Result<RewrapProgress> {
+    rewrap_within(store, wrapper, clock, DEFAULT_SEAL_BUDGET, batch, progress).await
+}
+
+/// [`rewrap`] under a configured seal budget (`authd keys rewrap` passes the configured one).
+/// Should the budget rotate the key midway, the rest goes under the new key and what was
+/// rewrapped before stays under the intermediate one until the next run.
+pub async fn rewrap_within(
+    store: Arc<dyn Store>,
+    wrapper: KeyWrapper,
+    clock: &dyn Clock,
+    budget: u64,
+    batch: u32,
     mut progress: impl FnMut(RewrapProgress),
 ) -> Result<RewrapProgress> {
     let keys = KeyManager::load(store.clone(), wrapper, clock)
         .await
-        .map_err(|e| Error::internal(anyhow::anyhow!("{e:#}")))?;
+        .map_err(|e| Error::internal(anyhow::anyhow!("{e:#}")))?
+        .with_seal_budget(budget, Arc::new(SystemClock));
     let current = keys.current_key_id().await?;
     let mut p = RewrapProgress::default();
     let mut stuck = 0u64;
@@ -290,10 +421,12 @@ pub async fn rewrap(
             .await?;
         let Some(last) = rows.last() else { break };
         after = Some((last.auth_id, last.secret.field.clone()));
-        for at in rows {
+        // The batch's seals are reserved before they are made (an unreadable row wastes its
+        // reservation: the count may run ahead of the seals, never behind).
+        let rings = keys.reserve(rows.len()).await?;
+        for (at, ring) in rows.into_iter().zip(rings) {
             match keys.open(at.account_id, at.auth_id, &at.secret).await {
                 Ok(plain) => {
-                    let ring = keys.snapshot()?;
                     let new = seal_with(
                         &ring,
                         at.account_id,
@@ -335,26 +468,58 @@ pub struct KeyStatus {
     pub created_ms: i64,
     /// Whether it is current.
     pub current: bool,
-    /// How many secret fields it seals.
+    /// How many secret fields it seals (rows referencing it).
     pub secrets: u64,
+    /// How many seals it has made or reserved (never fewer than it made).
+    pub seals: u64,
 }
 
 /// `authd keys status`: ids, ages and counts — never material.
 pub async fn status(store: &dyn Store) -> Result<Vec<KeyStatus>> {
     let counts = store.secret_counts_by_key().await?;
+    let seals = store.seal_counts_by_key().await?;
+    let of = |counts: &[(String, u64)], id: &str| {
+        counts
+            .iter()
+            .find(|(k, _)| k == id)
+            .map(|(_, n)| *n)
+            .unwrap_or(0)
+    };
     Ok(store
         .list_data_keys()
         .await?
         .into_iter()
         .map(|k| KeyStatus {
-            secrets: counts
-                .iter()
-                .find(|(id, _)| *id == k.id)
-                .map(|(_, n)| *n)
-                .unwrap_or(0),
+            secrets: of(&counts, &k.id),
+            seals: of(&seals, &k.id),
             id: k.id,
             created_ms: k.created_ms,
             current: k.current,
         })
         .collect())
+}
+
+/// `authd keys destroy`: removes a retired data key that no secret row references (one store
+/// transaction; refused for the current key and for a referenced one, with the count). Once
+/// destroyed, backups taken before can no longer be decrypted with it. Every attempt is
+/// audited as actor `operator` (`ok` or `refused`).
+pub async fn destroy(store: &dyn Store, clock: &dyn Clock, key_id: &str) -> Result<KeyDestroy> {
+    let outcome = store.destroy_data_key(key_id).await?;
+    let (result, detail) = match outcome {
+        KeyDestroy::Destroyed => ("ok", "retired data key destroyed".to_owned()),
+        KeyDestroy::NotFound => ("refused", "no such data key".to_owned()),
+        KeyDestroy::Current => ("refused", "the current data key".to_owned()),
+        KeyDestroy::Referenced(n) => ("refused", format!("still seals {n} secrets")),
+    };
+    crate::audit::keyring(
+        store,
+        clock,
+        "operator",
+        "keys.destroy",
+        key_id,
+        result,
+        &detail,
+    )
+    .await;
+    Ok(outcome)
 }

@@ -1,4 +1,4 @@
-//! `authd keys rotate | rewrap | status`: the operator side of the key ring. Each runs the
+//! `authd keys rotate | rewrap | status | destroy`: the operator side of the key ring. Each runs the
 //! same functions in [`crate::keys`] that tests call while a server is serving, so what the
 //! tests prove is what the CLI does. Output never contains key material.
 
@@ -8,6 +8,7 @@ use anyhow::Context;
 use authd_core::clock::{rfc3339, Clock};
 use clap::Subcommand;
 
+use authd_core::credential::KeyDestroy;
 use authd_core::store::Store;
 use authd_crypto::MasterKey;
 
@@ -24,8 +25,18 @@ pub enum KeysCommand {
         #[arg(long, default_value_t = 500)]
         batch: u32,
     },
-    /// Key ids, ages and how many secrets each seals.
-    Status,
+    /// Key ids, ages, how many secrets each seals and how many seals each has made.
+    Status {
+        /// One JSON array on stdout instead of text lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a retired data key that no secret uses any more (after `authd keys rewrap`):
+    /// backups taken before can no longer be decrypted with it.
+    Destroy {
+        /// The key id, as `authd keys status` lists it (`k_…`).
+        key_id: String,
+    },
 }
 
 /// Runs one `authd keys` subcommand.
@@ -35,6 +46,7 @@ pub async fn run(
     store: Arc<dyn Store>,
     master: MasterKey,
     clock: Arc<dyn Clock>,
+    seal_budget: u64,
 ) -> anyhow::Result<()> {
     let wrapper = master.key_wrapper();
     keys::ensure_initialised(store.as_ref(), &wrapper, clock.as_ref()).await?;
@@ -47,7 +59,8 @@ pub async fn run(
             println!("{id}");
         }
         KeysCommand::Rewrap { batch } => {
-            let p = keys::rewrap(store, wrapper, clock.as_ref(), batch.max(1), |p| {
+            let budget = seal_budget;
+            let p = keys::rewrap_within(store, wrapper, clock.as_ref(), budget, batch.max(1), |p| {
                 eprintln!(
                     "authd: rewrap progress: {} re-encrypted, {} replaced concurrently, {} unreadable",
                     p.rewrapped, p.raced, p.remaining
@@ -60,19 +73,61 @@ pub async fn run(
                 p.rewrapped, p.raced, p.remaining
             );
         }
-        KeysCommand::Status => {
-            let now = clock.now_ms();
-            for k in keys::status(store.as_ref()).await? {
-                println!(
-                    "{}\t{}\tcreated {} ({} days ago)\t{} secrets",
-                    k.id,
-                    if k.current { "current" } else { "retired" },
-                    rfc3339(Some(k.created_ms)),
-                    (now - k.created_ms) / 86_400_000,
-                    k.secrets
-                );
-            }
-        }
+        KeysCommand::Status { json } => status(store.as_ref(), clock.as_ref(), json).await?,
+        KeysCommand::Destroy { key_id } => destroy(store.as_ref(), clock.as_ref(), &key_id).await?,
     }
     Ok(())
+}
+
+/// `authd keys status [--json]`: one line (or JSON object) per key, oldest first.
+async fn status(store: &dyn Store, clock: &dyn Clock, json: bool) -> anyhow::Result<()> {
+    let keys = keys::status(store).await?;
+    if json {
+        let list: Vec<serde_json::Value> = keys
+            .iter()
+            .map(|k| {
+                serde_json::json!({
+                    "id": k.id,
+                    "current": k.current,
+                    "created": rfc3339(Some(k.created_ms)),
+                    "created_ms": k.created_ms,
+                    "secrets": k.secrets,
+                    "seals": k.seals,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(list));
+        return Ok(());
+    }
+    let now = clock.now_ms();
+    for k in keys {
+        println!(
+            "{}\t{}\tcreated {} ({} days ago)\t{} seals\t{} secrets",
+            k.id,
+            if k.current { "current" } else { "retired" },
+            rfc3339(Some(k.created_ms)),
+            (now - k.created_ms) / 86_400_000,
+            k.seals,
+            k.secrets
+        );
+    }
+    Ok(())
+}
+
+/// `authd keys destroy <key id>`: refuses (non-zero exit) a current, referenced or unknown key.
+async fn destroy(store: &dyn Store, clock: &dyn Clock, key_id: &str) -> anyhow::Result<()> {
+    match keys::destroy(store, clock, key_id).await? {
+        KeyDestroy::Destroyed => {
+            eprintln!("authd: destroyed retired data key {key_id}");
+            Ok(())
+        }
+        KeyDestroy::NotFound => anyhow::bail!("no data key {key_id:?}; see `authd keys status`"),
+        KeyDestroy::Current => anyhow::bail!(
+            "data key {key_id} is the current key; run `authd keys rotate` and \
+             `authd keys rewrap` first"
+        ),
+        KeyDestroy::Referenced(n) => anyhow::bail!(
+            "data key {key_id} still seals {n} secrets; run `authd keys rewrap` first"
+        ),
+    }
 }

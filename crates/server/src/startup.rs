@@ -124,8 +124,9 @@ impl Application {
             }
             None
         };
-        let keys =
-            crate::keys::KeyManager::load(store.clone(), key.key_wrapper(), clock.as_ref()).await?;
+        let keys = crate::keys::KeyManager::load(store.clone(), key.key_wrapper(), clock.as_ref())
+            .await?
+            .with_seal_budget(config.data_key_seal_budget, clock.clone());
         let (tokens, touches) = TokenService::new(
             store.clone(),
             hasher.clone(),

@@ -14,8 +14,8 @@
 
 use async_trait::async_trait;
 use authd_core::credential::{
-    CredentialPatch, CredentialRecord, CredentialStore, DataKeyRecord, DeleteOutcome, KeyStore,
-    NewCredential, SecretLocation, StoredSecret,
+    CredentialPatch, CredentialRecord, CredentialStore, DataKeyRecord, DeleteOutcome, KeyDestroy,
+    KeyStore, NewCredential, SealGrant, SecretLocation, StoredSecret,
 };
 use authd_core::ids::{AccountId, AuthId, WorkId};
 use authd_core::model::{Auth, AuthKind};
@@ -413,6 +413,124 @@ impl KeyStore for PgStore {
             .await
             .map_err(db_err)?;
             Ok(r.rows_affected() > 0)
+        })
+        .await
+    }
+    async fn seal_counts_by_key(&self) -> Result<Vec<(String, u64)>> {
+        self.bounded(async {
+            let rows = sqlx::query("SELECT id, seals FROM data_keys ORDER BY created_ms, id")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?;
+            rows.iter()
+                .map(|r| {
+                    let n: i64 = get(r, "seals")?;
+                    Ok((
+                        get(r, "id")?,
+                        u64::try_from(n).map_err(|_| corrupt("seals"))?,
+                    ))
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn reserve_seals(&self, key_id: &str, n: u64, budget: u64) -> Result<Option<SealGrant>> {
+        self.bounded(async {
+            let mut tx = self.pool.begin().await.map_err(db_err)?;
+            // The row lock serialises reservations of every node.
+            let seals: Option<i64> = sqlx::query_scalar(
+                "SELECT seals FROM data_keys WHERE id = $1 AND current FOR UPDATE",
+            )
+            .bind(key_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            let Some(seals) = seals else {
+                return Ok(None);
+            };
+            let seals = u64::try_from(seals).map_err(|_| corrupt("seals"))?;
+            let granted = n.min(budget.saturating_sub(seals));
+            let after = seals.saturating_add(granted);
+            sqlx::query("UPDATE data_keys SET seals = $1 WHERE id = $2")
+                .bind(i64::try_from(after).map_err(|_| corrupt("seals"))?)
+                .bind(key_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            tx.commit().await.map_err(db_err)?;
+            Ok(Some(SealGrant {
+                granted,
+                seals: after,
+            }))
+        })
+        .await
+    }
+
+    async fn rotate_data_key_from(&self, expected: &str, key: DataKeyRecord) -> Result<bool> {
+        self.bounded(async {
+            let mut tx = self.pool.begin().await.map_err(db_err)?;
+            // The row lock on the expected key makes concurrent rotations of it wait, then
+            // find it no longer current.
+            let r = sqlx::query("UPDATE data_keys SET current = FALSE WHERE id = $1 AND current")
+                .bind(expected)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            if r.rows_affected() == 0 {
+                return Ok(false);
+            }
+            sqlx::query(
+                "INSERT INTO data_keys (id, created_ms, wrapped, current) \
+                 VALUES ($1, $2, $3, TRUE)",
+            )
+            .bind(&key.id)
+            .bind(key.created_ms)
+            .bind(key.wrapped.as_slice())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            tx.commit().await.map_err(db_err)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn destroy_data_key(&self, key_id: &str) -> Result<KeyDestroy> {
+        self.bounded(async {
+            let mut tx = self.pool.begin().await.map_err(db_err)?;
+            // Checks and deletes in one statement; the foreign key from auth_secrets makes a
+            // row inserted concurrently fail rather than dangle.
+            let r = sqlx::query(
+                "DELETE FROM data_keys WHERE id = $1 AND NOT current \
+                 AND NOT EXISTS (SELECT 1 FROM auth_secrets WHERE key_id = $1)",
+            )
+            .bind(key_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            if r.rows_affected() > 0 {
+                tx.commit().await.map_err(db_err)?;
+                return Ok(KeyDestroy::Destroyed);
+            }
+            let row = sqlx::query(
+                "SELECT current, (SELECT COUNT(*) FROM auth_secrets s WHERE s.key_id = k.id) AS n \
+                 FROM data_keys k WHERE k.id = $1",
+            )
+            .bind(key_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            let Some(row) = row else {
+                return Ok(KeyDestroy::NotFound);
+            };
+            if get::<bool>(&row, "current")? {
+                return Ok(KeyDestroy::Current);
+            }
+            let n: i64 = get(&row, "n")?;
+            Ok(KeyDestroy::Referenced(
+                u64::try_from(n).map_err(|_| corrupt("count"))?,
+            ))
         })
         .await
     }

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use authd_core::audit::{AuditEntry, AuditFilter};
-use authd_core::credential::{CredentialPatch, DataKeyRecord, NewCredential, StoredSecret};
+use authd_core::credential::{
+    CredentialPatch, DataKeyRecord, KeyDestroy, NewCredential, SealGrant, StoredSecret,
+};
 use authd_core::ids::{AccountId, AuthId, ProviderId, WorkId};
 use authd_core::model::{AuthKind, Page};
 use authd_core::provider::{AuthMethod, ConfigField, Provider};
@@ -304,6 +306,83 @@ pub(crate) async fn data_keys_rotate_count_and_rewrap(s: Arc<dyn Store>) {
     assert_eq!(
         s.secret_counts_by_key().await.unwrap(),
         vec![("k_a".to_owned(), 2), ("k_b".to_owned(), 1)]
+    );
+}
+
+/// Seal reservations: granted only under the current key, never past the budget, counted;
+/// a spent key is rotated once by compare-and-swap.
+pub(crate) async fn data_key_seals_are_reserved_within_the_budget(s: Arc<dyn Store>) {
+    assert!(s.add_data_key(key("k_a", 1), true, true).await.unwrap());
+    let grant = |granted, seals| Some(SealGrant { granted, seals });
+    assert_eq!(s.reserve_seals("k_a", 2, 5).await.unwrap(), grant(2, 2));
+    assert_eq!(s.reserve_seals("k_a", 4, 5).await.unwrap(), grant(3, 5));
+    assert_eq!(s.reserve_seals("k_a", 1, 5).await.unwrap(), grant(0, 5));
+    assert_eq!(s.reserve_seals("k_missing", 1, 5).await.unwrap(), None);
+    assert!(s.rotate_data_key_from("k_a", key("k_b", 2)).await.unwrap());
+    // A second process that found k_a spent does not rotate again.
+    assert!(!s.rotate_data_key_from("k_a", key("k_c", 3)).await.unwrap());
+    assert_eq!(
+        s.current_data_key_id().await.unwrap().as_deref(),
+        Some("k_b")
+    );
+    assert_eq!(s.list_data_keys().await.unwrap().len(), 2);
+    // A retired key grants nothing: new seals only ever go under the current key.
+    assert_eq!(s.reserve_seals("k_a", 1, 50).await.unwrap(), None);
+    assert_eq!(s.reserve_seals("k_b", 1, 5).await.unwrap(), grant(1, 1));
+    assert_eq!(
+        s.seal_counts_by_key().await.unwrap(),
+        vec![("k_a".to_owned(), 5), ("k_b".to_owned(), 1)]
+    );
+}
+
+/// Destroying a data key: refused while current or referenced (with the count), then done.
+pub(crate) async fn data_keys_are_destroyed_only_when_retired_and_unused(s: Arc<dyn Store>) {
+    assert!(s.add_data_key(key("k_a", 1), true, true).await.unwrap());
+    let a = account(s.as_ref(), "a").await;
+    let c = cred(&["config.a", "config.b"], "k_a");
+    s.create_credential(a, c.clone(), 1).await.unwrap();
+    assert_eq!(
+        s.destroy_data_key("k_a").await.unwrap(),
+        KeyDestroy::Current
+    );
+    assert!(s.add_data_key(key("k_b", 2), true, false).await.unwrap());
+    assert_eq!(
+        s.destroy_data_key("k_a").await.unwrap(),
+        KeyDestroy::Referenced(2)
+    );
+    assert_eq!(
+        s.destroy_data_key("k_nope").await.unwrap(),
+        KeyDestroy::NotFound
+    );
+    for at in s.secrets_not_under("k_b", None, 10).await.unwrap() {
+        let new = secret(&at.secret.field, "k_b", 9);
+        assert!(s.replace_secret(&at, new).await.unwrap());
+    }
+    assert_eq!(
+        s.destroy_data_key("k_a").await.unwrap(),
+        KeyDestroy::Destroyed
+    );
+    assert_eq!(
+        s.list_data_keys()
+            .await
+            .unwrap()
+            .iter()
+            .map(|k| k.id.as_str())
+            .collect::<Vec<_>>(),
+        ["k_b"]
+    );
+    assert_eq!(
+        s.destroy_data_key("k_a").await.unwrap(),
+        KeyDestroy::NotFound
+    );
+    assert_eq!(
+        s.get_credential(a, c.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .secrets
+            .len(),
+        2
     );
 }
 

@@ -29,8 +29,10 @@ mod token_tree;
 mod wire;
 use credentials::{
     audit_is_scoped_filtered_and_paged, credentials_round_trip_and_are_scoped,
-    data_keys_rotate_count_and_rewrap, delete_cascade_detaches_and_stops_works,
-    providers_are_scoped_and_unique, works_are_scoped_and_unique,
+    data_key_seals_are_reserved_within_the_budget,
+    data_keys_are_destroyed_only_when_retired_and_unused, data_keys_rotate_count_and_rewrap,
+    delete_cascade_detaches_and_stops_works, providers_are_scoped_and_unique,
+    works_are_scoped_and_unique,
 };
 use entities::entity_merges_follow_rfc7396_at_depth;
 use token_tree::{
@@ -66,6 +68,8 @@ cases!(
     delete_cascade_detaches_and_stops_works,
     works_are_scoped_and_unique,
     data_keys_rotate_count_and_rewrap,
+    data_key_seals_are_reserved_within_the_budget,
+    data_keys_are_destroyed_only_when_retired_and_unused,
     providers_are_scoped_and_unique,
     audit_is_scoped_filtered_and_paged,
     last_admin_user_is_kept,

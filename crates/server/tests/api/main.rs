@@ -16,6 +16,7 @@ mod cli;
 mod credentials;
 mod entities;
 mod hostile;
+mod key_lifecycle;
 mod lenient_input;
 mod pagination;
 mod pg_cascade;
