@@ -32,8 +32,10 @@ async fn three_nodes(server: &str) -> (MasterKey, Vec<TestApp>) {
     for _ in 0..3 {
         let dir = tempfile::tempdir().unwrap();
         let mut config = node_config(&url, &key, &dir);
-        // The production default: this test is about lock order, not latency on a busy host.
-        config.db_timeout_ms = authd::config::DEFAULT_DB_TIMEOUT_MS;
+        // This test is about lock order, not latency on a busy host: a deadlock surfaces as an
+        // error (40P01, after PostgreSQL's 1 s deadlock_timeout and the bounded retries), never
+        // as a timeout, so a generous deadline keeps a loaded CI machine from failing it.
+        config.db_timeout_ms = 10_000;
         nodes.push(start(config, dir).await);
     }
     let s = &nodes[0].app_state;
