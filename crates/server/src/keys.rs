@@ -17,7 +17,10 @@ use authd_core::credential::{DataKeyRecord, StoredSecret};
 use authd_core::ids::{AccountId, AuthId};
 use authd_core::store::Store;
 use authd_core::{Error, Result};
-use authd_crypto::{Aad, CryptoError, KeyRing, KeyWrapper, Sealed, SecretBytes, WrappedKey};
+use authd_crypto::{
+    Aad, CredentialBinding, CryptoError, KeyRing, KeyWrapper, Sealed, SecretAad, SecretBytes,
+    WrappedKey,
+};
 
 /// The running key ring.
 pub struct KeyManager {
@@ -122,45 +125,57 @@ impl KeyManager {
         }
     }
 
-    /// Seals one field of a credential under the current data key.
-    pub async fn seal(
+    /// Seals every `(field, plaintext)` of a credential under the current data key, bound to
+    /// `binding` (one current-key check for all of them).
+    pub async fn seal_bound(
         &self,
-        account: AccountId,
-        auth: AuthId,
-        field: &str,
-        plaintext: &[u8],
-    ) -> Result<StoredSecret> {
-        let ring = self.ring_for_write().await?;
-        seal_with(&ring, account, auth, field, plaintext)
-    }
-
-    /// Seals several fields with one ring (one current-key check).
-    pub async fn seal_all(
-        &self,
-        account: AccountId,
-        auth: AuthId,
-        fields: &[(String, SecretBytes)],
+        binding: &CredentialBinding,
+        fields: &[(&str, &[u8])],
     ) -> Result<Vec<StoredSecret>> {
         let ring = self.ring_for_write().await?;
         fields
             .iter()
-            .map(|(f, v)| seal_with(&ring, account, auth, f, v.expose()))
+            .map(|(f, v)| seal_with(&ring, &binding.field(f), f, v))
             .collect()
     }
 
-    /// Opens one stored field. `Err(Invalid)`-free: a wrong AAD or tampered row is
-    /// [`OpenError::Integrity`], which callers must report without detail.
+    /// Opens one row of a credential sealed under `binding`; errors as [`KeyManager::open`].
+    pub async fn open_bound(
+        &self,
+        binding: &CredentialBinding,
+        s: &StoredSecret,
+    ) -> std::result::Result<SecretBytes, OpenError> {
+        self.open_aad(&binding.field(&s.field), s).await
+    }
+
+    /// Opens one stored field written before migration 0006 (per-field binding: account,
+    /// auth, field). A wrong AAD or tampered row is [`OpenError::Integrity`], which callers
+    /// must report without detail.
     pub async fn open(
         &self,
         account: AccountId,
         auth: AuthId,
         s: &StoredSecret,
     ) -> std::result::Result<SecretBytes, OpenError> {
+        let (a, b) = (account.to_string(), auth.to_string());
+        let aad = Aad {
+            account_id: &a,
+            auth_id: &b,
+            field: &s.field,
+        };
+        self.open_aad(&aad, s).await
+    }
+
+    async fn open_aad(
+        &self,
+        aad: &impl SecretAad,
+        s: &StoredSecret,
+    ) -> std::result::Result<SecretBytes, OpenError> {
         let ring = self.snapshot().map_err(OpenError::Other)?;
-        match open_with(&ring, account, auth, s) {
+        match open_with(&ring, aad, s) {
             Err(OpenError::UnknownKey) => {
                 let ring = self.reload().await.map_err(OpenError::Other)?;
-                open_with(&ring, account, auth, s)
+                open_with(&ring, aad, s)
             }
             other => other,
         }
@@ -186,18 +201,11 @@ pub enum OpenError {
 
 fn seal_with(
     ring: &KeyRing,
-    account: AccountId,
-    auth: AuthId,
+    aad: &impl SecretAad,
     field: &str,
     plaintext: &[u8],
 ) -> Result<StoredSecret> {
-    let (a, b) = (account.to_string(), auth.to_string());
-    let aad = Aad {
-        account_id: &a,
-        auth_id: &b,
-        field,
-    };
-    let s = ring.seal(&aad, plaintext).map_err(crypto_err)?;
+    let s = ring.seal(aad, plaintext).map_err(crypto_err)?;
     Ok(StoredSecret {
         field: field.to_owned(),
         key_id: s.key_id,
@@ -208,23 +216,16 @@ fn seal_with(
 
 fn open_with(
     ring: &KeyRing,
-    account: AccountId,
-    auth: AuthId,
+    aad: &impl SecretAad,
     s: &StoredSecret,
 ) -> std::result::Result<SecretBytes, OpenError> {
-    let (a, b) = (account.to_string(), auth.to_string());
-    let aad = Aad {
-        account_id: &a,
-        auth_id: &b,
-        field: &s.field,
-    };
     let nonce = <[u8; 12]>::try_from(s.nonce.as_slice()).map_err(|_| OpenError::Integrity)?;
     let sealed = Sealed {
         key_id: s.key_id.clone(),
         nonce,
         ciphertext: s.ciphertext.clone(),
     };
-    ring.open(&aad, &sealed).map_err(|e| match e {
+    ring.open(aad, &sealed).map_err(|e| match e {
         CryptoError::UnknownKey(_) => OpenError::UnknownKey,
         _ => OpenError::Integrity,
     })
@@ -254,6 +255,18 @@ pub async fn rotate(store: &dyn Store, wrapper: &KeyWrapper, clock: &dyn Clock) 
         .await?;
     crate::audit::system(store, clock, "keys.rotate", &id, "new current data key").await;
     Ok(id)
+}
+
+/// What rewrapping one stored field did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rewrapped {
+    /// Resealed under the current key (for a pre-0006 credential: the whole credential
+    /// resealed under its new binding).
+    Done,
+    /// An API write or delete replaced it meanwhile.
+    Raced,
+    /// It failed to open (integrity failure); left alone.
+    Unreadable,
 }
 
 /// Progress of a rewrap.
@@ -291,24 +304,10 @@ pub async fn rewrap(
         let Some(last) = rows.last() else { break };
         after = Some((last.auth_id, last.secret.field.clone()));
         for at in rows {
-            match keys.open(at.account_id, at.auth_id, &at.secret).await {
-                Ok(plain) => {
-                    let ring = keys.snapshot()?;
-                    let new = seal_with(
-                        &ring,
-                        at.account_id,
-                        at.auth_id,
-                        &at.secret.field,
-                        plain.expose(),
-                    )?;
-                    if store.replace_secret(&at, new).await? {
-                        p.rewrapped += 1;
-                    } else {
-                        p.raced += 1;
-                    }
-                }
-                Err(OpenError::Other(e)) => return Err(e),
-                Err(_) => stuck += 1,
+            match crate::credential_seal::rewrap_one(store.as_ref(), &keys, &at).await? {
+                Rewrapped::Done => p.rewrapped += 1,
+                Rewrapped::Raced => p.raced += 1,
+                Rewrapped::Unreadable => stuck += 1,
             }
         }
         p.remaining = stuck;
