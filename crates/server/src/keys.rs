@@ -2,8 +2,9 @@
 //!
 //! Hierarchy: the master key (never in the database) derives a key-encryption key; data keys
 //! are random, wrapped under that KEK and stored in `data_keys`; each secret field is sealed
-//! with the current data key (AES-256-GCM, fresh nonce, AAD = account, auth, field) and stored
-//! with the key id. See `docs/credentials.md`.
+//! with the current data key (AES-256-GCM, fresh nonce, AAD = the credential's whole binding,
+//! built in `credential_seal`; v1 rows: account, auth, field) and stored with the key id. See
+//! `docs/credentials.md`.
 //!
 //! [`KeyManager`] holds the unwrapped ring. Before every seal it asks the store for the
 //! current key id and reloads the ring when it changed, so a rotation done by another process
