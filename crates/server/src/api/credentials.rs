@@ -673,12 +673,30 @@ mod tests {
             serde_json::json!({"name": [canary]}),
             serde_json::json!({"config": {"apikey": {"x": canary}}}),
         ];
-        for b in bodies {
-            let err = parse_input(b).unwrap_err();
+        for mut b in bodies {
+            let err = parse_input(&mut b).unwrap_err();
             let ApiError::Http(_, msg) = err else {
                 panic!()
             };
             assert!(!msg.contains(canary), "{msg}");
         }
+    }
+
+    #[test]
+    fn secrets_leave_the_body_and_what_stays_is_wiped() {
+        let mut body = Body(serde_json::json!({
+            "config": [{"name": "apikey", "value": "SECRET-1"}],
+            "oauth2token": {"access_token": "SECRET-2"}
+        }));
+        let input = parse_input(&mut body.0).unwrap();
+        // The config value was moved out, not copied.
+        assert_eq!(body.0["config"][0]["value"], "");
+        assert_eq!(input.config.unwrap()[0].1.expose(), b"SECRET-1");
+        assert_eq!(
+            input.oauth2.unwrap().expose(),
+            br#"{"access_token":"SECRET-2"}"#
+        );
+        wipe(&mut body.0);
+        assert_eq!(body.0["oauth2token"]["access_token"], "");
     }
 }
