@@ -426,6 +426,30 @@ pub fn integrity_error() -> ApiError {
     )
 }
 
+/// Logs (auth id and detail naming a field, never a value) and audits a credential that
+/// failed its integrity check on the API path, with outcome `integrity_failed`.
+async fn integrity_failed(
+    state: &AppState,
+    caller: &Principal,
+    rid: &RequestId,
+    action: &str,
+    id: AuthId,
+    detail: &str,
+) {
+    tracing::error!(auth = %id, detail, "stored credential failed its integrity check");
+    let target = id.to_string();
+    audit::record_outcome(
+        state,
+        caller,
+        rid,
+        action,
+        &target,
+        "integrity_failed",
+        detail,
+    )
+    .await;
+}
+
 /// `GET /api/auth/{id}` of a credential: its public record is answered only if the
 /// credential opens as a whole (so a re-labelled provider, a rolled-back, dropped or added
 /// row is not reported as if it were fine). The plaintexts are dropped (zeroized) at once.
@@ -446,14 +470,12 @@ pub async fn verify_for_read(
         Ok(_) => Ok(()),
         Err(ReadError::Other(e)) => Err(e.into()),
         Err(ReadError::Integrity(field)) => {
-            tracing::error!(auth = %id, field = %field, "stored credential failed its integrity check");
-            audit::record_outcome(
+            integrity_failed(
                 state,
                 caller,
                 rid,
                 "auth.read",
-                &id.to_string(),
-                "integrity_failed",
+                id,
                 &format!("field {field}"),
             )
             .await;
@@ -484,17 +506,8 @@ async fn current_for_update(
         Ok(o) => Ok((o.record, Some(o.fields))),
         Err(ReadError::Other(e)) => Err(e.into()),
         Err(ReadError::Integrity(field)) => {
-            tracing::error!(auth = %id, field = %field, "stored credential failed its integrity check");
-            audit::record_outcome(
-                state,
-                caller,
-                rid,
-                "auth.update",
-                &id.to_string(),
-                "integrity_failed",
-                &format!("field {field}; only a complete re-entry is accepted"),
-            )
-            .await;
+            let detail = format!("field {field}; only a complete re-entry is accepted");
+            integrity_failed(state, caller, rid, "auth.update", id, &detail).await;
             Ok((rec, None))
         }
     }
