@@ -19,6 +19,10 @@ pub const FIELD_OAUTH1: &str = "oauthtoken";
 pub const FIELD_OAUTH2: &str = "oauth2token";
 /// Prefix of a config entry's secret-field name (`config.apikey`).
 pub const CONFIG_PREFIX: &str = "config.";
+/// The integrity row every credential written since migration 0006 holds: an empty
+/// plaintext sealed under the credential's whole binding (see `docs/credentials.md`), so a
+/// credential always has at least one authenticated row, even with no secret fields.
+pub const FIELD_MANIFEST: &str = "#manifest";
 
 /// One encrypted field of a credential, exactly as persisted. Holds no plaintext; `Debug`
 /// still omits the ciphertext bytes, which are useless to a reader and noisy in logs.
@@ -63,12 +67,15 @@ pub struct NewCredential {
     pub user_name: String,
     /// The token that created it.
     pub parent_id: Option<AuthId>,
-    /// The encrypted fields.
+    /// Random per credential (bound into every seal); the credential starts at generation 1.
+    pub incarnation: String,
+    /// The encrypted fields, sealed for generation 1 (manifest included).
     pub secrets: Vec<StoredSecret>,
 }
 
-/// A change to a credential. `None` keeps a value; `upsert` replaces (or adds) the named
-/// secret fields and `remove` drops fields, all in one transaction.
+/// A change to a credential: `None` keeps a text value; `secrets` is the credential's
+/// complete new set of encrypted fields (every write reseals all of them for the next
+/// generation), applied only if the stored generation is still `expected_generation`.
 #[derive(Clone, Debug, Default)]
 pub struct CredentialPatch {
     /// New provider.
@@ -79,10 +86,14 @@ pub struct CredentialPatch {
     pub label: Option<String>,
     /// New description.
     pub description: Option<String>,
-    /// Fields to write.
-    pub upsert: Vec<StoredSecret>,
-    /// Field names to drop.
-    pub remove: Vec<String>,
+    /// The generation the new secrets were sealed on top of; the store writes
+    /// `expected_generation + 1` or answers `Conflict` if another write came first.
+    pub expected_generation: i64,
+    /// The incarnation the new secrets are bound to (unchanged, except when a pre-0006
+    /// credential gets its first one).
+    pub incarnation: String,
+    /// Every field, replacing all stored ones.
+    pub secrets: Vec<StoredSecret>,
 }
 
 /// A credential's public record with its encrypted fields, read in one snapshot.
@@ -90,6 +101,10 @@ pub struct CredentialPatch {
 pub struct CredentialRecord {
     /// The public part.
     pub auth: Auth,
+    /// Random per credential; empty for a credential written before migration 0006.
+    pub incarnation: String,
+    /// Write counter; 0 for a credential written before migration 0006 (per-field binding).
+    pub generation: i64,
     /// The encrypted fields, by field name order.
     pub secrets: Vec<StoredSecret>,
 }
@@ -117,7 +132,7 @@ pub trait CredentialStore: Send + Sync {
         now_ms: i64,
     ) -> Result<Auth>;
     /// Applies a patch to a credential; `None` if there is no credential with this id in this
-    /// account.
+    /// account; `Conflict` if its generation is no longer `patch.expected_generation`.
     async fn update_credential(
         &self,
         account: AccountId,

@@ -186,20 +186,125 @@ pub struct Aad<'a> {
     pub field: &'a str,
 }
 
-impl Aad<'_> {
-    /// `authd/secret/v1` followed by each part as a u32 big-endian length and
-    /// its bytes, so no two distinct triples encode the same way.
+/// What a sealed secret is bound to: encodes the associated data of one seal/open.
+/// Implemented by the v1 per-field binding ([`Aad`]) and the v2 whole-credential binding
+/// ([`FieldAad`]); the two encodings start with different tags, so they never collide.
+pub trait SecretAad {
+    /// The associated-data bytes.
+    fn encode(&self) -> Result<Vec<u8>, CryptoError>;
+}
+
+/// `tag` followed by each part as a u32 big-endian length and its bytes, so no two distinct
+/// part lists encode the same way.
+fn encode_parts(tag: &[u8], parts: &[&[u8]]) -> Result<Vec<u8>, CryptoError> {
+    let total = tag.len() + parts.iter().map(|p| 4 + p.len()).sum::<usize>();
+    let mut out = Vec::with_capacity(total);
+    out.extend_from_slice(tag);
+    for part in parts {
+        let len = u32::try_from(part.len()).map_err(|_| too_large())?;
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(part);
+    }
+    Ok(out)
+}
+
+impl SecretAad for Aad<'_> {
+    /// `authd/secret/v1` followed by account, auth and field, each length-prefixed.
     fn encode(&self) -> Result<Vec<u8>, CryptoError> {
-        let parts = [self.account_id, self.auth_id, self.field];
-        let total = SECRET_AAD_TAG.len() + parts.iter().map(|p| 4 + p.len()).sum::<usize>();
-        let mut out = Vec::with_capacity(total);
-        out.extend_from_slice(SECRET_AAD_TAG);
-        for part in parts {
-            let len = u32::try_from(part.len()).map_err(|_| too_large())?;
-            out.extend_from_slice(&len.to_be_bytes());
-            out.extend_from_slice(part.as_bytes());
+        let parts = [self.account_id, self.auth_id, self.field].map(str::as_bytes);
+        encode_parts(SECRET_AAD_TAG, &parts)
+    }
+}
+
+/// Version tag of the whole-credential binding (v2).
+pub const CREDENTIAL_AAD_TAG: &[u8] = b"authd/credential/v2";
+
+/// Everything one credential's secret rows are bound to together (v2): its account, auth id,
+/// provider, incarnation (random per create, so a re-created id never repeats a binding),
+/// generation (incremented by every write) and the complete, sorted set of its stored field
+/// names. Every row of the credential is sealed with this binding plus its own field name,
+/// so a row from another generation or incarnation, a dropped or added row, or another
+/// provider makes every open fail.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CredentialBinding {
+    /// Owning account.
+    pub account_id: String,
+    /// The credential's auth id.
+    pub auth_id: String,
+    /// Its provider id.
+    pub provider_id: String,
+    /// Random per credential, fixed for its life.
+    pub incarnation: String,
+    /// Write counter.
+    pub generation: u64,
+    /// Every stored field name; sorted and deduplicated by [`CredentialBinding::new`].
+    fields: Vec<String>,
+}
+
+impl CredentialBinding {
+    /// A binding over `fields` (in any order).
+    pub fn new(
+        account_id: String,
+        auth_id: String,
+        provider_id: String,
+        incarnation: String,
+        generation: u64,
+        mut fields: Vec<String>,
+    ) -> Self {
+        fields.sort_unstable();
+        fields.dedup();
+        Self {
+            account_id,
+            auth_id,
+            provider_id,
+            incarnation,
+            generation,
+            fields,
         }
-        Ok(out)
+    }
+
+    /// The field names this binding covers, sorted.
+    pub fn fields(&self) -> &[String] {
+        &self.fields
+    }
+
+    /// The associated data for sealing/opening `field` of this credential.
+    pub fn field<'a>(&'a self, field: &'a str) -> FieldAad<'a> {
+        FieldAad {
+            binding: self,
+            field,
+        }
+    }
+}
+
+/// One row's associated data under a [`CredentialBinding`].
+#[derive(Clone, Copy, Debug)]
+pub struct FieldAad<'a> {
+    binding: &'a CredentialBinding,
+    field: &'a str,
+}
+
+impl SecretAad for FieldAad<'_> {
+    /// `authd/credential/v2`, then account, auth, provider, incarnation, generation (8 bytes
+    /// big-endian), the field, the number of fields (4 bytes) and every field name, each
+    /// length-prefixed.
+    fn encode(&self) -> Result<Vec<u8>, CryptoError> {
+        let b = self.binding;
+        let generation = b.generation.to_be_bytes();
+        let count = u32::try_from(b.fields.len())
+            .map_err(|_| too_large())?
+            .to_be_bytes();
+        let mut parts: Vec<&[u8]> = vec![
+            b.account_id.as_bytes(),
+            b.auth_id.as_bytes(),
+            b.provider_id.as_bytes(),
+            b.incarnation.as_bytes(),
+            &generation,
+            self.field.as_bytes(),
+            &count,
+        ];
+        parts.extend(b.fields.iter().map(String::as_bytes));
+        encode_parts(CREDENTIAL_AAD_TAG, &parts)
     }
 }
 
@@ -264,7 +369,7 @@ impl KeyRing {
     /// Encrypts `plaintext` under the current key with a fresh random nonce,
     /// bound to `aad`. Fails only if the OS random source fails or the input
     /// exceeds AES-GCM limits (both reported as [`CryptoError::Io`]).
-    pub fn seal(&self, aad: &Aad<'_>, plaintext: &[u8]) -> Result<Sealed, CryptoError> {
+    pub fn seal(&self, aad: &impl SecretAad, plaintext: &[u8]) -> Result<Sealed, CryptoError> {
         let cipher = self
             .keys
             .get(&self.current)
@@ -290,7 +395,7 @@ impl KeyRing {
     /// Decrypts `sealed` with the key it names. [`CryptoError::UnknownKey`] if
     /// the ring lacks that key; [`CryptoError::Decrypt`] if `aad` differs from
     /// the one used to seal or the data was altered.
-    pub fn open(&self, aad: &Aad<'_>, sealed: &Sealed) -> Result<SecretBytes, CryptoError> {
+    pub fn open(&self, aad: &impl SecretAad, sealed: &Sealed) -> Result<SecretBytes, CryptoError> {
         let cipher = self
             .keys
             .get(&sealed.key_id)
@@ -647,6 +752,53 @@ mod tests {
         }
         assert_eq!(format!("{opened:?}"), "SecretBytes(<hidden>)");
         assert_eq!(format!("{wrapper:?}"), "KeyWrapper(<hidden>)");
+    }
+
+    fn binding(generation: u64, fields: &[&str]) -> CredentialBinding {
+        CredentialBinding::new(
+            "acct_1".into(),
+            "auth_1".into(),
+            "prov_1".into(),
+            "inc_1".into(),
+            generation,
+            fields.iter().map(|f| (*f).to_owned()).collect(),
+        )
+    }
+
+    #[test]
+    fn a_credential_binding_detects_every_change_of_its_context() {
+        let (_, _, ring) = ring_with_one_key();
+        let b = binding(3, &["config.b", "config.a"]);
+        assert_eq!(b.fields(), ["config.a", "config.b"]);
+        let sealed = ring.seal(&b.field("config.a"), b"v").unwrap();
+        assert_eq!(
+            ring.open(&b.field("config.a"), &sealed).unwrap().expose(),
+            b"v"
+        );
+        let mut others = vec![
+            binding(2, &["config.a", "config.b"]),
+            binding(3, &["config.a"]),
+            binding(3, &["config.a", "config.b", "config.c"]),
+        ];
+        for change in 0..4 {
+            let mut o = b.clone();
+            match change {
+                0 => o.account_id = "acct_2".into(),
+                1 => o.auth_id = "auth_2".into(),
+                2 => o.provider_id = "prov_2".into(),
+                _ => o.incarnation = "inc_2".into(),
+            }
+            others.push(o);
+        }
+        for o in &others {
+            assert!(matches!(
+                ring.open(&o.field("config.a"), &sealed),
+                Err(CryptoError::Decrypt)
+            ));
+        }
+        assert!(ring.open(&b.field("config.b"), &sealed).is_err());
+        // v1 and v2 encodings never collide.
+        assert!(ring.open(&AAD, &sealed).is_err());
     }
 
     #[test]

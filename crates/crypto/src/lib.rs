@@ -11,9 +11,14 @@
 pub mod error;
 pub mod keyring;
 pub mod master;
+pub mod secret_buf;
 pub mod token_hash;
 
 pub use error::CryptoError;
-pub use keyring::{Aad, KeyRing, KeyWrapper, Sealed, SecretBytes, WrappedKey};
+pub use keyring::{
+    Aad, CredentialBinding, FieldAad, KeyRing, KeyWrapper, Sealed, SecretAad, SecretBytes,
+    WrappedKey,
+};
 pub use master::MasterKey;
+pub use secret_buf::SecretWriter;
 pub use token_hash::TokenHasher;

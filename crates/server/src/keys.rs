@@ -2,8 +2,9 @@
 //!
 //! Hierarchy: the master key (never in the database) derives a key-encryption key; data keys
 //! are random, wrapped under that KEK and stored in `data_keys`; each secret field is sealed
-//! with the current data key (AES-256-GCM, fresh nonce, AAD = account, auth, field) and stored
-//! with the key id. See `docs/credentials.md`.
+//! with the current data key (AES-256-GCM, fresh nonce, AAD = the credential's whole binding,
+//! built in `credential_seal`; v1 rows: account, auth, field) and stored with the key id. See
+//! `docs/credentials.md`.
 //!
 //! [`KeyManager`] holds the unwrapped ring. Before every seal it reserves the seal under its
 //! current key id in the store, which refuses when that key is no longer current; the ring is
@@ -26,7 +27,10 @@ use authd_core::credential::{DataKeyRecord, KeyDestroy, StoredSecret};
 use authd_core::ids::{AccountId, AuthId};
 use authd_core::store::Store;
 use authd_core::{Error, Result};
-use authd_crypto::{Aad, CryptoError, KeyRing, KeyWrapper, Sealed, SecretBytes, WrappedKey};
+use authd_crypto::{
+    Aad, CredentialBinding, CryptoError, KeyRing, KeyWrapper, Sealed, SecretAad, SecretBytes,
+    WrappedKey,
+};
 
 /// Default seal budget of a data key: 2^30, a quarter of the 2^32 seals that random 96-bit
 /// nonces allow under one AES-GCM key (NIST SP 800-38D, 8.3).
@@ -156,33 +160,18 @@ impl KeyManager {
         Ok(ring)
     }
 
-    /// Seals one field of a credential under the current data key.
-    pub async fn seal(
+    /// Seals every `(field, plaintext)` of a credential under the current data key, bound to
+    /// `binding`, reserving their seals in one store call (normally one key).
+    pub async fn seal_bound(
         &self,
-        account: AccountId,
-        auth: AuthId,
-        field: &str,
-        plaintext: &[u8],
-    ) -> Result<StoredSecret> {
-        let rings = self.reserve(1).await?;
-        let ring = rings
-            .first()
-            .ok_or_else(|| Error::internal(anyhow::anyhow!("no seal reserved")))?;
-        seal_with(ring, account, auth, field, plaintext)
-    }
-
-    /// Seals several fields, reserving their seals in one store call (normally one key).
-    pub async fn seal_all(
-        &self,
-        account: AccountId,
-        auth: AuthId,
-        fields: &[(String, SecretBytes)],
+        binding: &CredentialBinding,
+        fields: &[(&str, &[u8])],
     ) -> Result<Vec<StoredSecret>> {
         let rings = self.reserve(fields.len()).await?;
         fields
             .iter()
             .zip(rings)
-            .map(|((f, v), ring)| seal_with(&ring, account, auth, f, v.expose()))
+            .map(|((f, v), ring)| seal_with(&ring, &binding.field(f), f, v))
             .collect()
     }
 
@@ -258,19 +247,43 @@ impl KeyManager {
         self.reload().await.map(|_| ())
     }
 
-    /// Opens one stored field. `Err(Invalid)`-free: a wrong AAD or tampered row is
-    /// [`OpenError::Integrity`], which callers must report without detail.
+    /// Opens one row of a credential sealed under `binding`; errors as [`KeyManager::open`].
+    pub async fn open_bound(
+        &self,
+        binding: &CredentialBinding,
+        s: &StoredSecret,
+    ) -> std::result::Result<SecretBytes, OpenError> {
+        self.open_aad(&binding.field(&s.field), s).await
+    }
+
+    /// Opens one stored field written before migration 0006 (per-field binding: account,
+    /// auth, field). A wrong AAD or tampered row is [`OpenError::Integrity`], which callers
+    /// must report without detail.
     pub async fn open(
         &self,
         account: AccountId,
         auth: AuthId,
         s: &StoredSecret,
     ) -> std::result::Result<SecretBytes, OpenError> {
+        let (a, b) = (account.to_string(), auth.to_string());
+        let aad = Aad {
+            account_id: &a,
+            auth_id: &b,
+            field: &s.field,
+        };
+        self.open_aad(&aad, s).await
+    }
+
+    async fn open_aad(
+        &self,
+        aad: &impl SecretAad,
+        s: &StoredSecret,
+    ) -> std::result::Result<SecretBytes, OpenError> {
         let ring = self.snapshot().map_err(OpenError::Other)?;
-        match open_with(&ring, account, auth, s) {
+        match open_with(&ring, aad, s) {
             Err(OpenError::UnknownKey) => {
                 let ring = self.reload().await.map_err(OpenError::Other)?;
-                open_with(&ring, account, auth, s)
+                open_with(&ring, aad, s)
             }
             other => other,
         }
@@ -302,18 +315,11 @@ pub enum OpenError {
 
 fn seal_with(
     ring: &KeyRing,
-    account: AccountId,
-    auth: AuthId,
+    aad: &impl SecretAad,
     field: &str,
     plaintext: &[u8],
 ) -> Result<StoredSecret> {
-    let (a, b) = (account.to_string(), auth.to_string());
-    let aad = Aad {
-        account_id: &a,
-        auth_id: &b,
-        field,
-    };
-    let s = ring.seal(&aad, plaintext).map_err(crypto_err)?;
+    let s = ring.seal(aad, plaintext).map_err(crypto_err)?;
     Ok(StoredSecret {
         field: field.to_owned(),
         key_id: s.key_id,
@@ -324,23 +330,16 @@ fn seal_with(
 
 fn open_with(
     ring: &KeyRing,
-    account: AccountId,
-    auth: AuthId,
+    aad: &impl SecretAad,
     s: &StoredSecret,
 ) -> std::result::Result<SecretBytes, OpenError> {
-    let (a, b) = (account.to_string(), auth.to_string());
-    let aad = Aad {
-        account_id: &a,
-        auth_id: &b,
-        field: &s.field,
-    };
     let nonce = <[u8; 12]>::try_from(s.nonce.as_slice()).map_err(|_| OpenError::Integrity)?;
     let sealed = Sealed {
         key_id: s.key_id.clone(),
         nonce,
         ciphertext: s.ciphertext.clone(),
     };
-    ring.open(&aad, &sealed).map_err(|e| match e {
+    ring.open(aad, &sealed).map_err(|e| match e {
         CryptoError::UnknownKey(_) => OpenError::UnknownKey,
         _ => OpenError::Integrity,
     })
@@ -383,6 +382,18 @@ pub struct RewrapProgress {
     pub remaining: u64,
 }
 
+/// What rewrapping one stored field did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rewrapped {
+    /// Resealed under the current key (for a pre-0006 credential: the whole credential
+    /// resealed under its new binding).
+    Done,
+    /// An API write or delete replaced it meanwhile.
+    Raced,
+    /// It failed to open (integrity failure); left alone.
+    Unreadable,
+}
+
 /// `authd keys rewrap`: re-encrypts every field not under the current key, in batches,
 /// online (compare-and-swap per field) and resumable (a rerun continues with what is left).
 /// Fields that fail to decrypt are left alone and counted in `remaining`.
@@ -421,27 +432,13 @@ pub async fn rewrap_within(
             .await?;
         let Some(last) = rows.last() else { break };
         after = Some((last.auth_id, last.secret.field.clone()));
-        // The batch's seals are reserved before they are made (an unreadable row wastes its
-        // reservation: the count may run ahead of the seals, never behind).
-        let rings = keys.reserve(rows.len()).await?;
-        for (at, ring) in rows.into_iter().zip(rings) {
-            match keys.open(at.account_id, at.auth_id, &at.secret).await {
-                Ok(plain) => {
-                    let new = seal_with(
-                        &ring,
-                        at.account_id,
-                        at.auth_id,
-                        &at.secret.field,
-                        plain.expose(),
-                    )?;
-                    if store.replace_secret(&at, new).await? {
-                        p.rewrapped += 1;
-                    } else {
-                        p.raced += 1;
-                    }
-                }
-                Err(OpenError::Other(e)) => return Err(e),
-                Err(_) => stuck += 1,
+        // Each reseal reserves its seals through `KeyManager::seal_bound` (an unreadable row
+        // reserves nothing: the count may run ahead of the seals, never behind).
+        for at in rows {
+            match crate::credential_seal::rewrap_one(store.as_ref(), &keys, &at).await? {
+                Rewrapped::Done => p.rewrapped += 1,
+                Rewrapped::Raced => p.raced += 1,
+                Rewrapped::Unreadable => stuck += 1,
             }
         }
         p.remaining = stuck;

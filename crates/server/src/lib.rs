@@ -8,6 +8,7 @@ pub mod api;
 pub mod audit;
 pub mod cli;
 pub mod config;
+pub mod credential_seal;
 pub mod keys;
 pub mod keys_cli;
 pub mod listener;

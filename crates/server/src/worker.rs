@@ -16,18 +16,22 @@ use anyhow::Context;
 use authd_core::credential::{CONFIG_PREFIX, FIELD_OAUTH1, FIELD_OAUTH2};
 use authd_core::ids::{AccountId, AuthId};
 use authd_crypto::TokenHasher;
+use std::io::Write;
+
+use authd_crypto::{SecretBytes, SecretWriter};
+use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use serde_json::{json, Map, Value};
+use serde_json::json;
 
+use crate::api::credentials::{integrity_error, resolve_provider};
 use crate::api::error::{envelope, ApiError};
 use crate::api::extract::ApiPath;
-use crate::api::Success;
 use crate::audit::{self, RequestId};
-use crate::keys::OpenError;
+use crate::credential_seal::{self, Opened, ReadError};
 use crate::state::AppState;
 
 /// The worker credential. `Debug` prints `<hidden>`.
@@ -227,39 +231,104 @@ async fn read_credential(
         }
         Err(e) => return ApiError::from(e).into_response(),
     };
-    let mut config = Vec::new();
-    let mut out = Map::new();
-    for s in &rec.secrets {
-        let plain = match state.keys.open(account, auth, s).await {
-            Ok(p) => p,
-            Err(OpenError::Other(e)) => return ApiError::from(e).into_response(),
-            Err(_) => {
-                // An integrity failure: the row was moved, swapped or tampered with. The
-                // field name and key id are safe to log; nothing else is.
-                tracing::error!(auth = %auth, field = %s.field, key_id = %s.key_id, "stored secret failed to authenticate");
-                audit_out("decrypt_failed", format!("field {}", s.field)).await;
-                return envelope(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "Stored credential failed its integrity check",
-                );
-            }
-        };
-        if let Some(name) = s.field.strip_prefix(CONFIG_PREFIX) {
-            let value = String::from_utf8_lossy(plain.expose()).into_owned();
-            config.push(json!({ "name": name, "value": value }));
-        } else if s.field == FIELD_OAUTH1 || s.field == FIELD_OAUTH2 {
-            let v: Value = serde_json::from_slice(plain.expose()).unwrap_or(Value::Null);
-            out.insert(s.field.clone(), v);
+    let key = rec.auth.provider_id.to_string();
+    let provider = match resolve_provider(state, account, &key).await {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let opened = match credential_seal::open(&state.keys, rec, provider.as_ref()).await {
+        Ok(o) => o,
+        Err(ReadError::Other(e)) => return ApiError::from(e).into_response(),
+        Err(ReadError::Integrity(field)) => {
+            // Rows moved, rolled back, dropped, added or re-labelled. The field name is safe
+            // to log; nothing else is.
+            tracing::error!(auth = %auth, field = %field, "stored credential failed its integrity check");
+            audit_out("decrypt_failed", format!("field {field}")).await;
+            return integrity_error().into_response();
         }
+    };
+    // A credential written before migration 0006 gets its binding on its first read.
+    if let Err(e) =
+        credential_seal::migrate_legacy(state.store.as_ref(), &state.keys, &opened).await
+    {
+        tracing::warn!(auth = %auth, error = %e, "could not reseal a pre-0006 credential");
     }
-    let fields: Vec<&str> = rec.secrets.iter().map(|s| s.field.as_str()).collect();
+    let body = match response_body(&opened) {
+        Some(b) => b,
+        None => {
+            tracing::error!(auth = %auth, "stored credential does not decode");
+            audit_out("decrypt_failed", "undecodable plaintext".into()).await;
+            return integrity_error().into_response();
+        }
+    };
+    let fields: Vec<&str> = opened.fields.iter().map(|(f, _)| f.as_str()).collect();
     audit_out("ok", format!("fields {}", fields.join(","))).await;
-    out.insert("id".into(), json!(auth.to_string()));
-    out.insert("account_id".into(), json!(account.to_string()));
-    out.insert(
-        "provider_id".into(),
-        json!(rec.auth.provider_id.to_string()),
+    let mut resp = Response::new(Body::from(Bytes::from_owner(ZeroizedBody(body))));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
     );
-    out.insert("config".into(), Value::Array(config));
-    Success(StatusCode::OK, Value::Object(out)).into_response()
+    resp
+}
+
+/// Response bytes that are zeroized when the response body is dropped (after sending).
+struct ZeroizedBody(SecretBytes);
+
+impl AsRef<[u8]> for ZeroizedBody {
+    fn as_ref(&self) -> &[u8] {
+        self.0.expose()
+    }
+}
+
+/// The success envelope with the decrypted credential, written straight from the opened
+/// plaintexts into one zeroizing buffer (no intermediate `String` or `Value`): `config`
+/// name/value pairs and the `oauthtoken` / `oauth2token` objects when present. `None` if a
+/// plaintext is not what authd sealed (not UTF-8 text, not a JSON object).
+fn response_body(o: &Opened) -> Option<SecretBytes> {
+    let size: usize = o
+        .fields
+        .iter()
+        .map(|(f, v)| f.len() + 6 * v.expose().len() + 32)
+        .sum();
+    let mut w = SecretWriter::with_limit(size + 512);
+    let a = &o.record.auth;
+    let head = json!({"id": a.id.to_string(), "account_id": a.account_id.to_string(),
+        "provider_id": a.provider_id.to_string()});
+    let head = serde_json::to_string(&head).ok()?;
+    // `{"status":"success","data":{…head…,"config":[…],…}}`
+    write!(
+        w,
+        "{{\"status\":\"success\",\"data\":{},\"config\":[",
+        head.strip_suffix('}')?
+    )
+    .ok()?;
+    let mut first = true;
+    for (f, v) in &o.fields {
+        let Some(name) = f.strip_prefix(CONFIG_PREFIX) else {
+            continue;
+        };
+        let value = std::str::from_utf8(v.expose()).ok()?;
+        w.write_all(if first { b"{\"name\":" } else { b",{\"name\":" })
+            .ok()?;
+        serde_json::to_writer(&mut w, name).ok()?;
+        w.write_all(b",\"value\":").ok()?;
+        serde_json::to_writer(&mut w, value).ok()?;
+        w.write_all(b"}").ok()?;
+        first = false;
+    }
+    w.write_all(b"]").ok()?;
+    for (f, v) in &o.fields {
+        if f != FIELD_OAUTH1 && f != FIELD_OAUTH2 {
+            continue;
+        }
+        // Sealed by authd from a JSON object serialized by serde_json, authenticated since.
+        let raw = v.expose();
+        if raw.first() != Some(&b'{') || raw.last() != Some(&b'}') {
+            return None;
+        }
+        write!(w, ",\"{f}\":").ok()?;
+        w.write_all(raw).ok()?;
+    }
+    w.write_all(b"}}").ok()?;
+    Some(w.into_secret())
 }

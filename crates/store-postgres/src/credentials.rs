@@ -31,6 +31,9 @@ use crate::works::stop_for_auth_delete;
 use crate::{corrupt, db_err, get, id_col, limit, PgStore};
 use authd_store_sql::{auth_from_row, AUTH_COLS};
 
+/// Answer to a credential write that lost the generation compare-and-swap.
+const CHANGED_CONCURRENTLY: &str = "The credential was changed by another request; retry";
+
 async fn upsert_secret(
     tx: &mut PgConnection,
     account: AccountId,
@@ -80,8 +83,9 @@ impl CredentialStore for PgStore {
             let mut tx = self.pool.begin().await.map_err(db_err)?;
             sqlx::query(
                 "INSERT INTO auths (id, account_id, kind, provider_id, name, label, description, \
-                 user_id, user_name, parent_id, created_ms, updated_ms) \
-                 VALUES ($1, $2, 'credential', $3, $4, $5, $6, $7, $8, $9, $10, $10)",
+                 user_id, user_name, parent_id, created_ms, updated_ms, cred_incarnation, \
+                 cred_generation) \
+                 VALUES ($1, $2, 'credential', $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, 1)",
             )
             .bind(c.id.to_string())
             .bind(account.to_string())
@@ -93,6 +97,7 @@ impl CredentialStore for PgStore {
             .bind(&c.user_name)
             .bind(c.parent_id.map(|p| p.to_string()))
             .bind(now_ms)
+            .bind(&c.incarnation)
             .execute(&mut *tx)
             .await
             .map_err(|e| match db_err(e) {
@@ -120,38 +125,49 @@ impl CredentialStore for PgStore {
     ) -> Result<Option<Auth>> {
         self.bounded(async {
             let mut tx = self.pool.begin().await.map_err(db_err)?;
+            // Compare-and-swap on the generation the new secrets were sealed for.
             let r = sqlx::query(
                 "UPDATE auths SET provider_id = COALESCE($1, provider_id), \
                  name = COALESCE($2, name), label = COALESCE($3, label), \
-                 description = COALESCE($4, description), updated_ms = $5 \
-                 WHERE account_id = $6 AND id = $7 AND kind = 'credential'",
+                 description = COALESCE($4, description), updated_ms = $5, \
+                 cred_generation = cred_generation + 1, cred_incarnation = $6 \
+                 WHERE account_id = $7 AND id = $8 AND kind = 'credential' \
+                 AND cred_generation = $9",
             )
             .bind(p.provider_id.map(|x| x.to_string()))
             .bind(p.name.as_deref())
             .bind(p.label.as_deref())
             .bind(p.description.as_deref())
             .bind(now_ms)
+            .bind(&p.incarnation)
             .bind(account.to_string())
             .bind(id.to_string())
+            .bind(p.expected_generation)
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
             if r.rows_affected() == 0 {
-                return Ok(None);
-            }
-            for f in &p.remove {
-                sqlx::query(
-                    "DELETE FROM auth_secrets WHERE account_id = $1 AND auth_id = $2 \
-                     AND field = $3",
+                let exists: Option<i32> = sqlx::query_scalar(
+                    "SELECT 1 FROM auths WHERE account_id = $1 AND id = $2 \
+                     AND kind = 'credential'",
                 )
                 .bind(account.to_string())
                 .bind(id.to_string())
-                .bind(f)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err)?;
+                return match exists {
+                    Some(_) => Err(Error::Conflict(CHANGED_CONCURRENTLY.into())),
+                    None => Ok(None),
+                };
+            }
+            sqlx::query("DELETE FROM auth_secrets WHERE account_id = $1 AND auth_id = $2")
+                .bind(account.to_string())
+                .bind(id.to_string())
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
-            }
-            for s in &p.upsert {
+            for s in &p.secrets {
                 upsert_secret(&mut tx, account, id, s).await?;
             }
             let row = auth_in_tx(&mut tx, account, id)
@@ -176,7 +192,17 @@ impl CredentialStore for PgStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
-            let Some(row) = auth_in_tx(&mut tx, account, id).await? else {
+            let sql = format!(
+                "SELECT {AUTH_COLS}, cred_incarnation, cred_generation FROM auths \
+                 WHERE account_id = $1 AND id = $2"
+            );
+            let row = sqlx::query(&sql)
+                .bind(account.to_string())
+                .bind(id.to_string())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            let Some(row) = row else {
                 return Ok(None);
             };
             let auth = auth_from_row(&row)?;
@@ -196,7 +222,12 @@ impl CredentialStore for PgStore {
             .map(secret_from_row)
             .collect::<Result<Vec<_>>>()?;
             tx.commit().await.map_err(db_err)?;
-            Ok(Some(CredentialRecord { auth, secrets }))
+            Ok(Some(CredentialRecord {
+                auth,
+                incarnation: get(&row, "cred_incarnation")?,
+                generation: get(&row, "cred_generation")?,
+                secrets,
+            }))
         })
         .await
     }

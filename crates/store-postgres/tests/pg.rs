@@ -138,6 +138,7 @@ async fn the_credential_cascade_and_rotation_are_announced_after_commit() {
                 user_id: None,
                 user_name: String::new(),
                 parent_id: Some(root.id),
+                incarnation: "i".into(),
                 secrets: vec![],
             },
             2,

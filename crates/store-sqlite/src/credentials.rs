@@ -27,6 +27,9 @@ use super::{auth_from_row, corrupt, db_err, get, id_col, limit, SqliteStore, AUT
 
 type Tx<'a> = Transaction<'a, Sqlite>;
 
+/// Answer to a credential write that lost the generation compare-and-swap.
+const CHANGED_CONCURRENTLY: &str = "The credential was changed by another request; retry";
+
 async fn upsert_secret(
     tx: &mut Tx<'_>,
     account: AccountId,
@@ -71,8 +74,9 @@ impl CredentialStore for SqliteStore {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         sqlx::query(
             "INSERT INTO auths (id, account_id, kind, provider_id, name, label, description, \
-             user_id, user_name, parent_id, created_ms, updated_ms) \
-             VALUES (?, ?, 'credential', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             user_id, user_name, parent_id, created_ms, updated_ms, cred_incarnation, \
+             cred_generation) \
+             VALUES (?, ?, 'credential', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
         )
         .bind(c.id.to_string())
         .bind(account.to_string())
@@ -85,6 +89,7 @@ impl CredentialStore for SqliteStore {
         .bind(c.parent_id.map(|p| p.to_string()))
         .bind(now_ms)
         .bind(now_ms)
+        .bind(&c.incarnation)
         .execute(&mut *tx)
         .await
         .map_err(|e| match db_err(e) {
@@ -109,36 +114,46 @@ impl CredentialStore for SqliteStore {
         now_ms: i64,
     ) -> Result<Option<authd_core::model::Auth>> {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
+        // Compare-and-swap on the generation the new secrets were sealed for.
         let r = sqlx::query(
             "UPDATE auths SET provider_id = COALESCE(?, provider_id), name = COALESCE(?, name), \
-             label = COALESCE(?, label), description = COALESCE(?, description), updated_ms = ? \
-             WHERE account_id = ? AND id = ? AND kind = 'credential'",
+             label = COALESCE(?, label), description = COALESCE(?, description), updated_ms = ?, \
+             cred_generation = cred_generation + 1, cred_incarnation = ? \
+             WHERE account_id = ? AND id = ? AND kind = 'credential' AND cred_generation = ?",
         )
         .bind(p.provider_id.map(|x| x.to_string()))
         .bind(p.name)
         .bind(p.label)
         .bind(p.description)
         .bind(now_ms)
+        .bind(&p.incarnation)
         .bind(account.to_string())
         .bind(id.to_string())
+        .bind(p.expected_generation)
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
         if r.rows_affected() == 0 {
-            return Ok(None);
-        }
-        for f in &p.remove {
-            sqlx::query(
-                "DELETE FROM auth_secrets WHERE account_id = ? AND auth_id = ? AND field = ?",
+            let exists: Option<i64> = sqlx::query_scalar(
+                "SELECT 1 FROM auths WHERE account_id = ? AND id = ? AND kind = 'credential'",
             )
             .bind(account.to_string())
             .bind(id.to_string())
-            .bind(f)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            return match exists {
+                Some(_) => Err(Error::Conflict(CHANGED_CONCURRENTLY.into())),
+                None => Ok(None),
+            };
+        }
+        sqlx::query("DELETE FROM auth_secrets WHERE account_id = ? AND auth_id = ?")
+            .bind(account.to_string())
+            .bind(id.to_string())
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        }
-        for s in &p.upsert {
+        for s in &p.secrets {
             upsert_secret(&mut tx, account, id, s).await?;
         }
         let row = auth_in_tx(&mut tx, account, id)
@@ -155,7 +170,17 @@ impl CredentialStore for SqliteStore {
     ) -> Result<Option<CredentialRecord>> {
         // One read transaction: the auth row and its secrets come from the same snapshot.
         let mut tx = self.pool.begin().await.map_err(db_err)?;
-        let Some(row) = auth_in_tx(&mut tx, account, id).await? else {
+        let sql = format!(
+            "SELECT {AUTH_COLS}, cred_incarnation, cred_generation FROM auths \
+             WHERE account_id = ? AND id = ?"
+        );
+        let row = sqlx::query(&sql)
+            .bind(account.to_string())
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        let Some(row) = row else {
             return Ok(None);
         };
         let auth = auth_from_row(&row)?;
@@ -175,7 +200,12 @@ impl CredentialStore for SqliteStore {
         .map(secret_from_row)
         .collect::<Result<Vec<_>>>()?;
         tx.commit().await.map_err(db_err)?;
-        Ok(Some(CredentialRecord { auth, secrets }))
+        Ok(Some(CredentialRecord {
+            auth,
+            incarnation: get(&row, "cred_incarnation")?,
+            generation: get(&row, "cred_generation")?,
+            secrets,
+        }))
     }
 
     async fn delete_auth_cascade(

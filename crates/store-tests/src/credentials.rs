@@ -44,6 +44,7 @@ fn cred(fields: &[&str], key_id: &str) -> NewCredential {
         user_id: None,
         user_name: String::new(),
         parent_id: None,
+        incarnation: "inc-1".into(),
         secrets: fields.iter().map(|f| secret(f, key_id, 1)).collect(),
     }
 }
@@ -96,6 +97,7 @@ pub(crate) async fn credentials_round_trip_and_are_scoped(s: Arc<dyn Store>) {
     ));
     let rec = s.get_credential(a, c.id).await.unwrap().unwrap();
     assert_eq!(rec.secrets, c.secrets);
+    assert_eq!((rec.incarnation.as_str(), rec.generation), ("inc-1", 1));
     assert!(s.get_credential(b, c.id).await.unwrap().is_none());
     assert_eq!(s.get_auth(a, c.id).await.unwrap().unwrap(), auth);
     // A token is not a credential.
@@ -110,8 +112,9 @@ pub(crate) async fn credentials_round_trip_and_are_scoped(s: Arc<dyn Store>) {
 
     let patch = CredentialPatch {
         name: Some("renamed".into()),
-        upsert: vec![secret("config.apikey", k, 2), secret("oauthtoken", k, 3)],
-        remove: vec!["config.domain".into()],
+        expected_generation: 1,
+        incarnation: "inc-1".into(),
+        secrets: vec![secret("config.apikey", k, 2), secret("oauthtoken", k, 3)],
         ..CredentialPatch::default()
     };
     assert!(s
@@ -131,6 +134,35 @@ pub(crate) async fn credentials_round_trip_and_are_scoped(s: Arc<dyn Store>) {
     let fields: Vec<_> = rec.secrets.iter().map(|x| x.field.as_str()).collect();
     assert_eq!(fields, ["config.apikey", "oauthtoken"]);
     assert_eq!(rec.secrets[0].nonce, vec![2; 12]);
+    assert_eq!(rec.generation, 2);
+}
+
+/// A credential write applies only on top of the generation it was sealed for: a write
+/// sealed for an older generation is a `Conflict` and changes nothing.
+pub(crate) async fn credential_writes_compare_and_swap_the_generation(s: Arc<dyn Store>) {
+    let k = with_key(s.as_ref()).await;
+    let a = account(s.as_ref(), "a").await;
+    let c = cred(&["config.apikey"], k);
+    s.create_credential(a, c.clone(), 5).await.unwrap();
+    let write = |generation: i64, byte: u8| CredentialPatch {
+        expected_generation: generation,
+        incarnation: "inc-2".into(),
+        secrets: vec![secret("config.apikey", k, byte)],
+        ..CredentialPatch::default()
+    };
+    assert!(s
+        .update_credential(a, c.id, write(1, 2), 6)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(matches!(
+        s.update_credential(a, c.id, write(1, 3), 7).await,
+        Err(Error::Conflict(_))
+    ));
+    let rec = s.get_credential(a, c.id).await.unwrap().unwrap();
+    assert_eq!((rec.incarnation.as_str(), rec.generation), ("inc-2", 2));
+    assert_eq!(rec.secrets, vec![secret("config.apikey", k, 2)]);
+    assert_eq!(rec.auth.updated_ms, 6);
 }
 
 /// Deleting an auth detaches it from works, stops live ones and destroys its secrets, in

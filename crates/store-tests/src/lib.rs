@@ -28,8 +28,8 @@ mod entities;
 mod token_tree;
 mod wire;
 use credentials::{
-    audit_is_scoped_filtered_and_paged, credentials_round_trip_and_are_scoped,
-    data_key_seals_are_reserved_within_the_budget,
+    audit_is_scoped_filtered_and_paged, credential_writes_compare_and_swap_the_generation,
+    credentials_round_trip_and_are_scoped, data_key_seals_are_reserved_within_the_budget,
     data_keys_are_destroyed_only_when_retired_and_unused, data_keys_rotate_count_and_rewrap,
     delete_cascade_detaches_and_stops_works, providers_are_scoped_and_unique,
     works_are_scoped_and_unique,
@@ -65,6 +65,7 @@ cases!(
     entity_merges_follow_rfc7396_at_depth,
     rotation_caps_the_old_expiry_and_is_scoped,
     credentials_round_trip_and_are_scoped,
+    credential_writes_compare_and_swap_the_generation,
     delete_cascade_detaches_and_stops_works,
     works_are_scoped_and_unique,
     data_keys_rotate_count_and_rewrap,

@@ -137,6 +137,7 @@ async fn list(
 async fn read(
     caller: Authed<perm::AuthsRead>,
     State(state): State<AppState>,
+    rid: RequestId,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Response> {
     let id = AuthId::parse(&id).ok_or_else(ApiError::not_found)?;
@@ -152,6 +153,9 @@ async fn read(
                 .ok_or_else(ApiError::not_found)?,
         ),
     };
+    if auth.kind == AuthKind::Credential {
+        super::credentials::verify_for_read(&state, &caller, &rid, id).await?;
+    }
     let name = super::credentials::provider_name(&state, caller.account_id, auth.provider_id).await;
     Ok(Success(StatusCode::OK, to_dto_named(&state, &caller, &auth, &name)).into_response())
 }

@@ -8,24 +8,26 @@
 //! the store sees it, and responses, logs and audit entries name fields, never values.
 
 use authd_core::credential::{
-    CredentialPatch, NewCredential, CONFIG_PREFIX, FIELD_OAUTH1, FIELD_OAUTH2,
+    CredentialPatch, CredentialRecord, NewCredential, CONFIG_PREFIX, FIELD_OAUTH1, FIELD_OAUTH2,
 };
 use authd_core::ids::{AccountId, AuthId, ProviderId};
 use authd_core::model::{Auth, AuthKind};
 use authd_core::provider::{self, AuthMethod, Provider};
-use authd_crypto::SecretBytes;
+use authd_crypto::{SecretBytes, SecretWriter};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use serde_json::Value;
+use zeroize::Zeroize;
 
 use super::dto::AuthDto;
 use super::error::{ApiError, ApiResult};
 use super::extract::{perm, ApiJson, ApiPath, Authed};
 use super::Success;
 use crate::audit::{self, RequestId};
+use crate::credential_seal::{self, ReadError};
 use crate::state::AppState;
 use crate::tokens::Principal;
 
@@ -75,41 +77,68 @@ fn text(field: &str, v: &Value) -> ApiResult<String> {
     Ok(s.to_owned())
 }
 
-fn secret_string(field: &str, v: Value) -> ApiResult<SecretBytes> {
+/// Zeroizes every string in a JSON value (map keys are field names, not secrets).
+fn wipe(v: &mut Value) {
     match v {
-        Value::String(s) if s.len() <= MAX_SECRET => Ok(SecretBytes::new(s.into_bytes())),
+        Value::String(s) => s.zeroize(),
+        Value::Array(items) => items.iter_mut().for_each(wipe),
+        Value::Object(o) => o.values_mut().for_each(wipe),
+        _ => {}
+    }
+}
+
+/// A request body whose strings are zeroized when it drops, on every path: secret strings
+/// are moved out of it into [`SecretBytes`] (no copy), the rest is wiped here.
+struct Body(Value);
+
+impl Drop for Body {
+    fn drop(&mut self) {
+        wipe(&mut self.0);
+    }
+}
+
+/// Moves a secret string out of the body into [`SecretBytes`] (its allocation, not a copy).
+fn secret_string(field: &str, v: &mut Value) -> ApiResult<SecretBytes> {
+    match v {
+        Value::String(s) if s.len() <= MAX_SECRET => {
+            Ok(SecretBytes::new(std::mem::take(s).into_bytes()))
+        }
         Value::String(_) => Err(bad(format!("{field} must be at most {MAX_SECRET} bytes"))),
         _ => Err(bad(format!("{field} must be a string"))),
     }
 }
 
-fn parse_config(v: Value) -> ApiResult<Vec<(String, SecretBytes)>> {
-    let pairs: Vec<(String, Value)> = match v {
+fn config_pairs(v: &mut Value) -> ApiResult<Vec<(String, &mut Value)>> {
+    match v {
         Value::Array(items) => {
             let mut out = Vec::with_capacity(items.len());
-            for item in items {
-                let Value::Object(mut o) = item else {
+            for item in items.iter_mut() {
+                let Value::Object(o) = item else {
                     return Err(bad(
                         "config entries must be {\"name\":…,\"value\":…} objects",
                     ));
                 };
-                let name = match o.remove("name") {
-                    Some(Value::String(n)) => n,
+                if o.keys().any(|k| k != "name" && k != "value") {
+                    return Err(bad("config entries have only name and value"));
+                }
+                let name = match o.get("name") {
+                    Some(Value::String(n)) => n.clone(),
                     _ => return Err(bad("each config entry needs a string name")),
                 };
                 let value = o
-                    .remove("value")
+                    .get_mut("value")
                     .ok_or_else(|| bad("each config entry needs a value"))?;
-                if !o.is_empty() {
-                    return Err(bad("config entries have only name and value"));
-                }
                 out.push((name, value));
             }
-            out
+            Ok(out)
         }
-        Value::Object(o) => o.into_iter().collect(),
-        _ => return Err(bad("config must be a list of name/value pairs")),
-    };
+        Value::Object(o) => Ok(o.iter_mut().map(|(k, v)| (k.clone(), v)).collect()),
+        _ => Err(bad("config must be a list of name/value pairs")),
+    }
+}
+
+fn parse_config(v: &mut Value) -> ApiResult<Vec<(String, SecretBytes)>> {
+    let pairs = config_pairs(v)?;
     if pairs.len() > MAX_FIELDS {
         return Err(bad(format!("config may hold at most {MAX_FIELDS} fields")));
     }
@@ -129,7 +158,9 @@ fn parse_config(v: Value) -> ApiResult<Vec<(String, SecretBytes)>> {
     Ok(out)
 }
 
-fn parse_oauth(field: &str, v: Value, oauth2: bool) -> ApiResult<SecretBytes> {
+/// Serializes an OAuth object straight into a zeroizing, size-limited buffer; the body's
+/// copy is wiped when the body drops.
+fn parse_oauth(field: &str, v: &Value, oauth2: bool) -> ApiResult<SecretBytes> {
     let Value::Object(o) = v else {
         return Err(bad(format!("{field} must be an object")));
     };
@@ -143,25 +174,23 @@ fn parse_oauth(field: &str, v: Value, oauth2: bool) -> ApiResult<SecretBytes> {
     if oauth2 && !has_access {
         return Err(bad(format!("{field}.access_token is required")));
     }
-    let bytes = serde_json::to_vec(&Value::Object(o))
-        .map_err(|_| bad(format!("{field} must be an object")))?;
-    if bytes.len() > MAX_SECRET {
-        return Err(bad(format!("{field} must be at most {MAX_SECRET} bytes")));
-    }
-    Ok(SecretBytes::new(bytes))
+    let mut w = SecretWriter::with_limit(MAX_SECRET);
+    serde_json::to_writer(&mut w, v)
+        .map_err(|_| bad(format!("{field} must be at most {MAX_SECRET} bytes")))?;
+    Ok(w.into_secret())
 }
 
-fn parse_input(body: Value) -> ApiResult<Input> {
+fn parse_input(body: &mut Value) -> ApiResult<Input> {
     let Value::Object(map) = body else {
         return Err(bad("Expected a JSON object"));
     };
     let mut input = Input::default();
-    for (k, v) in map {
+    for (k, v) in map.iter_mut() {
         match k.as_str() {
-            "provider_id" => input.provider = Some(text("provider_id", &v)?),
-            "name" => input.name = Some(text("name", &v)?),
-            "label" => input.label = Some(text("label", &v)?),
-            "description" => input.description = Some(text("description", &v)?),
+            "provider_id" => input.provider = Some(text("provider_id", v)?),
+            "name" => input.name = Some(text("name", v)?),
+            "label" => input.label = Some(text("label", v)?),
+            "description" => input.description = Some(text("description", v)?),
             "config" => input.config = Some(parse_config(v)?),
             "oauthtoken" => input.oauth1 = Some(parse_oauth(FIELD_OAUTH1, v, false)?),
             "oauth2token" => input.oauth2 = Some(parse_oauth(FIELD_OAUTH2, v, true)?),
@@ -299,9 +328,10 @@ async fn create_with_id(
     caller: &Principal,
     rid: &RequestId,
     id: AuthId,
-    body: Value,
+    mut body: Body,
 ) -> ApiResult<Response> {
-    let mut input = parse_input(body)?;
+    let mut input = parse_input(&mut body.0)?;
+    drop(body);
     let key = input
         .provider
         .clone()
@@ -319,7 +349,17 @@ async fn create_with_id(
             .unwrap_or_default(),
         None => String::new(),
     };
-    let secrets = state.keys.seal_all(caller.account_id, id, &fields).await?;
+    let incarnation = credential_seal::new_incarnation();
+    let secrets = credential_seal::seal_next(
+        &state.keys,
+        caller.account_id,
+        id,
+        p.id,
+        &incarnation,
+        1,
+        &fields,
+    )
+    .await?;
     let name = input.name.unwrap_or_default();
     let auth = state
         .store
@@ -334,6 +374,7 @@ async fn create_with_id(
                 user_id: caller.user_id,
                 user_name,
                 parent_id: Some(caller.auth_id),
+                incarnation,
                 secrets,
             },
             state.clock.now_ms(),
@@ -358,6 +399,7 @@ async fn create(
     rid: RequestId,
     ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<Response> {
+    let body = Body(body);
     create_with_id(&state, &caller, &rid, AuthId::generate(), body).await
 }
 
@@ -368,9 +410,107 @@ async fn create_at(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<Response> {
+    let body = Body(body);
     let id = AuthId::parse(&id)
         .ok_or_else(|| bad("Invalid auth id: expected 32 lowercase hex characters"))?;
     create_with_id(&state, &caller, &rid, id, body).await
+}
+
+/// The answer to a credential that failed its integrity check: a 409 in the envelope — the
+/// stored data is in a state the request cannot proceed from; re-entering it fixes that.
+/// Callers log (field name only) and audit with outcome `integrity_failed`.
+pub fn integrity_error() -> ApiError {
+    ApiError::Http(
+        StatusCode::CONFLICT,
+        credential_seal::INTEGRITY_MESSAGE.into(),
+    )
+}
+
+/// Logs (auth id and detail naming a field, never a value) and audits a credential that
+/// failed its integrity check on the API path, with outcome `integrity_failed`.
+async fn integrity_failed(
+    state: &AppState,
+    caller: &Principal,
+    rid: &RequestId,
+    action: &str,
+    id: AuthId,
+    detail: &str,
+) {
+    tracing::error!(auth = %id, detail, "stored credential failed its integrity check");
+    let target = id.to_string();
+    audit::record_outcome(
+        state,
+        caller,
+        rid,
+        action,
+        &target,
+        "integrity_failed",
+        detail,
+    )
+    .await;
+}
+
+/// `GET /api/auth/{id}` of a credential: its public record is answered only if the
+/// credential opens as a whole (so a re-labelled provider, a rolled-back, dropped or added
+/// row is not reported as if it were fine). The plaintexts are dropped (zeroized) at once.
+/// A failure is logged, audited (`auth.read`, `integrity_failed`) and answered with
+/// [`integrity_error`].
+pub async fn verify_for_read(
+    state: &AppState,
+    caller: &Principal,
+    rid: &RequestId,
+    id: AuthId,
+) -> ApiResult<()> {
+    let Some(rec) = state.store.get_credential(caller.account_id, id).await? else {
+        return Ok(());
+    };
+    let key = rec.auth.provider_id.to_string();
+    let provider = resolve_provider(state, caller.account_id, &key).await?;
+    match credential_seal::open(&state.keys, rec, provider.as_ref()).await {
+        Ok(_) => Ok(()),
+        Err(ReadError::Other(e)) => Err(e.into()),
+        Err(ReadError::Integrity(field)) => {
+            integrity_failed(
+                state,
+                caller,
+                rid,
+                "auth.read",
+                id,
+                &format!("field {field}"),
+            )
+            .await;
+            Err(integrity_error())
+        }
+    }
+}
+
+/// The stored credential a PUT builds on, verified: its record and the plaintext of the
+/// fields it keeps. A credential that fails its integrity check can only be replaced whole.
+async fn current_for_update(
+    state: &AppState,
+    caller: &Principal,
+    rid: &RequestId,
+    id: AuthId,
+) -> ApiResult<(CredentialRecord, Option<Vec<(String, SecretBytes)>>)> {
+    let Some(rec) = state.store.get_credential(caller.account_id, id).await? else {
+        return match state.store.get_auth(caller.account_id, id).await? {
+            Some(a) if a.kind == AuthKind::ApiToken => Err(bad(
+                "API tokens cannot be updated; create a new token instead",
+            )),
+            _ => Err(ApiError::not_found()),
+        };
+    };
+    let key = rec.auth.provider_id.to_string();
+    let provider = resolve_provider(state, caller.account_id, &key).await?;
+    match credential_seal::open(&state.keys, rec.clone(), provider.as_ref()).await {
+        Ok(o) => Ok((o.record, Some(o.fields))),
+        Err(ReadError::Other(e)) => Err(e.into()),
+        Err(ReadError::Integrity(field)) => {
+            let detail = format!("field {field}; only a complete re-entry is accepted");
+            integrity_failed(state, caller, rid, "auth.update", id, &detail).await;
+            Ok((rec, None))
+        }
+    }
 }
 
 async fn update(
@@ -380,20 +520,11 @@ async fn update(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<Response> {
+    let mut body = Body(body);
     let id = AuthId::parse(&id).ok_or_else(ApiError::not_found)?;
-    let mut input = parse_input(body)?;
-    let current = state.store.get_credential(caller.account_id, id).await?;
-    let current = match current {
-        Some(c) => c,
-        None => {
-            return match state.store.get_auth(caller.account_id, id).await? {
-                Some(a) if a.kind == AuthKind::ApiToken => Err(bad(
-                    "API tokens cannot be updated; create a new token instead",
-                )),
-                _ => Err(ApiError::not_found()),
-            }
-        }
-    };
+    let mut input = parse_input(&mut body.0)?;
+    drop(body);
+    let (current, stored) = current_for_update(&state, &caller, &rid, id).await?;
     let (p, provider_changed) = match &input.provider {
         Some(key) => {
             let p = usable_provider(&state, caller.account_id, key).await?;
@@ -408,26 +539,45 @@ async fn update(
             (p, false)
         }
     };
-    let fields = secret_fields(&mut input);
-    let given: Vec<String> = fields.iter().map(|(f, _)| f.clone()).collect();
+    let given = secret_fields(&mut input);
+    let given_names: Vec<String> = given.iter().map(|(f, _)| f.clone()).collect();
     // Given parts replace, the rest are kept — unless the provider changes, in which case
-    // the old provider's secrets do not carry over.
-    let kept: Vec<String> = current
-        .secrets
-        .iter()
-        .map(|s| s.field.clone())
-        .filter(|f| !provider_changed && !given.contains(f))
-        .collect();
-    let remove: Vec<String> = current
-        .secrets
-        .iter()
-        .map(|s| s.field.clone())
-        .filter(|f| provider_changed && !given.contains(f))
-        .collect();
-    let mut all = kept.clone();
-    all.extend(given.iter().cloned());
-    validate(&p, &all)?;
-    let upsert = state.keys.seal_all(caller.account_id, id, &fields).await?;
+    // the old provider's secrets do not carry over, or the stored credential failed its
+    // integrity check, in which case nothing of it is trusted: the body must be complete.
+    let kept: Vec<(String, SecretBytes)> = match stored {
+        Some(fields) if !provider_changed => fields
+            .into_iter()
+            .filter(|(f, _)| !given_names.contains(f))
+            .collect(),
+        Some(_) => Vec::new(),
+        None => {
+            if validate(&p, &given_names).is_err() {
+                return Err(integrity_error());
+            }
+            Vec::new()
+        }
+    };
+    let mut all = kept;
+    let replaced = field_list(&given);
+    all.extend(given);
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    let names: Vec<String> = all.iter().map(|(f, _)| f.clone()).collect();
+    validate(&p, &names)?;
+    // A pre-0006 credential gets its incarnation with this write.
+    let incarnation = match current.incarnation.as_str() {
+        "" => credential_seal::new_incarnation(),
+        i => i.to_owned(),
+    };
+    let secrets = credential_seal::seal_next(
+        &state.keys,
+        caller.account_id,
+        id,
+        p.id,
+        &incarnation,
+        current.generation.saturating_add(1),
+        &all,
+    )
+    .await?;
     let auth = state
         .store
         .update_credential(
@@ -438,8 +588,9 @@ async fn update(
                 name: input.name,
                 label: input.label,
                 description: input.description,
-                upsert,
-                remove,
+                expected_generation: current.generation,
+                incarnation,
+                secrets,
             },
             state.clock.now_ms(),
         )
@@ -452,11 +603,7 @@ async fn update(
         &rid,
         "auth.update",
         &auth.id.to_string(),
-        &format!(
-            "provider {}; replaced fields {}",
-            p.slug,
-            field_list(&fields)
-        ),
+        &format!("provider {}; replaced fields {replaced}", p.slug),
     )
     .await;
     Ok(Success(StatusCode::OK, dto(&state, &caller, &auth).await).into_response())
@@ -539,12 +686,30 @@ mod tests {
             serde_json::json!({"name": [canary]}),
             serde_json::json!({"config": {"apikey": {"x": canary}}}),
         ];
-        for b in bodies {
-            let err = parse_input(b).unwrap_err();
+        for mut b in bodies {
+            let err = parse_input(&mut b).unwrap_err();
             let ApiError::Http(_, msg) = err else {
                 panic!()
             };
             assert!(!msg.contains(canary), "{msg}");
         }
+    }
+
+    #[test]
+    fn secrets_leave_the_body_and_what_stays_is_wiped() {
+        let mut body = Body(serde_json::json!({
+            "config": [{"name": "apikey", "value": "SECRET-1"}],
+            "oauth2token": {"access_token": "SECRET-2"}
+        }));
+        let input = parse_input(&mut body.0).unwrap();
+        // The config value was moved out, not copied.
+        assert_eq!(body.0["config"][0]["value"], "");
+        assert_eq!(input.config.unwrap()[0].1.expose(), b"SECRET-1");
+        assert_eq!(
+            input.oauth2.unwrap().expose(),
+            br#"{"access_token":"SECRET-2"}"#
+        );
+        wipe(&mut body.0);
+        assert_eq!(body.0["oauth2token"]["access_token"], "");
     }
 }

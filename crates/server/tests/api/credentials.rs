@@ -417,7 +417,7 @@ async fn a_ciphertext_swapped_across_accounts_fails_to_decrypt() {
     .rows_affected();
     assert_eq!(n, 1);
     let w = app.worker(&b_acct, &b_id, Some(WORKER_TOKEN)).await;
-    w.assert_error(500, "Stored credential failed its integrity check");
+    w.assert_error(409, "Credential failed its integrity check; re-enter it");
     assert!(!w.body.to_string().contains("SWAP-CANARY-A"));
     // Same within one account: another field of the same row also fails.
     sqlx::query(
@@ -432,7 +432,7 @@ async fn a_ciphertext_swapped_across_accounts_fails_to_decrypt() {
     .unwrap();
     assert_eq!(
         app.worker(&a_acct, &a_id, Some(WORKER_TOKEN)).await.status,
-        500
+        409
     );
     let audit = app
         .get(
@@ -450,10 +450,12 @@ async fn rotation_while_serving_uses_the_new_key_for_writes_and_old_ones_still_o
     let t = &app.token;
     let store = app.app_state.store.clone();
     let (old_id, acct) = app.create_auth(t, mailgun("before-rotation", "d1")).await;
+    let (other_id, _) = app.create_auth(t, mailgun("other", "d0")).await;
     let before = authd::keys::status(store.as_ref()).await.unwrap();
     assert_eq!(before.len(), 1);
     let k1 = before[0].id.clone();
-    assert_eq!(before[0].secrets, 2);
+    // Two fields and the integrity (manifest) row per credential.
+    assert_eq!(before[0].secrets, 6);
 
     // The same function `authd keys rotate` runs, while the server keeps serving.
     let wrapper = app.master().key_wrapper();
@@ -465,8 +467,8 @@ async fn rotation_while_serving_uses_the_new_key_for_writes_and_old_ones_still_o
     let (new_id, _) = app.create_auth(t, mailgun("after-rotation", "d2")).await;
     let after = authd::keys::status(store.as_ref()).await.unwrap();
     let count = |id: &str| after.iter().find(|k| k.id == id).unwrap().secrets;
-    assert_eq!(count(&k1), 2, "old secrets stay under the old key");
-    assert_eq!(count(&k2), 2, "the new write used the new key");
+    assert_eq!(count(&k1), 6, "old secrets stay under the old key");
+    assert_eq!(count(&k2), 3, "the new write used the new key");
     assert!(after.iter().find(|k| k.id == k2).unwrap().current);
 
     let w = app.worker(&acct, &old_id, Some(WORKER_TOKEN)).await;
@@ -474,7 +476,8 @@ async fn rotation_while_serving_uses_the_new_key_for_writes_and_old_ones_still_o
     let w = app.worker(&acct, &new_id, Some(WORKER_TOKEN)).await;
     assert_eq!(config_value(&w.body, "apikey"), "after-rotation");
 
-    // An update of one field re-seals it under the new key.
+    // An update of one field re-seals the whole credential (its next generation) under the
+    // new key.
     app.put(
         &format!("/api/auth/{old_id}"),
         t,
@@ -483,7 +486,7 @@ async fn rotation_while_serving_uses_the_new_key_for_writes_and_old_ones_still_o
     .await
     .ok(200);
     let s = authd::keys::status(store.as_ref()).await.unwrap();
-    assert_eq!(s.iter().find(|k| k.id == k1).unwrap().secrets, 1);
+    assert_eq!(s.iter().find(|k| k.id == k1).unwrap().secrets, 3);
 
     // Rewrap (online) moves the rest; everything still opens.
     let mut reports = 0;
@@ -496,15 +499,17 @@ async fn rotation_while_serving_uses_the_new_key_for_writes_and_old_ones_still_o
     )
     .await
     .unwrap();
-    assert_eq!(p.rewrapped, 1);
+    assert_eq!(p.rewrapped, 3);
     assert_eq!(p.remaining, 0);
     assert!(reports >= 1);
     let s = authd::keys::status(store.as_ref()).await.unwrap();
     assert_eq!(s.iter().find(|k| k.id == k1).unwrap().secrets, 0);
-    assert_eq!(s.iter().find(|k| k.id == k2).unwrap().secrets, 4);
+    assert_eq!(s.iter().find(|k| k.id == k2).unwrap().secrets, 9);
     let w = app.worker(&acct, &old_id, Some(WORKER_TOKEN)).await;
     assert_eq!(config_value(&w.body, "apikey"), "updated");
     assert_eq!(config_value(&w.body, "domain"), "d1");
+    let w = app.worker(&acct, &other_id, Some(WORKER_TOKEN)).await;
+    assert_eq!(config_value(&w.body, "apikey"), "other");
     // Rewrapping again is a no-op (resumable: only what is left is touched).
     let p = authd::keys::rewrap(
         store.clone(),
@@ -1131,7 +1136,7 @@ async fn the_keys_cli_rotates_rewraps_and_reports_against_a_running_server() {
     let lines: Vec<&str> = status.lines().collect();
     assert_eq!(lines.len(), 1, "{status}");
     assert!(
-        lines[0].contains("current") && lines[0].ends_with("2 secrets"),
+        lines[0].contains("current") && lines[0].ends_with("3 secrets"),
         "{status}"
     );
 
@@ -1143,13 +1148,13 @@ async fn the_keys_cli_rotates_rewraps_and_reports_against_a_running_server() {
     let (status, _) = authd_cli(&dir, &["keys", "status"]);
     let current = status.lines().find(|l| l.contains("\tcurrent\t")).unwrap();
     assert!(
-        current.starts_with(&new_key) && current.ends_with("2 secrets"),
+        current.starts_with(&new_key) && current.ends_with("3 secrets"),
         "{status}"
     );
 
     let (_, progress) = authd_cli(&dir, &["keys", "rewrap", "--batch", "1"]);
     assert!(
-        progress.contains("rewrap done: 2 re-encrypted"),
+        progress.contains("rewrap done: 3 re-encrypted"),
         "{progress}"
     );
     let (status, _) = authd_cli(&dir, &["keys", "status"]);

@@ -88,26 +88,27 @@ async fn keyring_audit_sqlite(dir: &Path) -> Vec<String> {
 #[tokio::test]
 async fn a_small_seal_budget_rotates_the_data_key_and_old_secrets_still_open() {
     let app = spawn_app_with(|c| {
-        c.data_key_seal_budget = 4;
+        c.data_key_seal_budget = 6;
         c.worker = Some(worker_config());
     })
     .await;
     let t = app.token.clone();
     let (first, acct) = create(&app, &t, "one").await;
     let k1 = keys_of(&app).await[0].0.clone();
-    assert_eq!(keys_of(&app).await, vec![(k1.clone(), true, 2, 2)]);
-    // The second credential's two seals spend the budget of 4: a new key is current at once
+    // A mailgun credential is three sealed rows: its two fields and its integrity manifest.
+    assert_eq!(keys_of(&app).await, vec![(k1.clone(), true, 3, 3)]);
+    // The second credential's three seals spend the budget of 6: a new key is current at once
     // (the clock moves so that keys list in creation order).
     app.clock.advance_ms(1_000);
     let (second, _) = create(&app, &t, "two").await;
     let keys = keys_of(&app).await;
     assert_eq!(keys.len(), 2, "{keys:?}");
-    assert_eq!(keys[0], (k1.clone(), false, 4, 4));
+    assert_eq!(keys[0], (k1.clone(), false, 6, 6));
     let k2 = keys[1].0.clone();
     assert_eq!(keys[1], (k2.clone(), true, 0, 0));
     app.clock.advance_ms(1_000);
     let (third, _) = create(&app, &t, "three").await;
-    assert_eq!(keys_of(&app).await[1], (k2.clone(), true, 2, 2));
+    assert_eq!(keys_of(&app).await[1], (k2.clone(), true, 3, 3));
     for (id, want) in [(&first, "one"), (&second, "two"), (&third, "three")] {
         assert_eq!(worker_apikey(&app, &acct, id).await, want);
     }
@@ -121,7 +122,7 @@ async fn a_small_seal_budget_rotates_the_data_key_and_old_secrets_still_open() {
     .ok(200);
     let keys = keys_of(&app).await;
     assert_eq!(keys.len(), 3, "{keys:?}");
-    assert_eq!(keys[1], (k2.clone(), false, 2, 4));
+    assert_eq!(keys[1], (k2.clone(), false, 3, 6));
     assert_eq!(worker_apikey(&app, &acct, &third).await, "THREE");
     let audit = keyring_audit_sqlite(app.dir.path()).await;
     let rotations: Vec<&String> = audit
@@ -131,7 +132,7 @@ async fn a_small_seal_budget_rotates_the_data_key_and_old_secrets_still_open() {
     assert_eq!(rotations.len(), 2, "{audit:?}");
     assert!(
         rotations[0].contains(&format!(
-            "{k2} automatic: data key {k1} reached its seal budget (4 of 4 seals)"
+            "{k2} automatic: data key {k1} reached its seal budget (6 of 6 seals)"
         )),
         "{audit:?}"
     );
@@ -184,12 +185,12 @@ async fn keys_destroy_is_refused_while_referenced_and_allowed_after_rewrap() {
     let old = keys[0]["id"].as_str().unwrap().to_owned();
     assert_eq!(
         (&keys[0]["current"], &keys[0]["secrets"], &keys[0]["seals"]),
-        (&json!(false), &json!(2), &json!(2))
+        (&json!(false), &json!(3), &json!(3))
     );
     assert_eq!(keys[1]["id"], new_key.as_str());
 
     let (ok, _, err) = authd(&dir, &["keys", "destroy", &old], &[]);
-    assert!(!ok && err.contains("still seals 2 secrets"), "{err}");
+    assert!(!ok && err.contains("still seals 3 secrets"), "{err}");
     let (ok, _, err) = authd(&dir, &["keys", "destroy", &new_key], &[]);
     assert!(!ok && err.contains("is the current key"), "{err}");
     let (ok, _, err) = authd(&dir, &["keys", "destroy", "k_0000000000000000"], &[]);
@@ -206,7 +207,7 @@ async fn keys_destroy_is_refused_while_referenced_and_allowed_after_rewrap() {
     assert_eq!(keys.len(), 1, "{keys:?}");
     assert_eq!(
         (&keys[0]["id"], &keys[0]["secrets"], &keys[0]["seals"]),
-        (&json!(new_key), &json!(2), &json!(2))
+        (&json!(new_key), &json!(3), &json!(3))
     );
     // The running server still opens the credential, now under the remaining key.
     assert_eq!(worker_apikey(&app, &acct, &id).await, "DESTROY-CANARY");
@@ -215,7 +216,7 @@ async fn keys_destroy_is_refused_while_referenced_and_allowed_after_rewrap() {
         ok && text.contains(&format!("{new_key}\tcurrent\t")),
         "{text}"
     );
-    assert!(text.trim_end().ends_with("\t2 seals\t2 secrets"), "{text}");
+    assert!(text.trim_end().ends_with("\t3 seals\t3 secrets"), "{text}");
     let audit = keyring_audit_sqlite(&dir).await;
     let destroys: Vec<&String> = audit
         .iter()
@@ -223,7 +224,7 @@ async fn keys_destroy_is_refused_while_referenced_and_allowed_after_rewrap() {
         .collect();
     assert_eq!(destroys.len(), 4, "{audit:?}");
     assert!(destroys[0].starts_with(&format!(
-        "operator keys.destroy refused {old} still seals 2"
+        "operator keys.destroy refused {old} still seals 3"
     )));
     assert!(
         destroys[1].starts_with("operator keys.destroy refused") && destroys[1].contains("current")
@@ -245,7 +246,8 @@ async fn the_seal_budget_reaches_the_cli_by_flag_and_environment_and_is_validate
     create(&app, &app.token, "a").await;
     let (ok, _, _) = authd(&dir, &["keys", "rotate"], &[]);
     assert!(ok);
-    // Rewrapping 2 secrets under a budget of 1 (flag) spends two keys.
+    // Rewrapping 3 secrets (two fields and the manifest) under a budget of 1 (flag) spends
+    // three keys.
     let (ok, _, err) = authd(
         &dir,
         &["--data-key-seal-budget", "1", "keys", "rewrap"],
@@ -263,7 +265,13 @@ async fn the_seal_budget_reaches_the_cli_by_flag_and_environment_and_is_validate
     keys.sort_unstable();
     assert_eq!(
         keys,
-        [(false, 1, 1), (false, 1, 1), (false, 2, 0), (true, 0, 0)]
+        [
+            (false, 1, 1),
+            (false, 1, 1),
+            (false, 1, 1),
+            (false, 3, 0),
+            (true, 0, 0)
+        ]
     );
     // The environment works the same way; a budget of 0 or over 2^32 is refused.
     let (ok, _, err) = authd(
@@ -330,8 +338,9 @@ async fn on_postgres_nodes_share_the_seal_count_rotate_once_and_destroy_after_re
     let _shared = CLUSTER.read().await;
     let (_url, a, b) = two_budgeted_nodes(&server).await;
     let t = a.token.clone();
-    // Six seals over two nodes, budget 3: A seals 2 of k1, B seals 1 of k1 (spent: rotated
-    // once) and 1 of k2, A seals 2 of k2 (spent: rotated once more).
+    // Nine seals over two nodes, budget 3 (a mailgun credential is three sealed rows: two
+    // fields and its integrity manifest): each credential spends one key, and each spent key
+    // is rotated once, whichever node spent it.
     let (x, acct) = create(&a, &t, "x").await;
     let (y, _) = create(&b, &t, "y").await;
     let (z, _) = create(&a, &t, "z").await;
@@ -339,7 +348,10 @@ async fn on_postgres_nodes_share_the_seal_count_rotate_once_and_destroy_after_re
     let keys = keys_of(&a).await;
     let mut counts: Vec<(bool, u64, u64)> = keys.iter().map(|k| (k.1, k.2, k.3)).collect();
     counts.sort_unstable();
-    assert_eq!(counts, [(false, 3, 3), (false, 3, 3), (true, 0, 0)]);
+    assert_eq!(
+        counts,
+        [(false, 3, 3), (false, 3, 3), (false, 3, 3), (true, 0, 0)]
+    );
     for node in [&a, &b] {
         for (id, want) in [(&x, "x"), (&y, "y"), (&z, "z")] {
             assert_eq!(worker_apikey(node, &acct, id).await, want);
@@ -368,7 +380,7 @@ async fn on_postgres_nodes_share_the_seal_count_rotate_once_and_destroy_after_re
     )
     .await
     .unwrap();
-    assert_eq!((p.rewrapped, p.remaining), (6, 0));
+    assert_eq!((p.rewrapped, p.remaining), (9, 0));
     assert_eq!(
         authd::keys::destroy(store.as_ref(), clock.as_ref(), &k1)
             .await

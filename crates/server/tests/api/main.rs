@@ -13,6 +13,7 @@ mod helpers;
 mod accounts;
 mod bad_input;
 mod cli;
+mod credential_integrity;
 mod credentials;
 mod entities;
 mod hostile;

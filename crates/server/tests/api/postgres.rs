@@ -620,7 +620,8 @@ async fn a_key_rotated_on_one_node_seals_the_next_write_on_the_other() {
     assert_eq!(keys_of(third).await, vec![k2.clone()]);
     let status = authd::keys::status(store.as_ref()).await.unwrap();
     let count = |id: &str| status.iter().find(|k| k.id == id).unwrap().secrets;
-    assert_eq!((count(&k1), count(&k2)), (2, 4));
+    // Two fields and the integrity (manifest) row per credential.
+    assert_eq!((count(&k1), count(&k2)), (3, 6));
     for node in [&a, &b] {
         for (id, want) in [(&first, "one"), (&second, "two")] {
             let rec = node
@@ -640,17 +641,15 @@ async fn a_key_rotated_on_one_node_seals_the_next_write_on_the_other() {
                 .await
                 .unwrap()
                 .unwrap();
-            let s = rec
-                .secrets
-                .iter()
-                .find(|s| s.field == "config.apikey")
-                .unwrap();
-            let plain = node
-                .app_state
-                .keys
-                .open(rec.auth.account_id, rec.auth.id, s)
+            let opened = authd::credential_seal::open(&node.app_state.keys, rec, None)
                 .await
                 .unwrap();
+            let plain = &opened
+                .fields
+                .iter()
+                .find(|(f, _)| f == "config.apikey")
+                .unwrap()
+                .1;
             assert_eq!(plain.expose(), want.as_bytes());
         }
     }
