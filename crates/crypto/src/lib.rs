@@ -15,5 +15,5 @@ pub mod token_hash;
 
 pub use error::CryptoError;
 pub use keyring::{Aad, KeyRing, KeyWrapper, Sealed, SecretBytes, WrappedKey};
-pub use master::MasterKey;
+pub use master::{MasterKey, Subkeys};
 pub use token_hash::TokenHasher;
