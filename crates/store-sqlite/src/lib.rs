@@ -26,6 +26,7 @@ use sqlx::sqlite::{
 
 mod credentials;
 mod group_commit;
+mod master_key;
 mod settings;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
