@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod keys;
 pub mod keys_cli;
+pub mod layout;
 pub mod listener;
 pub mod provision;
 pub mod quiet;

@@ -17,6 +17,7 @@ mod credentials;
 mod entities;
 mod hostile;
 mod lenient_input;
+mod master_key;
 mod pagination;
 mod pg_cascade;
 mod postgres;

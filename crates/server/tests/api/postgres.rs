@@ -585,10 +585,11 @@ async fn a_key_rotated_on_one_node_seals_the_next_write_on_the_other() {
         .id
         .clone();
     // What `authd keys rotate` runs, on node A's store.
-    let wrapper = match &a.app_state.config.master_key {
-        MasterKeySource::Key(k) => k.key_wrapper(),
-        _ => panic!("test nodes use a direct key"),
-    };
+    let wrapper = a
+        .master
+        .as_ref()
+        .expect("test nodes use a direct key")
+        .key_wrapper();
     let k2 = authd::keys::rotate(store.as_ref(), &wrapper, a.app_state.clock.as_ref())
         .await
         .unwrap();
@@ -763,10 +764,7 @@ async fn the_token_cli_works_on_postgres_and_its_revocation_reaches_running_node
     };
     let _shared = CLUSTER.read().await;
     let (url, a, b) = two_nodes_with_url(&server).await;
-    let key = match &a.app_state.config.master_key {
-        MasterKeySource::Key(k) => k.clone(),
-        other => panic!("unexpected key source {other:?}"),
-    };
+    let key = a.master.clone().expect("test nodes use a direct key");
     let dir = tempfile::tempdir().unwrap();
     let args = ["token", "create", "--account", "1", "--scopes", "admin"];
     let out = authd_pg_ok(&url, &key, dir.path(), &args);
