@@ -92,7 +92,10 @@ async fn rotate_master_keeps_tokens_and_data_keys_and_locks_the_old_key_out() {
     // Every token and data key opens under the new key; the old one is refused everywhere.
     token_works(d, MasterKeySource::File(new.clone()), &token).await;
     let (status, _) = ok(authd(d), &["--master-key-file", new_s, "keys", "status"]);
-    assert!(status.contains("\tcurrent\t") && status.contains("4 secrets"), "{status}");
+    assert!(
+        status.contains("\tcurrent\t") && status.contains("4 secrets"),
+        "{status}"
+    );
     let err = refused(authd(d), &["keys", "status"]);
     assert!(
         err.contains("the master key does not open this store"),
