@@ -37,7 +37,20 @@ pub struct Cli {
     command: Command,
     /// `AUTHD_MASTER_KEY`, once taken out of the environment ([`Cli::take_master_key_env`]).
     #[arg(skip)]
-    env_master_key: Option<Zeroizing<String>>,
+    env_master_key: Option<EnvSecret>,
+    /// Whether the environment was already read (so it is read, and changed, once).
+    #[arg(skip)]
+    env_taken: bool,
+}
+
+/// A secret read from the environment: zeroized on drop, `Debug` prints `<hidden>`.
+#[derive(Clone, Default)]
+struct EnvSecret(Zeroizing<String>);
+
+impl std::fmt::Debug for EnvSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EnvSecret(<hidden>)")
+    }
 }
 
 /// Reads `name` and removes it from the process environment, so a key given there is not
@@ -192,8 +205,9 @@ impl Cli {
     /// Takes `AUTHD_MASTER_KEY` out of the environment (see [`take_env`]); [`run`] does it
     /// itself when it was not done earlier.
     pub fn take_master_key_env(&mut self) {
-        if self.env_master_key.is_none() {
-            self.env_master_key = take_env("AUTHD_MASTER_KEY");
+        if !self.env_taken {
+            self.env_taken = true;
+            self.env_master_key = take_env("AUTHD_MASTER_KEY").map(EnvSecret);
         }
     }
 
@@ -243,7 +257,7 @@ impl Cli {
             None => DEFAULT_LISTEN.parse().context("default listen address")?,
         };
         let key_file = self.global.master_key_file.clone().or(file.master_key_file);
-        let master_key = match self.env_master_key.as_deref() {
+        let master_key = match self.env_master_key.as_ref().map(|s| s.0.as_str()) {
             Some(b64) if !b64.trim().is_empty() => MasterKeySource::Key(
                 authd_crypto::MasterKey::from_base64(b64)
                     .map_err(|e| anyhow::anyhow!("AUTHD_MASTER_KEY is not a valid key: {e}"))?,
@@ -304,6 +318,8 @@ impl Cli {
 pub async fn run(mut cli: Cli) -> anyhow::Result<()> {
     cli.take_master_key_env();
     let mut config = cli.config()?;
+    // The key now lives only in `config` (until start-up takes it); drop this copy.
+    cli.env_master_key = None;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     match cli.command {
         Command::Serve { .. } => serve(config, clock).await,
