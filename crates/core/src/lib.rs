@@ -11,6 +11,7 @@ pub mod duration;
 pub mod error;
 pub mod ids;
 pub mod invalidation;
+pub mod master_key;
 pub mod model;
 pub mod provider;
 pub mod roles;

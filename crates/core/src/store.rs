@@ -112,6 +112,7 @@ pub trait Store:
     + RotationStore
     + crate::credential::CredentialStore
     + crate::credential::KeyStore
+    + crate::master_key::MasterKeyStore
     + crate::work::WorkStore
     + crate::audit::AuditStore
     + crate::provider::ProviderStore

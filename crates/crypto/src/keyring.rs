@@ -105,13 +105,18 @@ impl KeyWrapper {
         }
     }
 
+    /// The KEK cipher, for wrapping keys other than data keys (see `token_hash`).
+    pub(crate) fn kek(&self) -> &Aes256Gcm {
+        &self.kek
+    }
+
     /// Re-wrap check: unwraps `k` and returns `Ok(())` if this KEK can open it.
     /// The error names the key id, never material.
     pub fn check(&self, k: &WrappedKey) -> Result<(), CryptoError> {
         self.unwrap_key(k).map(|_| ())
     }
 
-    fn wrap(
+    pub(crate) fn wrap(
         &self,
         id: &str,
         data_key: &[u8; 32],
@@ -134,7 +139,7 @@ impl KeyWrapper {
         Ok(out)
     }
 
-    fn unwrap_key(&self, k: &WrappedKey) -> Result<Zeroizing<[u8; 32]>, CryptoError> {
+    pub(crate) fn unwrap_key(&self, k: &WrappedKey) -> Result<Zeroizing<[u8; 32]>, CryptoError> {
         let bad = |why: &str| CryptoError::BadKey(format!("data key {:?} {why}", k.id));
         let (nonce, ciphertext) = k
             .wrapped

@@ -19,6 +19,6 @@ pub use keyring::{
     Aad, CredentialBinding, FieldAad, KeyRing, KeyWrapper, Sealed, SecretAad, SecretBytes,
     WrappedKey,
 };
-pub use master::MasterKey;
+pub use master::{MasterKey, Subkeys};
 pub use secret_buf::SecretWriter;
 pub use token_hash::TokenHasher;

@@ -1,8 +1,10 @@
 //! The deployment's master key and its key file.
 //!
 //! Owns: [`MasterKey`] (32 random bytes), its base64 key-file format, creating
-//! the key file safely (0600, never overwriting an existing key), and deriving
-//! purpose-specific subkeys with HKDF-SHA256.
+//! the key file safely (0600, never overwriting an existing key), refusing a key
+//! file that group or others can read, deriving purpose-specific subkeys with
+//! HKDF-SHA256 and giving the key up for them ([`MasterKey::into_subkeys`]), and
+//! rewrapping a data key under another master key (rotation).
 //!
 //! Must not: use the master key directly for any cryptographic operation
 //! (always derive a subkey with a distinct `info` label), print or log key
@@ -22,13 +24,30 @@ use sha2::Sha256;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::error::CryptoError;
-use crate::keyring::KeyWrapper;
+use crate::keyring::{KeyWrapper, WrappedKey, NONCE_LEN};
 use crate::token_hash::{hmac_sha256_with_key, TokenHasher};
 
 /// HKDF `info` label for the token-hashing HMAC key.
 pub const TOKEN_HMAC_INFO: &[u8] = b"authd/token-hmac/v1";
 /// HKDF `info` label for the data-key wrapping key (KEK).
 pub const KEY_WRAP_INFO: &[u8] = b"authd/key-wrap/v1";
+
+/// What a process keeps of the master key once it has been read: the KEK, and the
+/// HKDF-derived token-hash key already wrapped under it (what a store that has no wrapped
+/// token-hash key yet records, so hashes made before the key was stored stay valid).
+/// The master key itself is dropped (zeroized) when this is made.
+pub struct Subkeys {
+    /// The key-encryption key.
+    pub wrapper: KeyWrapper,
+    /// `HKDF(master, "authd/token-hmac/v1")`, wrapped under `wrapper`.
+    pub initial_token_key: Vec<u8>,
+}
+
+impl std::fmt::Debug for Subkeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Subkeys(<hidden>)")
+    }
+}
 
 /// The 32-byte root secret. `Debug` prints `<hidden>`; the bytes are zeroized on drop.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
@@ -64,8 +83,10 @@ impl MasterKey {
         STANDARD.encode(self.0)
     }
 
-    /// Reads a key file holding the base64 text of the key.
+    /// Reads a key file holding the base64 text of the key. A file that group or others may
+    /// read is refused (the message names it and `chmod 600`).
     pub fn read_file(path: &Path) -> Result<Self, CryptoError> {
+        check_private(path)?;
         let text = Zeroizing::new(fs::read_to_string(path).map_err(|e| with_path(e, path))?);
         Self::from_base64(&text).map_err(|e| match e {
             CryptoError::BadKey(msg) => {
@@ -104,6 +125,24 @@ impl MasterKey {
             }
             Err(e) => Err(with_path(e, path).into()),
         }
+    }
+
+    /// Writes a fresh key to `path` (mode 0600, refused if the file exists) and returns it.
+    pub fn generate_file(path: &Path) -> Result<Self, CryptoError> {
+        let key = Self::generate();
+        write_new_file(path, key.to_base64().as_bytes()).map_err(|e| with_path(e, path))?;
+        sync_parent_dir(path);
+        Ok(key)
+    }
+
+    /// Derives the subkeys the process needs and drops the master key.
+    pub fn into_subkeys(self) -> Result<Subkeys, CryptoError> {
+        let wrapper = self.key_wrapper();
+        let initial_token_key = wrapper.wrap_token_key(&self.derive(TOKEN_HMAC_INFO))?;
+        Ok(Subkeys {
+            wrapper,
+            initial_token_key,
+        })
     }
 
     /// The HMAC key for hashing token secrets:
@@ -148,6 +187,48 @@ impl std::fmt::Debug for MasterKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("MasterKey(<hidden>)")
     }
+}
+
+impl KeyWrapper {
+    /// Unwraps data key `k` under this KEK and wraps it under `to` (fresh nonce, same id and
+    /// AAD): one step of a master-key rotation. The key never leaves this function.
+    pub fn rewrap_data_key(
+        &self,
+        k: &WrappedKey,
+        to: &KeyWrapper,
+    ) -> Result<WrappedKey, CryptoError> {
+        let raw = self.unwrap_key(k)?;
+        let mut nonce = [0u8; NONCE_LEN];
+        OsRng
+            .try_fill_bytes(&mut nonce)
+            .map_err(|e| CryptoError::Io(io::Error::other(e)))?;
+        Ok(WrappedKey {
+            id: k.id.clone(),
+            created_ms: k.created_ms,
+            wrapped: to.wrap(&k.id, &raw, &nonce)?,
+        })
+    }
+}
+
+/// Refuses a key file whose mode lets group or others read it (or write it).
+fn check_private(path: &Path) -> Result<(), CryptoError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(path)
+            .map_err(|e| with_path(e, path))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            return Err(CryptoError::BadKey(format!(
+                "key file {} is accessible to group or others (mode {:o}); run `chmod 600 {}`",
+                path.display(),
+                mode & 0o777,
+                path.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Adds the path to an I/O error's message, keeping its kind.
@@ -330,12 +411,58 @@ mod tests {
         }
     }
 
+    /// Writes `text` to a 0600 file, as an operator following the docs would.
+    fn write_private(path: &Path, text: &str) {
+        write_new_file(path, text.trim_end().as_bytes()).unwrap();
+    }
+
+    #[test]
+    fn read_file_refuses_a_key_file_readable_by_others() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("master.key");
+        write_private(&path, &MasterKey::generate().to_base64());
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+        let err = MasterKey::read_file(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("chmod 600") && err.contains("master.key"),
+            "{err}"
+        );
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(MasterKey::read_file(&path).is_ok());
+    }
+
+    #[test]
+    fn a_data_key_rewrapped_under_a_new_master_opens_only_there() {
+        let (old, new) = (
+            MasterKey::generate().key_wrapper(),
+            MasterKey::generate().key_wrapper(),
+        );
+        let k = old.generate_data_key(1);
+        let moved = old.rewrap_data_key(&k, &new).unwrap();
+        assert_eq!((moved.id.as_str(), moved.created_ms), (k.id.as_str(), 1));
+        assert!(new.check(&moved).is_ok() && old.check(&moved).is_err());
+        assert!(new.rewrap_data_key(&k, &old).is_err());
+    }
+
+    #[test]
+    fn subkeys_wrap_the_derived_token_key() {
+        let key = MasterKey::generate();
+        let expected = key.token_hasher().hash(b"tok");
+        let sub = key.into_subkeys().unwrap();
+        let hasher = sub
+            .wrapper
+            .open_token_hasher(&sub.initial_token_key)
+            .unwrap();
+        assert_eq!(hasher.hash(b"tok"), expected);
+    }
+
     #[test]
     fn read_file_accepts_a_trailing_newline() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("master.key");
         let key = MasterKey::generate();
-        fs::write(&path, format!("{}\n", key.to_base64())).unwrap();
+        write_private(&path, &format!("{}\n", key.to_base64()));
         assert_eq!(MasterKey::read_file(&path).unwrap().0, key.0);
     }
 
@@ -350,7 +477,7 @@ mod tests {
     fn read_file_rejects_a_corrupt_file_and_names_the_path() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("master.key");
-        fs::write(&path, "c2hvcnQ=\n").unwrap();
+        write_private(&path, "c2hvcnQ=\n");
         let err = MasterKey::read_file(&path).unwrap_err();
         assert!(matches!(&err, CryptoError::BadKey(m) if m.contains("master.key")));
     }
@@ -380,7 +507,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("master.key");
         let existing = MasterKey::generate();
-        fs::write(&path, existing.to_base64()).unwrap();
+        write_private(&path, &existing.to_base64());
         let (loaded, created) = MasterKey::load_or_generate(&path).unwrap();
         assert!(!created);
         assert_eq!(loaded.0, existing.0);
@@ -390,12 +517,12 @@ mod tests {
     fn load_or_generate_refuses_a_corrupt_existing_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("master.key");
-        fs::write(&path, "garbage").unwrap();
+        write_private(&path, "garbage");
         assert!(matches!(
             MasterKey::load_or_generate(&path),
             Err(CryptoError::BadKey(_))
         ));
-        assert_eq!(fs::read_to_string(&path).unwrap(), "garbage");
+        assert_eq!(fs::read_to_string(&path).unwrap().trim(), "garbage");
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Keyed hashing of bearer-token secrets (HMAC-SHA256).
 //!
-//! Owns: [`TokenHasher`], the per-deployment HMAC key derived from the master
-//! key, and the constant-time comparison of token hashes.
+//! Owns: [`TokenHasher`], the per-deployment HMAC key, its wrapped form as the
+//! store keeps it (AES-256-GCM under the KEK, AAD `authd/token-hmac-key/v1`,
+//! so a master-key rotation rewraps it and every token hash stays valid), and
+//! the constant-time comparison of token hashes.
 //!
 //! Must not: allocate on the hot path ([`TokenHasher::hash`] runs on every
 //! request), compare hashes with `==`, or reveal the HMAC key through `Debug`.
@@ -10,11 +12,20 @@
 //! comes from `hmac`/`sha2`, which offer no zeroize support; the derived key
 //! bytes themselves are wiped right after the state is built.
 
+use aes_gcm::aead::{Aead, Payload};
 use hmac::digest::KeyInit;
 use hmac::{Hmac, Mac};
+use rand::rngs::OsRng;
+use rand::RngCore;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
-use zeroize::Zeroize;
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::error::CryptoError;
+use crate::keyring::{KeyWrapper, NONCE_LEN};
+
+/// AAD of the wrapped token-hash key (distinct from every data key's AAD).
+pub const TOKEN_KEY_AAD: &[u8] = b"authd/token-hmac-key/v1";
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -61,6 +72,69 @@ impl TokenHasher {
     pub fn verify(&self, secret: &[u8], expected: &[u8; 32]) -> bool {
         let actual = self.hash(secret);
         actual.as_slice().ct_eq(expected.as_slice()).into()
+    }
+}
+
+impl KeyWrapper {
+    /// Wraps a 32-byte token-hash key: `nonce (12) || ciphertext || tag (16)`.
+    pub(crate) fn wrap_token_key(&self, key: &[u8; 32]) -> Result<Vec<u8>, CryptoError> {
+        let mut nonce = [0u8; NONCE_LEN];
+        OsRng
+            .try_fill_bytes(&mut nonce)
+            .map_err(|e| CryptoError::Io(std::io::Error::other(e)))?;
+        let ciphertext = self
+            .kek()
+            .encrypt(
+                (&nonce).into(),
+                Payload {
+                    msg: key,
+                    aad: TOKEN_KEY_AAD,
+                },
+            )
+            .map_err(|_| CryptoError::BadKey("cannot wrap the token-hash key".into()))?;
+        let mut out = Vec::with_capacity(NONCE_LEN + ciphertext.len());
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&ciphertext);
+        Ok(out)
+    }
+
+    fn unwrap_token_key(&self, wrapped: &[u8]) -> Result<Zeroizing<[u8; 32]>, CryptoError> {
+        let bad = || {
+            CryptoError::BadKey(
+                "the token-hash key cannot be unwrapped with this master key".into(),
+            )
+        };
+        let (nonce, ciphertext) = wrapped.split_at_checked(NONCE_LEN).ok_or_else(bad)?;
+        let nonce = <&[u8; NONCE_LEN]>::try_from(nonce).map_err(|_| bad())?;
+        let plain = Zeroizing::new(
+            self.kek()
+                .decrypt(
+                    nonce.into(),
+                    Payload {
+                        msg: ciphertext,
+                        aad: TOKEN_KEY_AAD,
+                    },
+                )
+                .map_err(|_| bad())?,
+        );
+        let key = <[u8; 32]>::try_from(plain.as_slice()).map_err(|_| bad())?;
+        Ok(Zeroizing::new(key))
+    }
+
+    /// The token hasher from the stored wrapped key. Fails (naming no material) when this
+    /// KEK did not wrap it — the check that the master key opens the store.
+    pub fn open_token_hasher(&self, wrapped: &[u8]) -> Result<TokenHasher, CryptoError> {
+        Ok(TokenHasher::from_key(&*self.unwrap_token_key(wrapped)?))
+    }
+
+    /// Unwraps the token-hash key under this KEK and wraps it under `to` (master-key
+    /// rotation). The key itself never leaves this function.
+    pub fn rewrap_token_key(
+        &self,
+        wrapped: &[u8],
+        to: &KeyWrapper,
+    ) -> Result<Vec<u8>, CryptoError> {
+        to.wrap_token_key(&*self.unwrap_token_key(wrapped)?)
     }
 }
 
@@ -122,6 +196,29 @@ mod tests {
         let a = TokenHasher::from_key(&[3u8; 32]);
         let b = TokenHasher::from_key(&[4u8; 32]);
         assert_ne!(a.hash(b"same"), b.hash(b"same"));
+    }
+
+    #[test]
+    fn a_wrapped_token_key_opens_only_under_its_kek_and_survives_a_rewrap() {
+        let (old, new) = (
+            crate::MasterKey::generate().key_wrapper(),
+            crate::MasterKey::generate().key_wrapper(),
+        );
+        let key = [5u8; 32];
+        let wrapped = old.wrap_token_key(&key).unwrap();
+        let expected = TokenHasher::from_key(&key).hash(b"tok");
+        assert_eq!(
+            old.open_token_hasher(&wrapped).unwrap().hash(b"tok"),
+            expected
+        );
+        assert!(new.open_token_hasher(&wrapped).is_err());
+        let rewrapped = old.rewrap_token_key(&wrapped, &new).unwrap();
+        assert_eq!(
+            new.open_token_hasher(&rewrapped).unwrap().hash(b"tok"),
+            expected
+        );
+        assert!(old.open_token_hasher(&rewrapped).is_err());
+        assert!(old.open_token_hasher(&wrapped[..20]).is_err());
     }
 
     #[test]

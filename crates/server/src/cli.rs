@@ -15,6 +15,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use authd_core::clock::{Clock, SystemClock};
 use clap::{Args, Parser, Subcommand};
+use zeroize::Zeroizing;
 
 use crate::config::{
     check_entity_key_field, parse_trusted_proxies, Config, DatabaseUrl, FileConfig,
@@ -34,6 +35,32 @@ pub struct Cli {
     global: GlobalArgs,
     #[command(subcommand)]
     command: Command,
+    /// `AUTHD_MASTER_KEY`, once taken out of the environment ([`Cli::take_master_key_env`]).
+    #[arg(skip)]
+    env_master_key: Option<EnvSecret>,
+    /// Whether the environment was already read (so it is read, and changed, once).
+    #[arg(skip)]
+    env_taken: bool,
+}
+
+/// A secret read from the environment: zeroized on drop, `Debug` prints `<hidden>`.
+#[derive(Clone, Default)]
+struct EnvSecret(Zeroizing<String>);
+
+impl std::fmt::Debug for EnvSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EnvSecret(<hidden>)")
+    }
+}
+
+/// Reads `name` and removes it from the process environment, so a key given there is not
+/// inherited by child processes nor readable later through `std::env`. Call it before other
+/// threads start (`main` does, before the runtime). The kernel's copy of the initial
+/// environment (`/proc/<pid>/environ`, readable by the same user and root) is not erased.
+pub fn take_env(name: &str) -> Option<Zeroizing<String>> {
+    let value = std::env::var(name).ok().map(Zeroizing::new);
+    std::env::remove_var(name);
+    value
 }
 
 /// Options every subcommand accepts.
@@ -178,6 +205,15 @@ enum DevCommand {
 }
 
 impl Cli {
+    /// Takes `AUTHD_MASTER_KEY` out of the environment (see [`take_env`]); [`run`] does it
+    /// itself when it was not done earlier.
+    pub fn take_master_key_env(&mut self) {
+        if !self.env_taken {
+            self.env_taken = true;
+            self.env_master_key = take_env("AUTHD_MASTER_KEY").map(EnvSecret);
+        }
+    }
+
     /// Resolves the layered configuration for this invocation.
     fn config(&self) -> anyhow::Result<Config> {
         let file = match &self.global.config {
@@ -224,9 +260,9 @@ impl Cli {
             None => DEFAULT_LISTEN.parse().context("default listen address")?,
         };
         let key_file = self.global.master_key_file.clone().or(file.master_key_file);
-        let master_key = match std::env::var("AUTHD_MASTER_KEY") {
-            Ok(b64) if !b64.trim().is_empty() => MasterKeySource::Key(
-                authd_crypto::MasterKey::from_base64(&b64)
+        let master_key = match self.env_master_key.as_ref().map(|s| s.0.as_str()) {
+            Some(b64) if !b64.trim().is_empty() => MasterKeySource::Key(
+                authd_crypto::MasterKey::from_base64(b64)
                     .map_err(|e| anyhow::anyhow!("AUTHD_MASTER_KEY is not a valid key: {e}"))?,
             ),
             _ => match key_file {
@@ -289,29 +325,28 @@ impl Cli {
 }
 
 /// Runs one CLI invocation.
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let config = cli.config()?;
+pub async fn run(mut cli: Cli) -> anyhow::Result<()> {
+    cli.take_master_key_env();
+    let mut config = cli.config()?;
+    // The key now lives only in `config` (until start-up takes it); drop this copy.
+    cli.env_master_key = None;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     match cli.command {
         Command::Serve { .. } => serve(config, clock).await,
         Command::Keys { command } => {
-            let (store, master) = open_existing(&config).await?;
+            let (store, keys) = open_existing(&mut config).await?;
             let budget = config.data_key_seal_budget;
-            crate::keys_cli::run(command, store, master, clock, budget).await
+            crate::keys_cli::run(command, store, keys, clock, budget).await
         }
         Command::Token { command } => {
-            let (store, master) = open_existing(&config).await?;
-            let (tokens, _touches) = crate::tokens::TokenService::new(
-                store.clone(),
-                master.token_hasher(),
-                clock.clone(),
-                16,
-            );
+            let (store, keys) = open_existing(&mut config).await?;
+            let (tokens, _touches) =
+                crate::tokens::TokenService::new(store.clone(), keys.hasher, clock.clone(), 16);
             let max_age = config.effective_token_max_age_ms();
             crate::token_cli::run(command, store, tokens, clock, max_age).await
         }
         Command::Init { account } => {
-            let (store, key) = startup::open(&config).await?;
+            let (store, key) = startup::open(&mut config).await?;
             let n = store.count_accounts().await.map_err(anyhow::Error::from)?;
             if n > 0 {
                 anyhow::bail!(
@@ -319,13 +354,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     config.database_url
                 );
             }
-            let p = provision::account(
-                store.as_ref(),
-                &key.token_hasher(),
-                clock.as_ref(),
-                &account,
-            )
-            .await?;
+            let p =
+                provision::account(store.as_ref(), &key.hasher, clock.as_ref(), &account).await?;
             eprintln!(
                 "authd: created account {} (aid {}); its admin token follows on stdout",
                 p.account.id, p.account.aid
@@ -335,9 +365,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Account {
             command: AccountCommand::Create { name },
         } => {
-            let (store, key) = open_existing(&config).await?;
-            let p = provision::account(store.as_ref(), &key.token_hasher(), clock.as_ref(), &name)
-                .await?;
+            let (store, key) = open_existing(&mut config).await?;
+            let p = provision::account(store.as_ref(), &key.hasher, clock.as_ref(), &name).await?;
             eprintln!(
                 "authd: created account {} (aid {}); its admin token follows on stdout",
                 p.account.id, p.account.aid
@@ -350,7 +379,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     command: SettingCommand::Delete { slug, account },
                 },
         } => {
-            let (store, _key) = open_existing(&config).await?;
+            let (store, _key) = open_existing(&mut config).await?;
             let (acct, removed) =
                 crate::settings::operator_delete(store.as_ref(), &account, &slug).await?;
             if removed {
@@ -371,15 +400,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Dev {
             command: DevCommand::SeedTokens { count, out },
         } => {
-            let (store, key) = startup::open(&config).await?;
-            let n = provision::seed_tokens(
-                store.as_ref(),
-                &key.token_hasher(),
-                clock.as_ref(),
-                count,
-                &out,
-            )
-            .await?;
+            let (store, key) = startup::open(&mut config).await?;
+            let n =
+                provision::seed_tokens(store.as_ref(), &key.hasher, clock.as_ref(), count, &out)
+                    .await?;
             eprintln!("authd: wrote {n} tokens to {}", out.display());
             Ok(())
         }
@@ -390,24 +414,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 /// not exist, or a store without accounts, is refused with "no authd store at …; run
 /// `authd init`" (checked before the master key is loaded, which could otherwise generate one).
 pub async fn open_existing(
-    config: &Config,
-) -> anyhow::Result<(Arc<dyn authd_core::store::Store>, authd_crypto::MasterKey)> {
-    let missing = || {
-        anyhow::anyhow!(
-            "no authd store at {}; run `authd init`",
-            config.database_url.redacted()
-        )
-    };
-    if !config.database_url.is_postgres() {
-        let url = config.database_url.expose();
-        let path = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-            .unwrap_or(url);
-        let path = path.split('?').next().unwrap_or(path);
-        if path.is_empty() || !std::path::Path::new(path).is_file() {
-            return Err(missing());
-        }
+    config: &mut Config,
+) -> anyhow::Result<(Arc<dyn authd_core::store::Store>, startup::Unlocked)> {
+    let url = config.database_url.redacted();
+    let missing = || anyhow::anyhow!("no authd store at {url}; run `authd init`");
+    if !config.database_url.is_postgres()
+        && !config
+            .database_url
+            .sqlite_path()
+            .is_some_and(|p| p.is_file())
+    {
+        return Err(missing());
     }
     let (store, key) = startup::open(config).await?;
     if store.count_accounts().await.map_err(anyhow::Error::from)? == 0 {
@@ -459,4 +476,21 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + S
         }
         tracing::info!("shutdown signal received, draining");
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn take_env_returns_the_value_and_removes_it() {
+        let name = "AUTHD_TEST_TAKE_ENV_ONLY_HERE";
+        std::env::set_var(name, "c2VjcmV0");
+        assert_eq!(
+            take_env(name).as_deref().map(String::as_str),
+            Some("c2VjcmV0")
+        );
+        assert!(std::env::var_os(name).is_none());
+        assert!(take_env(name).is_none());
+    }
 }

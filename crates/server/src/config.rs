@@ -112,6 +112,9 @@ pub enum MasterKeySource {
     File(PathBuf),
     /// Read from this file, creating it (mode 0600) if absent. Only for the embedded default.
     GenerateAt(PathBuf),
+    /// The key was given directly and has been used: start-up took it out of the config and
+    /// dropped it once its subkeys were derived.
+    Used,
 }
 
 impl fmt::Debug for MasterKeySource {
@@ -120,11 +123,21 @@ impl fmt::Debug for MasterKeySource {
             MasterKeySource::Key(_) => f.write_str("Key(<hidden>)"),
             MasterKeySource::File(p) => write!(f, "File({})", p.display()),
             MasterKeySource::GenerateAt(p) => write!(f, "GenerateAt({})", p.display()),
+            MasterKeySource::Used => f.write_str("Used"),
         }
     }
 }
 
 impl MasterKeySource {
+    /// Takes the source out for loading: a direct key moves out (leaving [`Self::Used`], so
+    /// the config kept by a running server holds no key material); a file source stays.
+    pub fn take(&mut self) -> Self {
+        match self {
+            MasterKeySource::Key(_) => std::mem::replace(self, MasterKeySource::Used),
+            other => other.clone(),
+        }
+    }
+
     /// Loads the key; the flag says whether it was just generated.
     pub fn load(&self) -> anyhow::Result<(MasterKey, bool)> {
         match self {
@@ -135,6 +148,9 @@ impl MasterKeySource {
             MasterKeySource::GenerateAt(p) => MasterKey::load_or_generate(p).map_err(|e| {
                 anyhow::anyhow!("cannot load or create master key file {}: {e}", p.display())
             }),
+            MasterKeySource::Used => anyhow::bail!(
+                "the master key was already used and dropped; give it again to open the store"
+            ),
         }
     }
 }
@@ -310,6 +326,21 @@ impl DatabaseUrl {
     /// The full URL, for the driver only.
     pub fn expose(&self) -> &str {
         &self.0
+    }
+
+    /// The SQLite database file this URL names (`None` for PostgreSQL, an empty path or
+    /// `:memory:`).
+    pub fn sqlite_path(&self) -> Option<PathBuf> {
+        if self.is_postgres() {
+            return None;
+        }
+        let url = self.0.as_str();
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .unwrap_or(url);
+        let path = path.split('?').next().unwrap_or(path);
+        (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
     }
 
     /// Whether this is a PostgreSQL URL.

@@ -25,6 +25,7 @@ use std::sync::{Arc, RwLock};
 use authd_core::clock::{Clock, SystemClock};
 use authd_core::credential::{DataKeyRecord, KeyDestroy, StoredSecret};
 use authd_core::ids::{AccountId, AuthId};
+use authd_core::master_key::MasterRewrap;
 use authd_core::store::Store;
 use authd_core::{Error, Result};
 use authd_crypto::{
@@ -69,7 +70,7 @@ impl std::fmt::Debug for KeyManager {
     }
 }
 
-fn to_wrapped(k: &DataKeyRecord) -> WrappedKey {
+pub(crate) fn to_wrapped(k: &DataKeyRecord) -> WrappedKey {
     WrappedKey {
         id: k.id.clone(),
         created_ms: k.created_ms,
@@ -369,6 +370,47 @@ pub async fn rotate(store: &dyn Store, wrapper: &KeyWrapper, clock: &dyn Clock) 
         .await?;
     crate::audit::system(store, clock, "keys.rotate", &id, "new current data key").await;
     Ok(id)
+}
+
+/// `authd keys rotate-master`: every data key and the token-hash key, unwrapped under `old`
+/// (each must open: the old master key is checked against all of them first) and wrapped
+/// under `new`, written in one transaction that fails if any of them changed meanwhile.
+/// Token hashes and sealed secrets are untouched, so every API token stays valid. Returns the
+/// number of data keys rewrapped.
+pub async fn rotate_master(
+    store: &dyn Store,
+    old: &KeyWrapper,
+    new: &KeyWrapper,
+    clock: &dyn Clock,
+) -> Result<usize> {
+    let token_key = store
+        .token_hash_key()
+        .await?
+        .ok_or_else(|| Error::internal(anyhow::anyhow!("the store has no token-hash key")))?;
+    let token_key_new = old.rewrap_token_key(&token_key, new).map_err(crypto_err)?;
+    let mut data_keys = Vec::new();
+    for k in store.list_data_keys().await? {
+        let moved = old
+            .rewrap_data_key(&to_wrapped(&k), new)
+            .map_err(crypto_err)?;
+        data_keys.push((k.id, k.wrapped, moved.wrapped));
+    }
+    let n = data_keys.len();
+    store
+        .rewrap_master(MasterRewrap {
+            data_keys,
+            token_key: (token_key, token_key_new),
+        })
+        .await?;
+    crate::audit::system(
+        store,
+        clock,
+        "keys.rotate_master",
+        "master",
+        &format!("rewrapped {n} data keys and the token-hash key under a new master key"),
+    )
+    .await;
+    Ok(n)
 }
 
 /// Progress of a rewrap.

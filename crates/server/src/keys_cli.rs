@@ -1,7 +1,8 @@
-//! `authd keys rotate | rewrap | status | destroy`: the operator side of the key ring. Each runs the
+//! `authd keys rotate | rewrap | status | destroy | rotate-master`: the operator side of the key ring. Each runs the
 //! same functions in [`crate::keys`] that tests call while a server is serving, so what the
 //! tests prove is what the CLI does. Output never contains key material.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -13,6 +14,7 @@ use authd_core::store::Store;
 use authd_crypto::MasterKey;
 
 use crate::keys;
+use crate::startup::Unlocked;
 
 /// `authd keys …`
 #[derive(Debug, Subcommand)]
@@ -37,6 +39,17 @@ pub enum KeysCommand {
         /// The key id, as `authd keys status` lists it (`k_…`).
         key_id: String,
     },
+    /// Rewrap every data key and the token-hash key under a new master key, in one
+    /// transaction; API tokens and stored secrets stay valid. Restart every node with the new
+    /// key afterwards (a node still on the old key refuses to start).
+    RotateMaster {
+        /// The new master key file (base64 of 32 bytes, mode 0600).
+        #[arg(long)]
+        new_key_file: PathBuf,
+        /// Generate the new key and write it to --new-key-file (which must not exist).
+        #[arg(long)]
+        generate: bool,
+    },
 }
 
 /// Runs one `authd keys` subcommand.
@@ -44,11 +57,11 @@ pub enum KeysCommand {
 pub async fn run(
     cmd: KeysCommand,
     store: Arc<dyn Store>,
-    master: MasterKey,
+    unlocked: Unlocked,
     clock: Arc<dyn Clock>,
     seal_budget: u64,
 ) -> anyhow::Result<()> {
-    let wrapper = master.key_wrapper();
+    let wrapper = unlocked.wrapper;
     keys::ensure_initialised(store.as_ref(), &wrapper, clock.as_ref()).await?;
     match cmd {
         KeysCommand::Rotate => {
@@ -75,6 +88,10 @@ pub async fn run(
         }
         KeysCommand::Status { json } => status(store.as_ref(), clock.as_ref(), json).await?,
         KeysCommand::Destroy { key_id } => destroy(store.as_ref(), clock.as_ref(), &key_id).await?,
+        KeysCommand::RotateMaster {
+            new_key_file,
+            generate,
+        } => rotate_master(store.as_ref(), &wrapper, &new_key_file, generate, clock).await?,
     }
     Ok(())
 }
@@ -130,4 +147,35 @@ async fn destroy(store: &dyn Store, clock: &dyn Clock, key_id: &str) -> anyhow::
             "data key {key_id} still seals {n} secrets; run `authd keys rewrap` first"
         ),
     }
+}
+
+/// `authd keys rotate-master`: loads (or generates) the new key, rewraps, tells the operator
+/// what to do next. The new master key is dropped as soon as its KEK is derived.
+async fn rotate_master(
+    store: &dyn Store,
+    old: &authd_crypto::KeyWrapper,
+    path: &Path,
+    generate: bool,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<()> {
+    let new = if generate {
+        MasterKey::generate_file(path)
+            .with_context(|| format!("writing the new master key file {}", path.display()))?
+    } else {
+        MasterKey::read_file(path)
+            .with_context(|| format!("reading the new master key file {}", path.display()))?
+    };
+    let new = new.key_wrapper();
+    let n = keys::rotate_master(store, old, &new, clock.as_ref())
+        .await
+        .context("rotating the master key")?;
+    eprintln!(
+        "authd: master key rotated: {n} data key(s) and the API-token hash key are now wrapped \
+         under the key in {}. Restart every node with --master-key-file {} (or its \
+         AUTHD_MASTER_KEY); a node still on the old key refuses to start. Back the new key up \
+         separately from the data, then destroy the old one.",
+        path.display(),
+        path.display()
+    );
+    Ok(())
 }

@@ -11,6 +11,7 @@ pub mod config;
 pub mod credential_seal;
 pub mod keys;
 pub mod keys_cli;
+pub mod layout;
 pub mod listener;
 pub mod provision;
 pub mod quiet;

@@ -5,7 +5,9 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = authd::cli::Cli::parse();
+    let mut cli = authd::cli::Cli::parse();
+    // Before any other thread exists: take the key out of the environment.
+    cli.take_master_key_env();
     authd::telemetry::init();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

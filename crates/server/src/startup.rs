@@ -1,6 +1,10 @@
-//! Start-up: open the store (choosing the backend from the URL), load the master key, build
-//! the state and the router, bind the listener, bootstrap an empty store, serve until told
-//! to stop (through [`crate::listener`], which enforces the per-client limits), then drain.
+//! Start-up: open the store (choosing the backend from the URL), load the master key, check
+//! that it opens the store and keep only its subkeys ([`unlock`]), build the state and the
+//! router, bind the listener, bootstrap an empty store, serve until told to stop (through
+//! [`crate::listener`], which enforces the per-client limits), then drain.
+//!
+//! Layout rules applied here (SQLite): the data dir is 0700, the database and its -wal/-shm
+//! files 0600, and a master key file inside the data dir is warned about at every start.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -11,7 +15,7 @@ use anyhow::Context;
 use authd_core::clock::Clock;
 use authd_core::invalidation::{InvalidationFeed, InvalidationSink};
 use authd_core::store::Store;
-use authd_crypto::MasterKey;
+use authd_crypto::{KeyWrapper, MasterKey, TokenHasher};
 use authd_store_postgres::{PgSettings, PgStore};
 use tokio::net::TcpListener;
 
@@ -29,24 +33,76 @@ pub struct Backend {
     pub feed: Arc<dyn InvalidationFeed>,
 }
 
-/// Opens the configured store (migrating it) and loads the master key.
-pub async fn open(config: &Config) -> anyhow::Result<(Arc<dyn Store>, MasterKey)> {
-    let (backend, key) = open_backend(config).await?;
-    Ok((backend.store, key))
+/// The first words of the error every command gives when the master key is not the store's.
+pub const WRONG_MASTER_KEY: &str = "the master key does not open this store";
+
+/// What a process keeps of the master key once [`unlock`] checked it: the key-encryption key
+/// and the token-hash key. The master key itself is dropped (zeroized).
+#[derive(Clone, Debug)]
+pub struct Unlocked {
+    /// Wraps and unwraps data keys.
+    pub wrapper: KeyWrapper,
+    /// Hashes API-token secrets (the store's wrapped token-hash key).
+    pub hasher: TokenHasher,
+}
+
+fn wrong_master_key() -> anyhow::Error {
+    anyhow::anyhow!(
+        "{WRONG_MASTER_KEY}: it is not the key this store was created or last rotated with \
+         (after `authd keys rotate-master`, start every node with the new key file)"
+    )
+}
+
+/// Checks `master` against the store and returns its subkeys, dropping it. The check is
+/// unwrapping the store's token-hash key. A store that has none yet (new, or written before
+/// the key was stored) first has every data key checked, then records the token-hash key
+/// derived from this master key, so hashes made before stay valid. A wrong key fails with
+/// [`WRONG_MASTER_KEY`] before anything is written.
+pub async fn unlock(store: &dyn Store, master: MasterKey) -> anyhow::Result<Unlocked> {
+    let sub = master
+        .into_subkeys()
+        .context("deriving the master key's subkeys")?;
+    let wrapped = match store.token_hash_key().await? {
+        Some(w) => w,
+        None => {
+            for k in store.list_data_keys().await? {
+                sub.wrapper
+                    .check(&crate::keys::to_wrapped(&k))
+                    .map_err(|_| wrong_master_key())?;
+            }
+            store.init_token_hash_key(sub.initial_token_key).await?
+        }
+    };
+    let hasher = sub
+        .wrapper
+        .open_token_hasher(&wrapped)
+        .map_err(|_| wrong_master_key())?;
+    Ok(Unlocked {
+        wrapper: sub.wrapper,
+        hasher,
+    })
+}
+
+/// Opens the configured store (migrating it) and unlocks it with the master key.
+pub async fn open(config: &mut Config) -> anyhow::Result<(Arc<dyn Store>, Unlocked)> {
+    let (backend, keys) = open_backend(config).await?;
+    Ok((backend.store, keys))
 }
 
 /// Opens the backend chosen by the URL scheme (`postgres://`/`postgresql://` → PostgreSQL,
-/// anything else → SQLite), migrating it, and loads the master key. With PostgreSQL the key
-/// must be given (every node must share it), never generated.
-pub async fn open_backend(config: &Config) -> anyhow::Result<(Backend, MasterKey)> {
+/// anything else → SQLite), migrating it, and unlocks it with the master key, which is
+/// taken out of `config` and dropped. With PostgreSQL the key must be given (every node must
+/// share it), never generated.
+pub async fn open_backend(config: &mut Config) -> anyhow::Result<(Backend, Unlocked)> {
+    let source = config.master_key.take();
     if config.database_url.is_postgres() {
-        if let MasterKeySource::GenerateAt(_) = config.master_key {
+        if let MasterKeySource::GenerateAt(_) = source {
             anyhow::bail!(
                 "with PostgreSQL the master key must be given: set AUTHD_MASTER_KEY \
                  (base64 of 32 bytes) or --master-key-file, the same on every node"
             );
         }
-        let (key, _) = config.master_key.load()?;
+        let (key, _) = source.load()?;
         let settings = PgSettings {
             max_connections: config.db_max_connections,
             timeout: Duration::from_millis(config.db_timeout_ms.max(1)),
@@ -55,27 +111,36 @@ pub async fn open_backend(config: &Config) -> anyhow::Result<(Backend, MasterKey
             .await
             .with_context(|| format!("opening database {}", config.database_url))?;
         let feed = Arc::new(store.feed());
+        let keys = unlock(&store, key).await?;
         return Ok((
             Backend {
                 store: Arc::new(store),
                 feed,
             },
-            key,
+            keys,
         ));
     }
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
-    let (key, generated) = config.master_key.load()?;
+    crate::layout::private_dir(&config.data_dir)?;
+    let (key, generated) = source.load()?;
     if generated {
         eprintln!(
-            "authd: generated a new master key in {:?} (mode 0600); back it up — without it \
-             stored tokens and credentials cannot be verified or decrypted",
-            config.master_key
+            "authd: generated a new master key in {:?} (mode 0600); back it up, separately from \
+             the data — without it stored tokens and credentials cannot be verified or decrypted",
+            source
         );
+    }
+    crate::layout::warn_key_inside(&source, &config.data_dir);
+    let db = config.database_url.sqlite_path();
+    if let Some(db) = &db {
+        crate::layout::precreate_private(db)?;
     }
     let store = authd_store_sqlite::SqliteStore::open(config.database_url.expose())
         .await
         .with_context(|| format!("opening database {}", config.database_url))?;
+    if let Some(db) = &db {
+        crate::layout::restrict_db_files(db)?;
+    }
+    let keys = unlock(&store, key).await?;
     // Other processes on the same file (`authd token revoke`) reach this server's caches
     // through the file's invalidations table.
     let feed = Arc::new(store.feed());
@@ -84,7 +149,7 @@ pub async fn open_backend(config: &Config) -> anyhow::Result<(Backend, MasterKey
             store: Arc::new(store),
             feed,
         },
-        key,
+        keys,
     ))
 }
 
@@ -112,9 +177,9 @@ impl Application {
     /// Opens the store, bootstraps it if empty (SQLite only: with PostgreSQL several nodes may
     /// start at once, so the first account comes from `authd init`), builds the state, starts
     /// following other nodes' invalidations, and binds the listener.
-    pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
-        let (Backend { store, feed }, key) = open_backend(&config).await?;
-        let hasher = key.token_hasher();
+    pub async fn build(mut config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let (Backend { store, feed }, key) = open_backend(&mut config).await?;
+        let hasher = key.hasher.clone();
         let empty = store.count_accounts().await? == 0;
         let bootstrap = if empty && !config.database_url.is_postgres() {
             Some(provision::account(store.as_ref(), &hasher, clock.as_ref(), "default").await?)
@@ -124,7 +189,7 @@ impl Application {
             }
             None
         };
-        let keys = crate::keys::KeyManager::load(store.clone(), key.key_wrapper(), clock.as_ref())
+        let keys = crate::keys::KeyManager::load(store.clone(), key.wrapper, clock.as_ref())
             .await?
             .with_seal_budget(config.data_key_seal_budget, clock.clone());
         let (tokens, touches) = TokenService::new(

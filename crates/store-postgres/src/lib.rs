@@ -22,6 +22,7 @@ pub mod accounts;
 pub mod audit;
 pub mod auths;
 pub mod credentials;
+pub mod master_key;
 pub mod notify;
 pub mod providers;
 mod retry;

@@ -27,6 +27,7 @@ use sqlx::sqlite::{
 mod credentials;
 mod feed;
 mod group_commit;
+mod master_key;
 mod settings;
 
 pub use feed::{SqliteFeed, POLL_EVERY};

@@ -25,6 +25,7 @@ type Case = fn(Arc<dyn Store>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
 
 mod credentials;
 mod entities;
+mod master_key;
 mod token_tree;
 mod wire;
 use credentials::{
@@ -35,6 +36,7 @@ use credentials::{
     works_are_scoped_and_unique,
 };
 use entities::entity_merges_follow_rfc7396_at_depth;
+use master_key::master_rewrap_is_all_or_nothing;
 use token_tree::{
     last_admin_user_is_kept, rotation_keeps_the_revocation_tree, user_changes_reach_tokens,
 };
@@ -71,6 +73,7 @@ cases!(
     data_keys_rotate_count_and_rewrap,
     data_key_seals_are_reserved_within_the_budget,
     data_keys_are_destroyed_only_when_retired_and_unused,
+    master_rewrap_is_all_or_nothing,
     providers_are_scoped_and_unique,
     audit_is_scoped_filtered_and_paged,
     last_admin_user_is_kept,

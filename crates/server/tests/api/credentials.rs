@@ -46,10 +46,7 @@ impl TestApp {
     }
 
     fn master(&self) -> authd_crypto::MasterKey {
-        match &self.app_state.config.master_key {
-            MasterKeySource::Key(k) => k.clone(),
-            _ => panic!("test app uses a direct key"),
-        }
+        self.master.clone().expect("test app uses a direct key")
     }
 
     async fn create_auth(&self, token: &str, body: Value) -> (String, String) {

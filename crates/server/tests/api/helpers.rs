@@ -29,6 +29,8 @@ pub struct TestApp {
     pub app_state: authd::state::AppState,
     /// The worker listener's address, when enabled by the tweak.
     pub worker_addr: Option<SocketAddr>,
+    /// The master key given directly in the config (the server itself keeps only subkeys).
+    pub master: Option<authd_crypto::MasterKey>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -53,6 +55,10 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
 /// is PostgreSQL, which never bootstraps on `serve`).
 pub async fn start(config: Config, dir: tempfile::TempDir) -> TestApp {
     LazyLock::force(&TRACING);
+    let master = match &config.master_key {
+        MasterKeySource::Key(k) => Some(k.clone()),
+        _ => None,
+    };
     let clock = Arc::new(ManualClock::new(T0));
     let mut app = Application::build(config, clock.clone()).await.unwrap();
     let token = app
@@ -74,6 +80,7 @@ pub async fn start(config: Config, dir: tempfile::TempDir) -> TestApp {
         dir,
         app_state,
         worker_addr,
+        master,
         shutdown: Some(tx),
         server: Some(server),
     }
@@ -176,10 +183,10 @@ impl TestApp {
     /// admin token.
     pub async fn new_account(&self, name: &str) -> String {
         let s = &self.app_state;
-        let key = match &s.config.master_key {
-            MasterKeySource::Key(k) => k.clone(),
-            other => panic!("unexpected key source {other:?}"),
-        };
+        let key = self
+            .master
+            .clone()
+            .expect("the test app was given its key directly");
         authd::provision::account(
             s.store.as_ref(),
             &key.token_hasher(),

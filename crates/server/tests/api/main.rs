@@ -19,6 +19,7 @@ mod entities;
 mod hostile;
 mod key_lifecycle;
 mod lenient_input;
+mod master_key;
 mod pagination;
 mod pg_cascade;
 mod postgres;

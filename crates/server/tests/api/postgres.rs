@@ -585,10 +585,11 @@ async fn a_key_rotated_on_one_node_seals_the_next_write_on_the_other() {
         .id
         .clone();
     // What `authd keys rotate` runs, on node A's store.
-    let wrapper = match &a.app_state.config.master_key {
-        MasterKeySource::Key(k) => k.key_wrapper(),
-        _ => panic!("test nodes use a direct key"),
-    };
+    let wrapper = a
+        .master
+        .as_ref()
+        .expect("test nodes use a direct key")
+        .key_wrapper();
     let k2 = authd::keys::rotate(store.as_ref(), &wrapper, a.app_state.clock.as_ref())
         .await
         .unwrap();
@@ -762,10 +763,7 @@ async fn the_token_cli_works_on_postgres_and_its_revocation_reaches_running_node
     };
     let _shared = CLUSTER.read().await;
     let (url, a, b) = two_nodes_with_url(&server).await;
-    let key = match &a.app_state.config.master_key {
-        MasterKeySource::Key(k) => k.clone(),
-        other => panic!("unexpected key source {other:?}"),
-    };
+    let key = a.master.clone().expect("test nodes use a direct key");
     let dir = tempfile::tempdir().unwrap();
     let args = ["token", "create", "--account", "1", "--scopes", "admin"];
     let out = authd_pg_ok(&url, &key, dir.path(), &args);
@@ -788,4 +786,53 @@ async fn the_token_cli_works_on_postgres_and_its_revocation_reaches_running_node
     }
     a.stop().await;
     b.stop().await;
+}
+
+/// `authd keys rotate-master` on a two-node fleet: restarted with the new key a node accepts
+/// the tokens minted before (and loads every data key); a node still on the old key refuses
+/// to start, saying the key does not open the store.
+#[tokio::test]
+async fn a_master_key_rotation_reaches_every_node() {
+    let Some(server) = server_url("a_master_key_rotation_reaches_every_node") else {
+        return;
+    };
+    let _shared = CLUSTER.read().await;
+    let (url, a, b) = two_nodes_with_url(&server).await;
+    let old = a.master.clone().expect("test nodes use a direct key");
+    let token = a.token.clone();
+    let credential = json!({"provider_id": "mailgun", "name": "mail", "config": [
+        {"name": "apikey", "value": "k-before"}, {"name": "domain", "value": "example.com"}]});
+    b.post("/api/auth", &token, credential).await.ok(201);
+    let dir = tempfile::tempdir().unwrap();
+    let new_file = dir.path().join("new.key");
+    let new_s = new_file.to_str().unwrap();
+    let args = [
+        "keys",
+        "rotate-master",
+        "--new-key-file",
+        new_s,
+        "--generate",
+    ];
+    authd_pg_ok(&url, &old, dir.path(), &args);
+    let new = MasterKey::read_file(&new_file).unwrap();
+    for node in [a, b] {
+        let _ = node.stop_keep_dir().await;
+    }
+    let dir_c = tempfile::tempdir().unwrap();
+    let c = start(node_config(&url, &new, &dir_c), dir_c).await;
+    c.get("/api/account/current", &token).await.ok(200);
+    let stale = tempfile::tempdir().unwrap();
+    let built = authd::startup::Application::build(
+        node_config(&url, &old, &stale),
+        std::sync::Arc::new(authd_core::clock::SystemClock),
+    )
+    .await;
+    let err = format!(
+        "{:#}",
+        built.err().expect("a node on the old key must not start")
+    );
+    assert!(
+        err.contains("the master key does not open this store"),
+        "{err}"
+    );
 }

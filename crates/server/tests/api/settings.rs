@@ -307,6 +307,8 @@ async fn operator_lifts_a_lockout_with_the_cli_function_and_the_binary() {
         .arg(aid.to_string())
         .env_remove("AUTHD_CONFIG")
         .env_remove("AUTHD_DATABASE_URL")
+        // Every command checks the master key against the store (issue 13): give the app's.
+        .env("AUTHD_MASTER_KEY", app.master.as_ref().unwrap().to_base64())
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
