@@ -12,8 +12,10 @@ pub mod error;
 pub mod keyring;
 pub mod master;
 pub mod token_hash;
+pub mod worker_key;
 
 pub use error::CryptoError;
 pub use keyring::{Aad, KeyRing, KeyWrapper, Sealed, SecretBytes, WrappedKey};
 pub use master::MasterKey;
 pub use token_hash::TokenHasher;
+pub use worker_key::worker_hasher;

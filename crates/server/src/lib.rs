@@ -8,6 +8,8 @@ pub mod api;
 pub mod audit;
 pub mod cli;
 pub mod config;
+#[cfg(feature = "dev-tools")]
+pub mod dev;
 pub mod keys;
 pub mod keys_cli;
 pub mod listener;
@@ -21,3 +23,4 @@ pub mod token_cli;
 pub mod tokens;
 pub mod users;
 pub mod worker;
+pub mod worker_cli;

@@ -27,6 +27,7 @@ use sqlx::sqlite::{
 mod credentials;
 mod group_commit;
 mod settings;
+mod worker_credentials;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 

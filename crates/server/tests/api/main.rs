@@ -29,3 +29,5 @@ mod tokens;
 mod users;
 mod wire_contract;
 mod wire_values;
+mod worker_cli;
+mod worker_path;
