@@ -100,7 +100,7 @@ command -v node >/dev/null && command -v npm >/dev/null || HAVE_NODE=0
 # ---------------------------------------------------------------- build
 log "building release binaries"
 if [ "$WITH_AUTHD" = 1 ] && [ -z "${AUTHD_BIN:-}" ]; then
-  cargo build --release --quiet -p authd -p authd-bench
+  cargo build --release --quiet -p authd -p authd-bench --features authd/dev-tools
 else
   cargo build --release --quiet -p authd-bench
 fi

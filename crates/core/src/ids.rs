@@ -98,6 +98,10 @@ id_type!(
     /// A work (import/export job).
     WorkId
 );
+id_type!(
+    /// A named worker credential (operator-level; not tenant data).
+    WorkerCredentialId
+);
 
 #[cfg(test)]
 mod tests {

@@ -20,5 +20,6 @@ pub mod store;
 pub mod text;
 pub mod token;
 pub mod work;
+pub mod worker_credential;
 
 pub use error::{Error, Result};

@@ -116,6 +116,7 @@ pub trait Store:
     + crate::work::WorkStore
     + crate::audit::AuditStore
     + crate::provider::ProviderStore
+    + crate::worker_credential::WorkerCredentialStore
     + Send
     + Sync
     + 'static

@@ -13,6 +13,7 @@ pub mod keyring;
 pub mod master;
 pub mod secret_buf;
 pub mod token_hash;
+pub mod worker_key;
 
 pub use error::CryptoError;
 pub use keyring::{
@@ -22,3 +23,4 @@ pub use keyring::{
 pub use master::{MasterKey, Subkeys};
 pub use secret_buf::SecretWriter;
 pub use token_hash::TokenHasher;
+pub use worker_key::worker_hasher;

@@ -174,6 +174,8 @@ pub async fn keyring(
 /// One refused credential, waiting to be appended by [`run_refusal_writer`].
 #[derive(Debug)]
 pub struct Refusal {
+    action: &'static str,
+    actor: Option<String>,
     handle: Option<authd_core::ids::AuthId>,
     account: Option<AccountId>,
     outcome: &'static str,
@@ -230,6 +232,8 @@ pub fn refused(
     detail: &'static str,
 ) {
     let r = Refusal {
+        action: "credential.refused",
+        actor: None,
         handle,
         account,
         outcome,
@@ -246,6 +250,35 @@ pub fn refused(
             .unwrap_or_default(),
         at_ms: state.clock.now_ms(),
     };
+    enqueue(state, r);
+}
+
+/// Records a refused worker request (action `worker.decrypt`) through the same bounded queue
+/// as [`refused`]: `actor` is `None` for an unknown credential (`anonymous`), the worker's
+/// actor for one reaching outside its accounts; `target` is the requested
+/// `account/auth` path, never the presented text.
+pub fn worker_refused(
+    state: &AppState,
+    rid: &RequestId,
+    actor: Option<String>,
+    outcome: &'static str,
+    target: String,
+) {
+    let r = Refusal {
+        action: "worker.decrypt",
+        actor,
+        handle: None,
+        account: None,
+        outcome,
+        detail: "",
+        route: target,
+        request_id: rid.0.clone(),
+        at_ms: state.clock.now_ms(),
+    };
+    enqueue(state, r);
+}
+
+fn enqueue(state: &AppState, r: Refusal) {
     state.quiet.note(crate::quiet::Kind::CredentialRefused);
     if state.refusals.tx.try_send(RefusalMsg::Refusal(r)).is_err() {
         state.quiet.note(crate::quiet::Kind::AuditOverflow);
@@ -263,13 +296,14 @@ pub async fn run_refusal_writer(
                 let _ = done.send(());
             }
             RefusalMsg::Refusal(r) => {
-                let (account, actor) = match (r.account, r.handle) {
-                    (Some(a), Some(h)) => (Some(a), format!("token:{h}")),
-                    (_, Some(h)) => match store.token_credential(h).await {
+                let (account, actor) = match (r.actor, r.account, r.handle) {
+                    (Some(actor), a, _) => (a, actor),
+                    (None, Some(a), Some(h)) => (Some(a), format!("token:{h}")),
+                    (None, _, Some(h)) => match store.token_credential(h).await {
                         Ok(Some(c)) => (Some(c.account_id), format!("token:{h}")),
                         _ => (None, "anonymous".to_owned()),
                     },
-                    (_, None) => (None, "anonymous".to_owned()),
+                    (None, _, None) => (None, "anonymous".to_owned()),
                 };
                 append(
                     store.as_ref(),
@@ -278,7 +312,7 @@ pub async fn run_refusal_writer(
                         at_ms: r.at_ms,
                         account_id: account,
                         actor,
-                        action: "credential.refused".into(),
+                        action: r.action.into(),
                         target: r.route,
                         outcome: r.outcome.into(),
                         request_id: r.request_id,

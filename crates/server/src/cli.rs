@@ -1,4 +1,5 @@
-//! The command line: `authd serve | init | account … | keys … | token … | dev …`, and the
+//! The command line: `authd serve | init | account … | keys … | token … | worker … | dev …`
+//! (`dev` only with the `dev-tools` cargo feature, off in release builds), and the
 //! layering of flags, `AUTHD_*` environment variables, the TOML file and defaults into one
 //! [`Config`].
 //!
@@ -104,11 +105,15 @@ enum Command {
         /// Listen address [default: 127.0.0.1:5353].
         #[arg(long, env = "AUTHD_LISTEN")]
         listen: Option<SocketAddr>,
-        /// Enable the worker plaintext listener on this address (off by default).
+        /// Enable the worker plaintext listener on this address (off by default; loopback
+        /// only unless --worker-listen-public).
         #[arg(long, env = "AUTHD_WORKER_LISTEN")]
         worker_listen: Option<SocketAddr>,
-        /// File holding the worker credential (or set AUTHD_WORKER_TOKEN); generated in the
-        /// data dir when neither is given.
+        /// Accept a non-loopback --worker-listen (it answers plaintext over plain HTTP).
+        #[arg(long, env = "AUTHD_WORKER_LISTEN_PUBLIC")]
+        worker_listen_public: bool,
+        /// File holding a worker credential that reads every account (mode 0600, the format
+        /// `authd worker credential create` prints); `<data dir>/worker.token` if it exists.
         #[arg(long, env = "AUTHD_WORKER_TOKEN_FILE")]
         worker_token_file: Option<PathBuf>,
         #[command(flatten)]
@@ -136,7 +141,13 @@ enum Command {
         #[command(subcommand)]
         command: crate::token_cli::TokenCommand,
     },
-    /// Developer and benchmark tooling.
+    /// Named credentials of the worker plaintext listener: create (shown once), list, revoke.
+    Worker {
+        #[command(subcommand)]
+        command: crate::worker_cli::WorkerCommand,
+    },
+    /// Developer and benchmark tooling (only in builds with the `dev-tools` feature).
+    #[cfg(feature = "dev-tools")]
     #[command(hide = true)]
     Dev {
         #[command(subcommand)]
@@ -191,9 +202,11 @@ enum SettingCommand {
     },
 }
 
+#[cfg(feature = "dev-tools")]
 #[derive(Debug, Subcommand)]
 enum DevCommand {
-    /// Insert N admin tokens into the first account, writing them one per line to a file.
+    /// Insert N admin tokens into the first account, writing them one per line to a new file
+    /// (mode 0600); audited once with the count.
     SeedTokens {
         /// How many tokens.
         #[arg(long)]
@@ -230,20 +243,23 @@ impl Cli {
             Some(u) => DatabaseUrl::new(u),
             None => DatabaseUrl::sqlite_in(&data_dir),
         };
-        let (listen_flag, worker_flag, worker_file_flag, limits) = match &self.command {
-            Command::Serve {
-                listen,
-                worker_listen,
-                worker_token_file,
-                limits,
-            } => (
-                *listen,
-                *worker_listen,
-                worker_token_file.clone(),
-                limits.clone(),
-            ),
-            _ => (None, None, None, LimitArgs::default()),
-        };
+        let (listen_flag, worker_flag, worker_public_flag, worker_file_flag, limits) =
+            match &self.command {
+                Command::Serve {
+                    listen,
+                    worker_listen,
+                    worker_listen_public,
+                    worker_token_file,
+                    limits,
+                } => (
+                    *listen,
+                    *worker_listen,
+                    *worker_listen_public,
+                    worker_token_file.clone(),
+                    limits.clone(),
+                ),
+                _ => (None, None, false, None, LimitArgs::default()),
+            };
         let http = HttpLimits::resolve(
             limits.head_timeout_ms.or(file.head_timeout_ms),
             limits.body_timeout_ms.or(file.body_timeout_ms),
@@ -282,6 +298,7 @@ impl Cli {
             None => None,
             Some(listen) => Some(crate::worker::WorkerConfig::resolve(
                 listen,
+                worker_public_flag || file.worker_listen_public.unwrap_or(false),
                 worker_file_flag.or(file.worker_token_file),
                 &data_dir,
             )?),
@@ -397,12 +414,19 @@ pub async fn run(mut cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Worker { command } => {
+            let (store, keys) = open_existing(&mut config).await?;
+            let hasher = authd_crypto::worker_hasher(&keys.hasher);
+            drop(keys);
+            crate::worker_cli::run(command, store, hasher, clock).await
+        }
+        #[cfg(feature = "dev-tools")]
         Command::Dev {
             command: DevCommand::SeedTokens { count, out },
         } => {
             let (store, key) = startup::open(&mut config).await?;
             let n =
-                provision::seed_tokens(store.as_ref(), &key.hasher, clock.as_ref(), count, &out)
+                crate::dev::seed_tokens(store.as_ref(), &key.hasher, clock.as_ref(), count, &out)
                     .await?;
             eprintln!("authd: wrote {n} tokens to {}", out.display());
             Ok(())

@@ -71,7 +71,9 @@ pub struct FileConfig {
     pub collect_limit_bytes: Option<usize>,
     /// Listen address of the worker plaintext listener (off when absent).
     pub worker_listen: Option<SocketAddr>,
-    /// File holding the worker credential.
+    /// Accept a non-loopback `worker_listen` (plaintext secrets over plain HTTP).
+    pub worker_listen_public: Option<bool>,
+    /// File holding the file worker credential (mode 0600; generated format only).
     pub worker_token_file: Option<PathBuf>,
     /// Database pool size per node (PostgreSQL).
     pub db_max_connections: Option<u32>,

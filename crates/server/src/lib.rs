@@ -9,6 +9,8 @@ pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod credential_seal;
+#[cfg(feature = "dev-tools")]
+pub mod dev;
 pub mod keys;
 pub mod keys_cli;
 pub mod layout;
@@ -23,3 +25,4 @@ pub mod token_cli;
 pub mod tokens;
 pub mod users;
 pub mod worker;
+pub mod worker_cli;

@@ -1,14 +1,10 @@
 //! Creating accounts with their first admin user and token — the one routine behind
-//! `authd init`, `authd account create` and the bootstrap of `authd serve` — plus bulk token
-//! seeding for benchmarks.
-
-use std::io::Write;
-use std::path::Path;
+//! `authd init`, `authd account create` and the bootstrap of `authd serve`.
 
 use anyhow::Context;
 use authd_core::clock::Clock;
 use authd_core::ids::{AccountId, AuthId, UserId};
-use authd_core::model::{Account, NewAccount, NewToken, Page, User};
+use authd_core::model::{Account, NewAccount, NewToken, User};
 use authd_core::roles::{Role, RoleSet};
 use authd_core::store::Store;
 use authd_core::token::ApiToken;
@@ -86,59 +82,4 @@ pub async fn account(
         .await
         .context("creating the admin token")?;
     Ok(Provisioned { account, token })
-}
-
-/// Inserts `count` admin tokens into the first account (by aid) and writes them to `out`.
-pub async fn seed_tokens(
-    store: &dyn Store,
-    hasher: &TokenHasher,
-    clock: &dyn Clock,
-    count: usize,
-    out: &Path,
-) -> anyhow::Result<usize> {
-    let account = match store.get_account_by_aid(1).await? {
-        Some(a) => a,
-        None => account(store, hasher, clock, "default").await?.account,
-    };
-    let user = store
-        .list_users(
-            account.id,
-            Page {
-                after: None,
-                limit: 1,
-            },
-        )
-        .await?
-        .into_iter()
-        .next();
-    let file = std::fs::File::create(out).with_context(|| format!("creating {}", out.display()))?;
-    let mut w = std::io::BufWriter::new(file);
-    let now = clock.now_ms();
-    let mut done = 0;
-    while done < count {
-        let n = (count - done).min(5_000);
-        let mut batch = Vec::with_capacity(n);
-        for _ in 0..n {
-            let t = ApiToken::generate(AuthId::generate());
-            writeln!(w, "{}", t.expose())?;
-            batch.push(NewToken {
-                id: t.id(),
-                hash: hasher.hash(t.expose().as_bytes()),
-                name: "seed".into(),
-                label: "seed".into(),
-                description: "seed".into(),
-                user_id: user.as_ref().map(|u| u.id),
-                user_name: user.as_ref().map(|u| u.name.clone()).unwrap_or_default(),
-                parent_id: None,
-                scopes: RoleSet::of(&[Role::Admin]),
-                expires_ms: None,
-                ttl_secs: None,
-                audit: None,
-            });
-        }
-        store.create_tokens(account.id, &batch, now).await?;
-        done += n;
-    }
-    w.flush()?;
-    Ok(done)
 }

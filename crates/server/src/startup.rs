@@ -164,6 +164,29 @@ pub struct Application {
     feed: AbortOnDrop,
 }
 
+/// Binds the worker listener (its address already checked) and logs where it listens; warns
+/// when it is public or no credential can use it.
+async fn bind_worker(
+    w: crate::worker::WorkerConfig,
+    state: &AppState,
+    hasher: &authd_crypto::TokenHasher,
+) -> anyhow::Result<(TcpListener, axum::Router)> {
+    let l = TcpListener::bind(w.listen)
+        .await
+        .with_context(|| format!("binding the worker listener {}", w.listen))?;
+    let addr = l.local_addr().unwrap_or(w.listen);
+    tracing::info!(worker_addr = %addr, public = w.public, "worker listener on");
+    if w.public && !addr.ip().is_loopback() {
+        tracing::warn!(worker_addr = %addr, "the worker listener is reachable from other hosts and answers plaintext credentials over plain HTTP; put TLS in front of it");
+    }
+    let named = state.store.list_worker_credentials().await?;
+    if w.token.is_none() && named.iter().all(|c| c.revoked_ms.is_some()) {
+        tracing::warn!("no worker credential exists yet; create one with `authd worker credential create NAME`");
+    }
+    let router = crate::worker::router(state.clone(), authd_crypto::worker_hasher(hasher), w.token);
+    Ok((l, router))
+}
+
 /// Stops the invalidation follower when the application goes away, served or not.
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
@@ -178,6 +201,12 @@ impl Application {
     /// start at once, so the first account comes from `authd init`), builds the state, starts
     /// following other nodes' invalidations, and binds the listener.
     pub async fn build(mut config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        // Refused before anything is opened or written. Taken out of the config so the file
+        // credential is dropped (zeroized) once hashed instead of living in the state.
+        let worker_cfg = config.worker.take();
+        if let Some(w) = &worker_cfg {
+            w.check_listen()?;
+        }
         let (Backend { store, feed }, key) = open_backend(&mut config).await?;
         let hasher = key.hasher.clone();
         let empty = store.count_accounts().await? == 0;
@@ -208,7 +237,6 @@ impl Application {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {}", config.listen))?;
-        let worker_cfg = config.worker.clone();
         let quiet = Arc::new(crate::quiet::Quiet::new());
         crate::quiet::spawn(&quiet);
         let (refusals, refusal_rx) = crate::audit::Refusals::new(config.audit_queue);
@@ -225,12 +253,7 @@ impl Application {
         });
         let worker = match worker_cfg {
             None => None,
-            Some(w) => {
-                let l = TcpListener::bind(w.listen)
-                    .await
-                    .with_context(|| format!("binding the worker listener {}", w.listen))?;
-                Some((l, crate::worker::router(state.clone(), hasher, &w.token)))
-            }
+            Some(w) => Some(bind_worker(w, &state, &hasher).await?),
         };
         Ok(Self {
             listener,

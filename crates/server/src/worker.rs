@@ -1,18 +1,17 @@
 //! The worker plaintext path: the one place a stored credential leaves authd decrypted.
 //!
-//! It is a separate listener, off unless configured, with its own router: none of the
-//! public API is reachable through it and it is not reachable through the public API. It
-//! accepts only the worker credential (`Authorization: Bearer <worker token>`), which is
-//! configured by the operator — `createtoken` cannot mint it, since API tokens are `at.…`
-//! values checked against the auths table and the worker token is a separate secret compared
-//! here (by keyed hash, in constant time). Every read, allowed or refused, is audited.
+//! It is a separate listener, off unless configured, loopback-only unless made public, with
+//! its own router: none of the public API is reachable through it and it is not reachable
+//! through the public API. It accepts only worker credentials (`Authorization: Bearer wk_…`,
+//! see [`auth`]: named ones from `authd worker credential create`, optionally limited to
+//! accounts, and the file credential) — `createtoken` cannot mint one. Every read is audited;
+//! refusals go through the bounded refusal queue ([`audit::worker_refused`]), so a flood of
+//! bad credentials costs no durable write per request. A credential limited to other
+//! accounts gets the same 404 as an absent credential.
 //!
 //! `GET /worker/v1/account/{account_id}/auth/{auth_id}` answers the decrypted credential:
 //! `config` name/value pairs, and `oauthtoken` / `oauth2token` objects when present.
 
-use std::path::{Path, PathBuf};
-
-use anyhow::Context;
 use authd_core::credential::{CONFIG_PREFIX, FIELD_OAUTH1, FIELD_OAUTH2};
 use authd_core::ids::{AccountId, AuthId};
 use authd_crypto::TokenHasher;
@@ -34,125 +33,20 @@ use crate::audit::{self, RequestId};
 use crate::credential_seal::{self, Opened, ReadError};
 use crate::state::AppState;
 
-/// The worker credential. `Debug` prints `<hidden>`.
-#[derive(Clone)]
-pub struct WorkerToken(String);
-
-impl std::fmt::Debug for WorkerToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("WorkerToken(<hidden>)")
-    }
-}
-
-impl WorkerToken {
-    /// Validates a worker token: at least 32 visible ASCII characters and not shaped like an
-    /// API token.
-    pub fn new(text: &str) -> anyhow::Result<Self> {
-        let t = text.trim();
-        anyhow::ensure!(
-            t.len() >= 32 && t.chars().all(|c| c.is_ascii_graphic()),
-            "the worker token must be at least 32 visible ASCII characters"
-        );
-        anyhow::ensure!(
-            !t.starts_with("at."),
-            "the worker token must not look like an API token"
-        );
-        Ok(Self(t.to_owned()))
-    }
-
-    /// A fresh random token (`wk_` + 64 hex).
-    pub fn generate() -> Self {
-        Self(format!("wk_{}{}", AuthId::generate(), AuthId::generate()))
-    }
-
-    /// The text, to hand to a worker.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-/// Worker listener settings.
-#[derive(Clone, Debug)]
-pub struct WorkerConfig {
-    /// Where to listen.
-    pub listen: std::net::SocketAddr,
-    /// The credential workers present.
-    pub token: WorkerToken,
-}
-
-impl WorkerConfig {
-    /// Resolves the token: `AUTHD_WORKER_TOKEN`, else the given file, else
-    /// `<data dir>/worker.token` (created with mode 0600 if absent).
-    pub fn resolve(
-        listen: std::net::SocketAddr,
-        file: Option<PathBuf>,
-        data_dir: &Path,
-    ) -> anyhow::Result<Self> {
-        if let Ok(t) = std::env::var("AUTHD_WORKER_TOKEN") {
-            if !t.trim().is_empty() {
-                return Ok(Self {
-                    listen,
-                    token: WorkerToken::new(&t).context("AUTHD_WORKER_TOKEN")?,
-                });
-            }
-        }
-        let (path, generate) = match file {
-            Some(p) => (p, false),
-            None => (data_dir.join("worker.token"), true),
-        };
-        match std::fs::read_to_string(&path) {
-            Ok(t) => Ok(Self {
-                listen,
-                token: WorkerToken::new(&t)
-                    .with_context(|| format!("worker token file {}", path.display()))?,
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && generate => {
-                std::fs::create_dir_all(data_dir)
-                    .with_context(|| format!("creating data dir {}", data_dir.display()))?;
-                let token = WorkerToken::generate();
-                write_private(&path, token.expose())?;
-                eprintln!(
-                    "authd: generated a worker credential in {} (mode 0600) for the worker listener",
-                    path.display()
-                );
-                Ok(Self { listen, token })
-            }
-            Err(e) => Err(anyhow::anyhow!(
-                "cannot read worker token file {}: {e}",
-                path.display()
-            )),
-        }
-    }
-}
-
-fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    writeln!(f, "{text}").with_context(|| format!("writing {}", path.display()))?;
-    f.sync_all()
-        .with_context(|| format!("syncing {}", path.display()))
-}
+mod auth;
+pub use auth::{read_credential_file, Caller, WorkerAuth, WorkerConfig, WorkerToken};
 
 /// State of the worker router.
 #[derive(Clone)]
 pub struct WorkerState {
     app: AppState,
-    hasher: TokenHasher,
-    expected: [u8; 32],
+    auth: WorkerAuth,
 }
 
-/// Builds the worker router.
-pub fn router(app: AppState, hasher: TokenHasher, token: &WorkerToken) -> Router {
-    let expected = hasher.hash(token.expose().as_bytes());
+/// Builds the worker router. `hasher` is the worker-credential hasher
+/// ([`authd_crypto::worker_hasher`]); `file` the file credential, if any.
+pub fn router(app: AppState, hasher: TokenHasher, file: Option<WorkerToken>) -> Router {
+    let auth = WorkerAuth::new(hasher, file);
     Router::new()
         .route(
             "/worker/v1/account/{account_id}/auth/{auth_id}",
@@ -160,11 +54,7 @@ pub fn router(app: AppState, hasher: TokenHasher, token: &WorkerToken) -> Router
         )
         .fallback(|| async { envelope(StatusCode::NOT_FOUND, "Not found") })
         .layer(axum::middleware::from_fn(audit::assign_request_id))
-        .with_state(WorkerState {
-            app,
-            hasher,
-            expected,
-        })
+        .with_state(WorkerState { app, auth })
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -188,32 +78,36 @@ async fn read_credential(
     } else {
         target
     };
-    let ok = bearer(&headers).is_some_and(|t| ws.hasher.verify(t.as_bytes(), &ws.expected));
-    if !ok {
-        audit::record_as(
-            state,
-            None,
-            "anonymous",
-            &rid.0,
-            "worker.decrypt",
-            &target,
-            "unauthorized",
-            "",
-        )
-        .await;
-        return envelope(StatusCode::UNAUTHORIZED, "Not authorized");
-    }
+    let caller = match ws
+        .auth
+        .authenticate(state.store.as_ref(), bearer(&headers))
+        .await
+    {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            audit::worker_refused(state, &rid, None, "unauthorized", target);
+            return envelope(StatusCode::UNAUTHORIZED, "Not authorized");
+        }
+        Err(e) => return ApiError::from(e).into_response(),
+    };
     let (Some(account), Some(auth)) = (AccountId::parse(&account), AuthId::parse(&auth)) else {
         return envelope(StatusCode::NOT_FOUND, "Not found");
     };
+    if !caller.may_read(account) {
+        // Outside the credential's accounts: the same answer as an absent credential.
+        audit::worker_refused(state, &rid, Some(caller.actor()), "not_permitted", target);
+        return envelope(StatusCode::NOT_FOUND, "Not found");
+    }
+    let actor = caller.actor();
     let audit_out = |outcome: &'static str, detail: String| {
         let rid = rid.0.clone();
         let target = auth.to_string();
+        let actor = actor.clone();
         async move {
             audit::record_as(
                 state,
                 Some(account),
-                "worker",
+                &actor,
                 &rid,
                 "worker.decrypt",
                 &target,

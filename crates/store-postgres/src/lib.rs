@@ -29,6 +29,7 @@ mod retry;
 pub mod settings;
 pub mod testing;
 pub mod users;
+pub mod worker_credentials;
 pub mod works;
 
 pub(crate) use authd_store_sql::{corrupt, get, id_col, opt_id_col, roles_col};

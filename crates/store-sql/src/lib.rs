@@ -268,3 +268,37 @@ pub fn work_from_row(row: &impl SqlRow) -> Result<Work> {
         updated_ms: get(row, "updated_ms")?,
     })
 }
+
+/// The columns [`worker_credential_from_row`] reads, in `SELECT` order.
+pub const WORKER_CREDENTIAL_COLS: &str = "id, name, accounts, created_ms, revoked_ms";
+
+/// The `accounts` column of a worker credential: a JSON array of account ids, NULL for every
+/// account.
+pub fn worker_accounts_text(accounts: &Option<Vec<authd_core::ids::AccountId>>) -> Option<String> {
+    accounts.as_ref().map(|list| {
+        let ids: Vec<String> = list.iter().map(ToString::to_string).collect();
+        serde_json::Value::from(ids).to_string()
+    })
+}
+
+/// Decodes a worker credential (never its hash).
+pub fn worker_credential_from_row(
+    row: &impl SqlRow,
+) -> Result<authd_core::worker_credential::WorkerCredential> {
+    let accounts: Option<String> = get(row, "accounts")?;
+    let accounts = accounts
+        .map(|text| {
+            let ids: Vec<String> = serde_json::from_str(&text).map_err(|_| corrupt("accounts"))?;
+            ids.iter()
+                .map(|s| AccountId::parse(s).ok_or_else(|| corrupt("accounts")))
+                .collect::<Result<Vec<_>>>()
+        })
+        .transpose()?;
+    Ok(authd_core::worker_credential::WorkerCredential {
+        id: id_col(row, "id", authd_core::ids::WorkerCredentialId::parse)?,
+        name: get(row, "name")?,
+        accounts,
+        created_ms: get(row, "created_ms")?,
+        revoked_ms: get(row, "revoked_ms")?,
+    })
+}

@@ -29,6 +29,7 @@ mod feed;
 mod group_commit;
 mod master_key;
 mod settings;
+mod worker_credentials;
 
 pub use feed::{SqliteFeed, POLL_EVERY};
 

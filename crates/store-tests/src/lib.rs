@@ -28,6 +28,7 @@ mod entities;
 mod master_key;
 mod token_tree;
 mod wire;
+mod worker_credentials;
 use credentials::{
     audit_is_scoped_filtered_and_paged, credential_writes_compare_and_swap_the_generation,
     credentials_round_trip_and_are_scoped, data_key_seals_are_reserved_within_the_budget,
@@ -41,6 +42,7 @@ use token_tree::{
     last_admin_user_is_kept, rotation_keeps_the_revocation_tree, user_changes_reach_tokens,
 };
 use wire::{role_grants_are_recorded_with_their_grantor, work_wire_fields_round_trip};
+use worker_credentials::worker_credentials_hash_lookup_names_and_revocation;
 
 macro_rules! cases {
     ($($name:ident),* $(,)?) => {
@@ -81,6 +83,7 @@ cases!(
     rotation_keeps_the_revocation_tree,
     role_grants_are_recorded_with_their_grantor,
     work_wire_fields_round_trip,
+    worker_credentials_hash_lookup_names_and_revocation,
 );
 
 /// Runs every case against fresh stores from `factory`, panicking on the first failure with

@@ -10,7 +10,7 @@ use authd_core::clock::SystemClock;
 
 use crate::helpers::*;
 
-fn authd() -> Command {
+pub(crate) fn authd() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_authd"));
     c.env_remove("AUTHD_DATA_DIR")
         .env_remove("AUTHD_DATABASE_URL")
@@ -18,6 +18,7 @@ fn authd() -> Command {
         .env_remove("AUTHD_MASTER_KEY_FILE")
         .env_remove("AUTHD_LISTEN")
         .env_remove("AUTHD_CONFIG")
+        .env_remove("AUTHD_WORKER_TOKEN")
         .env("RUST_LOG", "info");
     c
 }

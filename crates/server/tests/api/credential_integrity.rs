@@ -13,13 +13,14 @@ use serde_json::{json, Value};
 use crate::helpers::{spawn_app_with, start, TestApp};
 use crate::postgres::{node_config, CLUSTER};
 
-const WORKER_TOKEN: &str = "wk_integrity_worker_credential_0123456789abcdef012345";
+/// A worker credential in the generated format (`wk_` + 64 hex).
+const WORKER_TOKEN: &str = "wk_1111111111111111111111111111111111111111111111111111111111111111";
 const MESSAGE: &str = "Credential failed its integrity check; re-enter it";
 
 fn worker_config() -> WorkerConfig {
     WorkerConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        token: WorkerToken::new(WORKER_TOKEN).unwrap(),
+        token: Some(WorkerToken::new(WORKER_TOKEN).unwrap()),
+        ..WorkerConfig::new("127.0.0.1:0".parse().unwrap())
     }
 }
 

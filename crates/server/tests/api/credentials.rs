@@ -13,13 +13,14 @@ use serde_json::{json, Value};
 
 use crate::helpers::{into_resp, spawn_app, spawn_app_with, Resp, TestApp};
 
-const WORKER_TOKEN: &str = "wk_test_worker_credential_0123456789abcdef0123456789";
+/// The file credential of these tests (the generated format; it reads every account).
+const WORKER_TOKEN: &str = "wk_0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
 async fn spawn_with_worker() -> TestApp {
     spawn_app_with(|c| {
         c.worker = Some(WorkerConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            token: WorkerToken::new(WORKER_TOKEN).unwrap(),
+            token: Some(WorkerToken::new(WORKER_TOKEN).unwrap()),
+            ..WorkerConfig::new("127.0.0.1:0".parse().unwrap())
         })
     })
     .await
@@ -345,6 +346,7 @@ async fn the_worker_path_is_off_by_default_and_takes_only_the_worker_credential(
     for t in [
         None,
         Some("wk_wrong_wrong_wrong_wrong_wrong_wrong_wrong"),
+        Some("wk_1123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"),
         Some(app.token.as_str()),
     ] {
         app.worker(&acct, &id, t)
@@ -875,8 +877,8 @@ async fn canaries_never_appear_in_responses_logs_or_the_data_dir() {
     let app = spawn_app_with(|c| {
         c.master_key = MasterKeySource::GenerateAt(c.data_dir.join("master.key"));
         c.worker = Some(WorkerConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            token: WorkerToken::new(WORKER_TOKEN).unwrap(),
+            token: Some(WorkerToken::new(WORKER_TOKEN).unwrap()),
+            ..WorkerConfig::new("127.0.0.1:0".parse().unwrap())
         });
     })
     .await;
@@ -1121,8 +1123,8 @@ async fn the_keys_cli_rotates_rewraps_and_reports_against_a_running_server() {
     let app = spawn_app_with(|c| {
         c.master_key = MasterKeySource::GenerateAt(c.data_dir.join("master.key"));
         c.worker = Some(WorkerConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            token: WorkerToken::new(WORKER_TOKEN).unwrap(),
+            token: Some(WorkerToken::new(WORKER_TOKEN).unwrap()),
+            ..WorkerConfig::new("127.0.0.1:0".parse().unwrap())
         });
     })
     .await;

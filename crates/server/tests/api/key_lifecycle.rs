@@ -14,12 +14,13 @@ use serde_json::{json, Value};
 use crate::helpers::{into_resp, spawn_app_with, start, TestApp};
 use crate::postgres::{node_config, CLUSTER};
 
-const WORKER_TOKEN: &str = "wk_test_worker_credential_0123456789abcdef0123456789";
+/// A worker credential in the generated format (`wk_` + 64 hex).
+const WORKER_TOKEN: &str = "wk_2222222222222222222222222222222222222222222222222222222222222222";
 
 fn worker_config() -> WorkerConfig {
     WorkerConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        token: WorkerToken::new(WORKER_TOKEN).unwrap(),
+        token: Some(WorkerToken::new(WORKER_TOKEN).unwrap()),
+        ..WorkerConfig::new("127.0.0.1:0".parse().unwrap())
     }
 }
 

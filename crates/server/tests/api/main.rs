@@ -32,3 +32,5 @@ mod tokens;
 mod users;
 mod wire_contract;
 mod wire_values;
+mod worker_cli;
+mod worker_path;

@@ -1,0 +1,76 @@
+//! SQL for named worker credentials ([`WorkerCredentialStore`]): operator-level rows, not
+//! tenant data, so no account binding; the account limit is data the server enforces.
+
+use async_trait::async_trait;
+use authd_core::ids::WorkerCredentialId;
+use authd_core::worker_credential::{NewWorkerCredential, WorkerCredential, WorkerCredentialStore};
+use authd_core::{Error, Result};
+use authd_store_sql::{worker_accounts_text, worker_credential_from_row, WORKER_CREDENTIAL_COLS};
+
+use super::{db_err, SqliteStore};
+
+#[async_trait]
+impl WorkerCredentialStore for SqliteStore {
+    async fn create_worker_credential(&self, new: NewWorkerCredential) -> Result<()> {
+        let c = &new.credential;
+        sqlx::query(
+            "INSERT INTO worker_credentials (id, name, hash, accounts, created_ms, revoked_ms) \
+             VALUES (?, ?, ?, ?, ?, NULL)",
+        )
+        .bind(c.id.to_string())
+        .bind(&c.name)
+        .bind(new.hash.as_slice())
+        .bind(worker_accounts_text(&c.accounts))
+        .bind(c.created_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| match db_err(e) {
+            Error::Conflict(_) => Error::Conflict(format!(
+                "a worker credential named {:?} already exists",
+                c.name
+            )),
+            other => other,
+        })?;
+        Ok(())
+    }
+
+    async fn worker_credential_by_hash(&self, hash: &[u8; 32]) -> Result<Option<WorkerCredential>> {
+        let sql = format!(
+            "SELECT {WORKER_CREDENTIAL_COLS} FROM worker_credentials \
+             WHERE hash = ? AND revoked_ms IS NULL"
+        );
+        sqlx::query(&sql)
+            .bind(hash.as_slice())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?
+            .as_ref()
+            .map(worker_credential_from_row)
+            .transpose()
+    }
+
+    async fn list_worker_credentials(&self) -> Result<Vec<WorkerCredential>> {
+        let sql = format!(
+            "SELECT {WORKER_CREDENTIAL_COLS} FROM worker_credentials ORDER BY created_ms, id"
+        );
+        sqlx::query(&sql)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(worker_credential_from_row)
+            .collect()
+    }
+
+    async fn revoke_worker_credential(&self, id: WorkerCredentialId, now_ms: i64) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE worker_credentials SET revoked_ms = ? WHERE id = ? AND revoked_ms IS NULL",
+        )
+        .bind(now_ms)
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(r.rows_affected() == 1)
+    }
+}
