@@ -12,6 +12,7 @@
 //! [`ApiToken`] owns a token's text and never prints it: its `Debug` shows only the handle.
 
 use std::fmt;
+use zeroize::Zeroizing;
 
 use crate::ids::AuthId;
 
@@ -26,21 +27,24 @@ pub const TOKEN_LEN: usize = PREFIX.len() + 32 + 1 + SECRET_HEX_LEN + CHECKSUM_H
 /// A regex a secret scanner can use to find authd tokens.
 pub const SCANNER_REGEX: &str = r"\bat\.[0-9a-f]{32}\.[0-9a-f]{56}\b";
 
-/// A freshly minted token. The only place the full secret text exists in memory.
+/// A freshly minted token. The only place the full secret text exists in memory; wiped when
+/// dropped.
 pub struct ApiToken {
     id: AuthId,
-    text: String,
+    text: Zeroizing<String>,
 }
 
 impl ApiToken {
     /// Mints a token for auth `id` with a fresh 192-bit secret.
     pub fn generate(id: AuthId) -> Self {
-        let secret: [u8; SECRET_HEX_LEN / 2] = rand::random();
-        let mut text = String::with_capacity(TOKEN_LEN);
+        let secret = Zeroizing::new(rand::random::<[u8; SECRET_HEX_LEN / 2]>());
+        let secret_hex = Zeroizing::new(hex::encode(secret.as_slice()));
+        // Sized once, so the text never reallocates (which would leave an unwiped copy).
+        let mut text = Zeroizing::new(String::with_capacity(TOKEN_LEN));
         text.push_str(PREFIX);
         text.push_str(&id.to_string());
         text.push('.');
-        text.push_str(&hex::encode(secret));
+        text.push_str(&secret_hex);
         let crc = crc32fast::hash(text.as_bytes());
         text.push_str(&format!("{crc:08x}"));
         Self { id, text }

@@ -300,10 +300,7 @@ async fn a_legacy_credential_is_read_and_migrated(app: &TestApp, db: &RawDb, mas
 }
 
 fn master_of(app: &TestApp) -> MasterKey {
-    match &app.app_state.config.master_key {
-        authd::config::MasterKeySource::Key(k) => k.clone(),
-        _ => panic!("test apps use a direct key"),
-    }
+    app.master.clone().expect("test apps use a direct key")
 }
 
 #[tokio::test]

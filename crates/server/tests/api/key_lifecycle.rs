@@ -367,10 +367,7 @@ async fn on_postgres_nodes_share_the_seal_count_rotate_once_and_destroy_after_re
             .unwrap(),
         KeyDestroy::Referenced(3)
     );
-    let master = match &a.app_state.config.master_key {
-        MasterKeySource::Key(k) => k.clone(),
-        _ => panic!("test nodes use a direct key"),
-    };
+    let master = a.master.clone().expect("test nodes use a direct key");
     let p = authd::keys::rewrap_within(
         store.clone(),
         master.key_wrapper(),

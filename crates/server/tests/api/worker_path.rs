@@ -18,10 +18,11 @@ async fn spawn() -> TestApp {
 
 /// Runs `authd worker credential <args>` on the app's store; returns stdout.
 fn cli(app: &TestApp, args: &[&str]) -> String {
-    let key = match &app.app_state.config.master_key {
-        authd::config::MasterKeySource::Key(k) => k.to_base64(),
-        _ => panic!("test app uses a direct key"),
-    };
+    let key = app
+        .master
+        .as_ref()
+        .expect("test app uses a direct key")
+        .to_base64();
     let out = authd()
         .arg("--data-dir")
         .arg(app.dir.path())
