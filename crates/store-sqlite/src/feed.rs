@@ -144,3 +144,48 @@ impl InvalidationFeed for SqliteFeed {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SqliteStore;
+
+    #[tokio::test]
+    async fn a_follower_sees_each_commit_once_and_drops_everything_after_a_gap() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("t.db").to_str().unwrap())
+            .await
+            .unwrap();
+        let feed = store.feed();
+        let mut last = feed.newest().await.unwrap();
+        let (a, b) = (AuthId::generate(), AuthId::generate());
+        let mut tx = store.pool.begin().await.unwrap();
+        publish(&mut tx, &[a, b]).await.unwrap();
+        publish(&mut tx, &[]).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(
+            feed.poll(&mut last).await.unwrap(),
+            vec![Invalidation::Auths(vec![a, b])]
+        );
+        assert!(feed.poll(&mut last).await.unwrap().is_empty());
+        // A rolled-back change is never announced.
+        let mut tx = store.pool.begin().await.unwrap();
+        publish(&mut tx, &[a]).await.unwrap();
+        tx.rollback().await.unwrap();
+        assert!(feed.poll(&mut last).await.unwrap().is_empty());
+        // Rows pruned before this follower read them: it must drop everything.
+        let mut tx = store.pool.begin().await.unwrap();
+        publish(&mut tx, &[a]).await.unwrap();
+        publish(&mut tx, &[b]).await.unwrap();
+        tx.commit().await.unwrap();
+        sqlx::query("DELETE FROM invalidations WHERE seq = ?")
+            .bind(last + 1)
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(
+            feed.poll(&mut last).await.unwrap(),
+            vec![Invalidation::All, Invalidation::Auths(vec![b])]
+        );
+    }
+}
