@@ -359,8 +359,8 @@ pub async fn run(mut cli: Cli) -> anyhow::Result<()> {
             let (store, keys) = open_existing(&mut config).await?;
             let (tokens, _touches) =
                 crate::tokens::TokenService::new(store.clone(), keys.hasher, clock.clone(), 16);
-            let max_age = config.effective_token_max_age_ms();
-            crate::token_cli::run(command, store, tokens, clock, max_age).await
+            let postgres = config.database_url.is_postgres();
+            crate::token_cli::run(command, store, tokens, clock, postgres).await
         }
         Command::Init { account } => {
             let (store, key) = startup::open(&mut config).await?;

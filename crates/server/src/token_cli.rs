@@ -6,8 +6,8 @@
 //!
 //! A revocation reaches running servers like any other: on PostgreSQL the store publishes it on
 //! the invalidation feed (every node within 1 s); on SQLite, where the CLI is another process
-//! and there is no feed, a running server re-reads a cached token at the latest after
-//! `token_cache_max_age_ms` (default 10 s).
+//! writing the same file, the revocation's transaction appends to the file's invalidations
+//! table, which every running server polls (`authd_store_sqlite::POLL_EVERY`, 250 ms).
 //!
 //! `create` prints the new token alone on stdout's last line; messages go to stderr.
 
@@ -62,15 +62,14 @@ pub enum TokenCommand {
     },
 }
 
-/// Runs one `authd token` subcommand against an existing store. `max_age_ms` is the
-/// configured `token_cache_max_age_ms` (how long a running SQLite server may still honour a
-/// revoked token), for the message only.
+/// Runs one `authd token` subcommand against an existing store. `postgres` says which feed
+/// carries a revocation to running servers, for the message only.
 pub async fn run(
     cmd: TokenCommand,
     store: Arc<dyn Store>,
     tokens: TokenService,
     clock: Arc<dyn Clock>,
-    max_age_ms: Option<i64>,
+    postgres: bool,
 ) -> anyhow::Result<()> {
     match cmd {
         TokenCommand::Create {
@@ -130,9 +129,13 @@ pub async fn run(
                 detail: format!("deleted {} auth(s)", out.deleted.len()),
             };
             store.append_audit(entry).await?;
-            let bound = match max_age_ms {
-                Some(ms) => format!("within {ms} ms (PostgreSQL: 1 s)"),
-                None => "on restart (no token_cache_max_age_ms; PostgreSQL: 1 s)".into(),
+            let bound = if postgres {
+                "within 1 s (every node, through NOTIFY)".to_owned()
+            } else {
+                format!(
+                    "within {} ms (through the file's invalidations table)",
+                    authd_store_sqlite::POLL_EVERY.as_millis()
+                )
             };
             eprintln!(
                 "authd: revoked {id} and {} auth(s) under it; running servers refuse them {bound}",

@@ -187,8 +187,9 @@ impl TokenService {
             Some(e) => e,
             None => match self.load(parsed.id).await {
                 Err(Error::Unauthenticated) => {
-                    // An unknown id pays the keyed-hash check a known one pays, so the answer
-                    // time does not tell whether the id exists.
+                    // An unknown id pays the keyed-hash check a known one pays. (It still pays
+                    // the store read any uncached id pays; ids are public handles, the secret
+                    // comparison is what stays constant-time.)
                     std::hint::black_box(self.hasher.verify(parsed.text.as_bytes(), &[0; 32]));
                     return Err(Error::Unauthenticated);
                 }
