@@ -1,6 +1,6 @@
-//! Runs the backend-agnostic conformance suite against PostgreSQL (a fresh database per case),
-//! and proves that concurrent start-ups migrate safely and that deletions (plain and
-//! credential cascades) and rotations are announced on the invalidation channel. Needs
+//! Runs the backend-agnostic conformance suite against PostgreSQL (one test per case, each on
+//! a fresh database), and proves that concurrent start-ups migrate safely and that deletions
+//! (plain and credential cascades) and rotations are announced on the invalidation channel. Needs
 //! `AUTHD_TEST_PG_URL`; skips with a reason without it (fails under `CI=true`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -14,20 +14,18 @@ use authd_store_postgres::testing::{fresh_database, server_url};
 use authd_store_postgres::{PgSettings, PgStore};
 use tokio::sync::mpsc;
 
-#[tokio::test]
-async fn postgres_passes_the_conformance_suite() {
-    let Some(server) = server_url("postgres_passes_the_conformance_suite") else {
-        return;
-    };
-    let factory = move || {
-        let server = server.clone();
-        Box::pin(async move {
-            let url = fresh_database(&server).await.unwrap();
-            let s = PgStore::open(&url, PgSettings::default()).await.unwrap();
-            Arc::new(s) as Arc<dyn Store>
-        }) as _
-    };
-    authd_store_tests::run_all(&factory).await;
+/// A fresh, migrated PostgreSQL store on its own new database for one case; `None` (the case
+/// skips with a printed reason) without `AUTHD_TEST_PG_URL`, a failure under `CI=true`.
+async fn fresh(case: &'static str) -> Option<(Arc<dyn Store>, ())> {
+    let server = server_url(case)?;
+    let url = fresh_database(&server).await.unwrap();
+    let s = PgStore::open(&url, PgSettings::default()).await.unwrap();
+    Some((Arc::new(s) as Arc<dyn Store>, ()))
+}
+
+/// The conformance suite: one test per case, named after it.
+mod conformance {
+    authd_store_tests::conformance_tests!(super::fresh);
 }
 
 #[tokio::test]

@@ -1,23 +1,22 @@
-//! Runs the backend-agnostic conformance suite against SQLite (a fresh file per case).
+//! Runs the backend-agnostic conformance suite against SQLite: one test per case (named after
+//! it, under `conformance::`), each on a fresh database file in its own temp dir.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
 
 use authd_core::store::Store;
 use authd_store_sqlite::SqliteStore;
 
-#[tokio::test]
-async fn sqlite_passes_the_conformance_suite() {
+/// A fresh, migrated SQLite store for one case, and the temp dir holding its file (kept until
+/// the case ends).
+async fn fresh(_case: &'static str) -> Option<(Arc<dyn Store>, tempfile::TempDir)> {
     let dir = tempfile::tempdir().unwrap();
-    let dir = Arc::new(dir);
-    let n = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let factory = move || {
-        let dir = dir.clone();
-        let n = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        Box::pin(async move {
-            let path = dir.path().join(format!("case{n}.db"));
-            let s = SqliteStore::open(path.to_str().unwrap()).await.unwrap();
-            Arc::new(s) as Arc<dyn Store>
-        }) as _
-    };
-    authd_store_tests::run_all(&factory).await;
+    let path = dir.path().join("store.db");
+    let s = SqliteStore::open(path.to_str().unwrap()).await.unwrap();
+    Some((Arc::new(s) as Arc<dyn Store>, dir))
+}
+
+mod conformance {
+    authd_store_tests::conformance_tests!(super::fresh);
 }

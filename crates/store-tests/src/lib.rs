@@ -1,15 +1,14 @@
-//! The backend-agnostic conformance suite: every store implementation must pass
-//! [`run_all`]. Each case gets a fresh, empty store from the factory, so cases are
-//! independent. Backends call this from their own tests (SQLite always; PostgreSQL when a
-//! server is configured).
+//! The backend-agnostic conformance suite: every store implementation must pass every case.
+//! A backend runs it with [`conformance_tests!`], which expands to one `#[tokio::test]` per
+//! case, each on a fresh, empty store from the backend's constructor, so cases are
+//! independent and one failure never hides the others. Backends call it from their own tests
+//! (SQLite always; PostgreSQL when a server is configured).
 //!
 //! The suite checks behaviour through the `Store` traits only: tenant scoping, uniqueness,
 //! pagination order, the revocation cascade, and that no method crosses accounts.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use authd_core::ids::{AccountId, AuthId, UserId};
@@ -17,11 +16,6 @@ use authd_core::model::{AuthFilter, AuthKind, NewAccount, NewToken, Page, User, 
 use authd_core::roles::{Role, RoleSet};
 use authd_core::store::Store;
 use authd_core::Error;
-
-/// A factory for fresh, empty, migrated stores.
-pub type Factory = dyn Fn() -> Pin<Box<dyn Future<Output = Arc<dyn Store>> + Send>> + Send + Sync;
-
-type Case = fn(Arc<dyn Store>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
 
 mod credentials;
 mod entities;
@@ -44,56 +38,86 @@ use token_tree::{
 use wire::{role_grants_are_recorded_with_their_grantor, work_wire_fields_round_trip};
 use worker_credentials::worker_credentials_hash_lookup_names_and_revocation;
 
-macro_rules! cases {
-    ($($name:ident),* $(,)?) => {
-        /// Every case, by name.
-        pub fn cases() -> Vec<(&'static str, Case)> {
-            vec![$((stringify!($name), |s| Box::pin($name(s)))),*]
-        }
+/// Expands to one `#[tokio::test]` per conformance case, named after the case. `$fresh` is
+/// an async function `fn(case: &'static str) -> Option<(Arc<dyn Store>, G)>` returning a
+/// fresh, empty, migrated store plus whatever must outlive the case (a temp dir), or `None`
+/// to skip (it prints why). Invoke it inside a module, e.g.
+/// `mod conformance { authd_store_tests::conformance_tests!(super::fresh); }`.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($fresh:path) => {
+        $crate::__each_case!(@tests $fresh);
     };
 }
 
-cases!(
-    accounts_get_sequential_aids,
-    users_are_scoped_and_emails_unique_per_account,
-    tokens_round_trip_and_are_scoped,
-    delete_cascades_to_created_tokens_only,
-    list_paginates_in_id_order_with_filters,
-    a_full_page_comes_with_its_lookahead_row,
-    touches_keep_the_latest_time,
-    bulk_token_insert,
-    token_and_its_audit_entry_commit_together,
-    concurrent_token_creations_fail_alone,
-    settings_are_scoped_and_replaceable,
-    entities_merge_and_are_scoped,
-    entity_merges_follow_rfc7396_at_depth,
-    rotation_caps_the_old_expiry_and_is_scoped,
-    credentials_round_trip_and_are_scoped,
-    credential_writes_compare_and_swap_the_generation,
-    delete_cascade_detaches_and_stops_works,
-    works_are_scoped_and_unique,
-    data_keys_rotate_count_and_rewrap,
-    data_key_seals_are_reserved_within_the_budget,
-    data_keys_are_destroyed_only_when_retired_and_unused,
-    master_rewrap_is_all_or_nothing,
-    providers_are_scoped_and_unique,
-    audit_is_scoped_filtered_and_paged,
-    last_admin_user_is_kept,
-    user_changes_reach_tokens,
-    rotation_keeps_the_revocation_tree,
-    role_grants_are_recorded_with_their_grantor,
-    work_wire_fields_round_trip,
-    worker_credentials_hash_lookup_names_and_revocation,
-);
+/// The one list of cases, expanded by the `mode` given (`@tests` for a backend's test
+/// functions, `@wrappers` for the public entry points they call).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __each_case {
+    (@go [@tests $fresh:path] $($case:ident,)*) => {
+        $(
+            #[tokio::test]
+            async fn $case() {
+                let Some((store, _keep)) = $fresh(stringify!($case)).await else {
+                    return;
+                };
+                $crate::cases::$case(store).await;
+            }
+        )*
+    };
+    (@go [@wrappers] $($case:ident,)*) => {
+        /// Each case's entry point (what [`conformance_tests!`] calls).
+        #[doc(hidden)]
+        pub mod cases {
+            use std::sync::Arc;
 
-/// Runs every case against fresh stores from `factory`, panicking on the first failure with
-/// the case's name.
-pub async fn run_all(factory: &Factory) {
-    for (name, case) in cases() {
-        eprintln!("conformance: {name}");
-        case(factory().await).await;
-    }
+            use authd_core::store::Store;
+            $(
+                #[allow(missing_docs)]
+                pub async fn $case(s: Arc<dyn Store>) {
+                    super::$case(s).await;
+                }
+            )*
+        }
+    };
+    ($($mode:tt)*) => {
+        $crate::__each_case!(@go [$($mode)*]
+            accounts_get_sequential_aids,
+            users_are_scoped_and_emails_unique_per_account,
+            tokens_round_trip_and_are_scoped,
+            delete_cascades_to_created_tokens_only,
+            list_paginates_in_id_order_with_filters,
+            a_full_page_comes_with_its_lookahead_row,
+            touches_keep_the_latest_time,
+            bulk_token_insert,
+            token_and_its_audit_entry_commit_together,
+            concurrent_token_creations_fail_alone,
+            settings_are_scoped_and_replaceable,
+            entities_merge_and_are_scoped,
+            entity_merges_follow_rfc7396_at_depth,
+            rotation_caps_the_old_expiry_and_is_scoped,
+            credentials_round_trip_and_are_scoped,
+            credential_writes_compare_and_swap_the_generation,
+            delete_cascade_detaches_and_stops_works,
+            works_are_scoped_and_unique,
+            data_keys_rotate_count_and_rewrap,
+            data_key_seals_are_reserved_within_the_budget,
+            data_keys_are_destroyed_only_when_retired_and_unused,
+            master_rewrap_is_all_or_nothing,
+            providers_are_scoped_and_unique,
+            audit_is_scoped_filtered_and_paged,
+            last_admin_user_is_kept,
+            user_changes_reach_tokens,
+            rotation_keeps_the_revocation_tree,
+            role_grants_are_recorded_with_their_grantor,
+            work_wire_fields_round_trip,
+            worker_credentials_hash_lookup_names_and_revocation,
+        );
+    };
 }
+
+__each_case!(@wrappers);
 
 /// Creates an account named `name`.
 pub async fn account(s: &dyn Store, name: &str) -> AccountId {
