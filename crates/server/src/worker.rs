@@ -3,7 +3,7 @@
 //! It is a separate listener, off unless configured, loopback-only unless made public, with
 //! its own router: none of the public API is reachable through it and it is not reachable
 //! through the public API. It accepts only worker credentials (`Authorization: Bearer wk_…`,
-//! see [`auth`]: named ones from `authd worker credential create`, optionally limited to
+//! see `auth`: named ones from `authd worker credential create`, optionally limited to
 //! accounts, and the file credential) — `createtoken` cannot mint one. Every read is audited;
 //! refusals go through the bounded refusal queue ([`audit::worker_refused`]), so a flood of
 //! bad credentials costs no durable write per request. A credential limited to other

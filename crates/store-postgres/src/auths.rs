@@ -4,11 +4,11 @@
 //!
 //! **Lock order.** Every transaction that locks several `auths` rows locks them in ascending
 //! id order before changing any: a cascade delete first locks the whole subtree
-//! ([`lock_subtree`], `ORDER BY id FOR UPDATE`), a last-access batch first locks its rows
+//! (`lock_subtree`, `ORDER BY id FOR UPDATE`), a last-access batch first locks its rows
 //! (`ORDER BY id FOR NO KEY UPDATE`). Two such transactions — a revocation and the touch
 //! flushers of every node — then wait for each other instead of deadlocking; a touch that
 //! waited on a revocation finds its deleted rows gone and skips them. Both also run under
-//! [`retry_conflicts`], so a conflict with an order no statement controls is retried
+//! `retry_conflicts`, so a conflict with an order no statement controls is retried
 //! instead of reaching the client or dropping a batch.
 
 use async_trait::async_trait;
