@@ -15,6 +15,7 @@ mod bad_input;
 mod cli;
 mod credential_integrity;
 mod credentials;
+mod cross_tenant;
 mod entities;
 mod hostile;
 mod key_lifecycle;
