@@ -30,6 +30,8 @@ enum Slot {
     ProviderSlug,
     UserId,
     AccountId,
+    /// A's account number (`aid`).
+    AccountAid,
     EntityValue,
 }
 
@@ -73,6 +75,7 @@ const ROWS: &[Row] = {
         ("PUT", "/api/user/@", Some(r#"{"roles":["admin"]}"#), S::UserId, 404),
         ("DELETE", "/api/user/@", None, S::UserId, 404),
         ("GET", "/api/account/@", None, S::AccountId, 404),
+        ("GET", "/api/account/@", None, S::AccountAid, 404),
         // entities, audit, introspection.
         ("GET", "/api/entity/user/user_id/@", None, S::EntityValue, 404),
         ("GET", "/api/audit?target=@", None, S::CredentialId, 200),
@@ -102,6 +105,7 @@ struct TenantA {
     user_id: String,
     user_email: String,
     account_id: String,
+    account_aid: String,
     entity_value: String,
     /// A's value of the private-fields setting.
     setting_marker: String,
@@ -186,6 +190,7 @@ async fn seed_tenant_a(app: &TestApp) -> TenantA {
     let setting = "/api/account/setting/schema_user_private_fields";
     app.put(setting, t, json!([setting_marker])).await.ok(200);
     let account = app.get("/api/account/current", t).await;
+    let account = account.ok(200);
     TenantA {
         token: t.clone(),
         token_id,
@@ -196,7 +201,8 @@ async fn seed_tenant_a(app: &TestApp) -> TenantA {
         provider_slug,
         user_id,
         user_email,
-        account_id: account.ok(200)["id"].as_str().unwrap().to_owned(),
+        account_id: account["id"].as_str().unwrap().to_owned(),
+        account_aid: account["aid"].to_string(),
         entity_value,
         setting_marker,
     }
@@ -216,6 +222,7 @@ fn values(a: &TenantA, slot: Slot, b_credential: &str) -> (String, String) {
         Slot::ProviderSlug => (a.provider_slug.clone(), "no_such_provider".to_owned()),
         Slot::UserId => (a.user_id.clone(), fresh()),
         Slot::AccountId => (a.account_id.clone(), fresh()),
+        Slot::AccountAid => (a.account_aid.clone(), "99".to_owned()),
         Slot::EntityValue => (a.entity_value.clone(), "no-such-entity".to_owned()),
     }
 }
