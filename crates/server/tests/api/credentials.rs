@@ -692,6 +692,61 @@ async fn no_reader_sees_a_half_done_delete() {
     }
 }
 
+/// The audit trail's seq numbers, walked two entries a page with the `_next` cursor.
+async fn walk_audit_pages(app: &TestApp, t: &str) -> Vec<i64> {
+    let mut walked = Vec::new();
+    let mut url = "/api/audit?limit=2".to_owned();
+    loop {
+        let page = app.get(&url, t).await;
+        walked.extend(
+            page.ok(200)
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["seq"].as_i64().unwrap()),
+        );
+        match page.body["_next"].as_str() {
+            Some(n) => url = format!("/api/audit?limit=2&_next={n}"),
+            None => break,
+        }
+    }
+    walked
+}
+
+/// The whole trail of the audit test: no secret, every action, the credential creation's
+/// fields, and both refusals.
+fn assert_audit_entries(all: &[Value], tok: &str, tok_id: &str, auth: &str) {
+    let text = serde_json::to_string(&all).unwrap();
+    assert!(!text.contains("AUDIT-CANARY"));
+    assert!(!text.contains(tok));
+    let actions: Vec<&str> = all.iter().map(|e| e["action"].as_str().unwrap()).collect();
+    for a in [
+        "token.create",
+        "auth.create",
+        "user.create",
+        "user.update",
+        "auth.delete",
+        "credential.refused",
+        "token.revoke",
+    ] {
+        assert!(actions.contains(&a), "{a} missing from {actions:?}");
+    }
+    let created = all.iter().find(|e| e["action"] == "auth.create").unwrap();
+    assert_eq!(created["actor"], format!("token:{tok_id}"));
+    assert_eq!(created["target"], auth);
+    assert_eq!(created["outcome"], "ok");
+    assert_eq!(created["request_id"].as_str().unwrap().len(), 32);
+    let outcomes: Vec<&str> = all
+        .iter()
+        .filter(|e| e["action"] == "credential.refused")
+        .map(|e| e["outcome"].as_str().unwrap())
+        .collect();
+    assert!(
+        outcomes.contains(&"expired") && outcomes.contains(&"forbidden"),
+        "{outcomes:?}"
+    );
+}
+
 #[tokio::test]
 async fn the_audit_trail_records_mutations_and_refusals_with_pagination() {
     let app = spawn_app().await;
@@ -736,57 +791,13 @@ async fn the_audit_trail_records_mutations_and_refusals_with_pagination() {
 
     let all = app.get("/api/audit?limit=1000", t).await;
     let all = all.ok(200).as_array().unwrap().clone();
-    let text = serde_json::to_string(&all).unwrap();
-    assert!(!text.contains("AUDIT-CANARY"));
-    assert!(!text.contains(&tok));
-    let actions: Vec<&str> = all.iter().map(|e| e["action"].as_str().unwrap()).collect();
-    for a in [
-        "token.create",
-        "auth.create",
-        "user.create",
-        "user.update",
-        "auth.delete",
-        "credential.refused",
-        "token.revoke",
-    ] {
-        assert!(actions.contains(&a), "{a} missing from {actions:?}");
-    }
-    let created = all.iter().find(|e| e["action"] == "auth.create").unwrap();
-    assert_eq!(created["actor"], format!("token:{tok_id}"));
-    assert_eq!(created["target"], auth.as_str());
-    assert_eq!(created["outcome"], "ok");
-    assert_eq!(created["request_id"].as_str().unwrap().len(), 32);
-    let outcomes: Vec<&str> = all
-        .iter()
-        .filter(|e| e["action"] == "credential.refused")
-        .map(|e| e["outcome"].as_str().unwrap())
-        .collect();
-    assert!(
-        outcomes.contains(&"expired") && outcomes.contains(&"forbidden"),
-        "{outcomes:?}"
-    );
+    assert_audit_entries(&all, &tok, &tok_id, &auth);
     // Newest first; seq strictly decreasing.
     let seqs: Vec<i64> = all.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
     assert!(seqs.windows(2).all(|w| w[0] > w[1]));
 
     // Cursor pagination walks the same entries.
-    let mut walked = Vec::new();
-    let mut url = "/api/audit?limit=2".to_owned();
-    loop {
-        let page = app.get(&url, t).await;
-        walked.extend(
-            page.ok(200)
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|e| e["seq"].as_i64().unwrap()),
-        );
-        match page.body["_next"].as_str() {
-            Some(n) => url = format!("/api/audit?limit=2&_next={n}"),
-            None => break,
-        }
-    }
-    assert_eq!(walked, seqs);
+    assert_eq!(walk_audit_pages(&app, t).await, seqs);
     // Filters.
     let f = app
         .get(
@@ -867,6 +878,193 @@ fn scan_dir(dir: &Path, canaries: &[&str]) -> usize {
     files.len()
 }
 
+/// Secrets planted in every request of the canary test; none may come back out.
+const CANARIES: [&str; 8] = [
+    "CANARY-apikey-7f3a91",
+    "CANARY-domain-2b8c44",
+    "CANARY-oauth2-access-9d1e07",
+    "CANARY-oauth2-refresh-55aa12",
+    "CANARY-oauth1-secret-c0ffee",
+    "CANARY-update-apikey-31337",
+    "CANARY-error-path-e4e4e4",
+    "CANARY-custom-provider-8badf0",
+];
+
+/// Creates a credential in every shape (config, OAuth 2, OAuth 1 at a chosen id, a custom
+/// provider's) carrying canaries; returns the Mailgun and Facebook ids, the account id and
+/// the answers.
+async fn canary_credentials(app: &TestApp, t: &str) -> (String, String, String, Vec<Resp>) {
+    let c = CANARIES;
+    let mut bodies: Vec<Resp> = Vec::new();
+    let r = app.post("/api/auth", t, mailgun(c[0], c[1])).await;
+    let mg = r.ok(201)["id"].as_str().unwrap().to_owned();
+    let acct = r.ok(201)["account_id"].as_str().unwrap().to_owned();
+    bodies.push(r);
+    let r = app
+        .post(
+            "/api/auth",
+            t,
+            json!({"provider_id": "facebook", "oauth2token": {"access_token": c[2], "refresh_token": c[3]}}),
+        )
+        .await;
+    let fb = r.ok(201)["id"].as_str().unwrap().to_owned();
+    bodies.push(r);
+    let r = app
+        .post(
+            "/api/auth/1b53b88a06b418b07d601b6f57b8eb40",
+            t,
+            json!({"provider_id": "twitter", "oauthtoken": {"token": "tok", "secret": c[4]}}),
+        )
+        .await;
+    r.ok(201);
+    bodies.push(r);
+    app.post("/api/provider", t, json!({"slug": "our_provider", "name": "Ours", "auth_method": "config", "config": [{"name": "apikey"}]}))
+        .await
+        .ok(201);
+    let r = app
+        .post(
+            "/api/auth",
+            t,
+            json!({"provider_id": "our_provider", "config": [{"name": "apikey", "value": c[7]}]}),
+        )
+        .await;
+    r.ok(201);
+    bodies.push(r);
+    (mg, fb, acct, bodies)
+}
+
+/// Requests that fail, each carrying the canary `e` in its body: bad shapes, a forbidden or
+/// missing caller, unknown ids, a reference to a non-id.
+fn canary_error_requests<'a>(
+    t: &'a str,
+    obs: &'a str,
+    mg: &str,
+    e: &str,
+) -> Vec<(Method, String, Option<&'a str>, Value)> {
+    vec![
+        (
+            Method::POST,
+            "/api/auth".into(),
+            Some(t),
+            json!({"provider_id": "mailgun", "config": [{"name": "apikey", "value": e}]}),
+        ),
+        (
+            Method::POST,
+            "/api/auth".into(),
+            Some(t),
+            json!({"provider_id": "mailgun", "config": e}),
+        ),
+        (
+            Method::POST,
+            "/api/auth".into(),
+            Some(t),
+            json!({"provider_id": "mailgun", "config": [{"name": "apikey", "value": [e]}]}),
+        ),
+        (
+            Method::POST,
+            "/api/auth".into(),
+            Some(t),
+            json!({"provider_id": "facebook", "oauth2token": e}),
+        ),
+        (
+            Method::POST,
+            "/api/auth".into(),
+            Some(t),
+            json!({"provider_id": "facebook", "oauthtoken": {"secret": e}}),
+        ),
+        (
+            Method::POST,
+            "/api/auth".into(),
+            Some(t),
+            json!({"provider_id": "mailgun", "config": {"apikey": e, "domain": "d", "zzz": e}}),
+        ),
+        (Method::POST, "/api/auth".into(), Some(obs), mailgun(e, e)),
+        (Method::POST, "/api/auth".into(), None, mailgun(e, e)),
+        (
+            Method::POST,
+            "/api/auth".into(),
+            Some("at.00000000000000000000000000000000.bad"),
+            mailgun(e, e),
+        ),
+        (
+            Method::POST,
+            "/api/auth/1b53b88a06b418b07d601b6f57b8eb40".into(),
+            Some(t),
+            json!({"provider_id": "twitter", "oauthtoken": {"secret": e}}),
+        ),
+        (Method::POST, "/api/auth/zzz".into(), Some(t), mailgun(e, e)),
+        (
+            Method::PUT,
+            format!("/api/auth/{}", "ab".repeat(16)),
+            Some(t),
+            mailgun(e, e),
+        ),
+        (
+            Method::PUT,
+            format!("/api/auth/{mg}"),
+            Some(t),
+            json!({"oauth2token": {"access_token": e}}),
+        ),
+        (
+            Method::PUT,
+            format!("/api/auth/{mg}"),
+            Some(obs),
+            mailgun(e, e),
+        ),
+        (
+            Method::POST,
+            "/api/work".into(),
+            Some(t),
+            json!({"workflow": "x", "auth_ids": [e]}),
+        ),
+    ]
+}
+
+/// Sends every failing request of [`canary_error_requests`] plus a malformed JSON body with
+/// the canary; each must be a 4xx. Returns the answers.
+async fn send_canary_errors(app: &TestApp, t: &str, obs: &str, mg: &str) -> Vec<Resp> {
+    let e = CANARIES[6];
+    let mut bodies = Vec::new();
+    for (m, path, tok, body) in canary_error_requests(t, obs, mg, e) {
+        let r = app.call(m.clone(), &path, tok, Some(body)).await;
+        assert!(
+            r.status.is_client_error(),
+            "{m} {path}: {} {}",
+            r.status,
+            r.body
+        );
+        bodies.push(r);
+    }
+    // A malformed JSON body with a canary in it.
+    let r = app
+        .client
+        .post(app.url("/api/auth"))
+        .header("Authorization", t)
+        .header("Content-Type", "application/json")
+        .body(format!("{{\"provider_id\": \"mailgun\", \"config\": [{{\"name\": \"apikey\", \"value\": \"{e}\"}}"))
+        .send()
+        .await
+        .unwrap();
+    let r = into_resp(r).await;
+    assert_eq!(r.status, 400);
+    bodies.push(r);
+    bodies
+}
+
+/// The captured logs hold the credential creations and none of the canaries.
+fn assert_no_canary_in_logs(logs: &Captured) {
+    let logged = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+    assert!(
+        logged.contains("credential created"),
+        "logs were captured: {} bytes: {}",
+        logged.len(),
+        &logged[..logged.len().min(3000)]
+    );
+    for canary in CANARIES {
+        assert!(!logged.contains(canary), "canary {canary} in logs");
+    }
+}
+
 #[tokio::test]
 async fn canaries_never_appear_in_responses_logs_or_the_data_dir() {
     // A process-wide subscriber: a thread-scoped one misses events when other tests run
@@ -883,54 +1081,11 @@ async fn canaries_never_appear_in_responses_logs_or_the_data_dir() {
     })
     .await;
     let t = app.token.clone();
-    let c = [
-        "CANARY-apikey-7f3a91",
-        "CANARY-domain-2b8c44",
-        "CANARY-oauth2-access-9d1e07",
-        "CANARY-oauth2-refresh-55aa12",
-        "CANARY-oauth1-secret-c0ffee",
-        "CANARY-update-apikey-31337",
-        "CANARY-error-path-e4e4e4",
-        "CANARY-custom-provider-8badf0",
-    ];
-    let mut bodies: Vec<Resp> = Vec::new();
+    let c = CANARIES;
     let obs = app.token_with(&["observer"]).await;
 
     // Create, in every shape.
-    let r = app.post("/api/auth", &t, mailgun(c[0], c[1])).await;
-    let mg = r.ok(201)["id"].as_str().unwrap().to_owned();
-    let acct = r.ok(201)["account_id"].as_str().unwrap().to_owned();
-    bodies.push(r);
-    let r = app
-        .post(
-            "/api/auth",
-            &t,
-            json!({"provider_id": "facebook", "oauth2token": {"access_token": c[2], "refresh_token": c[3]}}),
-        )
-        .await;
-    let fb = r.ok(201)["id"].as_str().unwrap().to_owned();
-    bodies.push(r);
-    let r = app
-        .post(
-            "/api/auth/1b53b88a06b418b07d601b6f57b8eb40",
-            &t,
-            json!({"provider_id": "twitter", "oauthtoken": {"token": "tok", "secret": c[4]}}),
-        )
-        .await;
-    r.ok(201);
-    bodies.push(r);
-    app.post("/api/provider", &t, json!({"slug": "our_provider", "name": "Ours", "auth_method": "config", "config": [{"name": "apikey"}]}))
-        .await
-        .ok(201);
-    let r = app
-        .post(
-            "/api/auth",
-            &t,
-            json!({"provider_id": "our_provider", "config": [{"name": "apikey", "value": c[7]}]}),
-        )
-        .await;
-    r.ok(201);
-    bodies.push(r);
+    let (mg, fb, acct, mut bodies) = canary_credentials(&app, &t).await;
 
     // Update, list, get.
     let r = app
@@ -948,112 +1103,7 @@ async fn canaries_never_appear_in_responses_logs_or_the_data_dir() {
     bodies.push(app.get("/api/auth?auth_type=credential", &t).await);
 
     // Error paths, each carrying a canary.
-    let e = c[6];
-    let errors: Vec<(Method, String, Option<&str>, Value)> = vec![
-        (
-            Method::POST,
-            "/api/auth".into(),
-            Some(&t),
-            json!({"provider_id": "mailgun", "config": [{"name": "apikey", "value": e}]}),
-        ),
-        (
-            Method::POST,
-            "/api/auth".into(),
-            Some(&t),
-            json!({"provider_id": "mailgun", "config": e}),
-        ),
-        (
-            Method::POST,
-            "/api/auth".into(),
-            Some(&t),
-            json!({"provider_id": "mailgun", "config": [{"name": "apikey", "value": [e]}]}),
-        ),
-        (
-            Method::POST,
-            "/api/auth".into(),
-            Some(&t),
-            json!({"provider_id": "facebook", "oauth2token": e}),
-        ),
-        (
-            Method::POST,
-            "/api/auth".into(),
-            Some(&t),
-            json!({"provider_id": "facebook", "oauthtoken": {"secret": e}}),
-        ),
-        (
-            Method::POST,
-            "/api/auth".into(),
-            Some(&t),
-            json!({"provider_id": "mailgun", "config": {"apikey": e, "domain": "d", "zzz": e}}),
-        ),
-        (Method::POST, "/api/auth".into(), Some(&obs), mailgun(e, e)),
-        (Method::POST, "/api/auth".into(), None, mailgun(e, e)),
-        (
-            Method::POST,
-            "/api/auth".into(),
-            Some("at.00000000000000000000000000000000.bad"),
-            mailgun(e, e),
-        ),
-        (
-            Method::POST,
-            "/api/auth/1b53b88a06b418b07d601b6f57b8eb40".into(),
-            Some(&t),
-            json!({"provider_id": "twitter", "oauthtoken": {"secret": e}}),
-        ),
-        (
-            Method::POST,
-            "/api/auth/zzz".into(),
-            Some(&t),
-            mailgun(e, e),
-        ),
-        (
-            Method::PUT,
-            format!("/api/auth/{}", "ab".repeat(16)),
-            Some(&t),
-            mailgun(e, e),
-        ),
-        (
-            Method::PUT,
-            format!("/api/auth/{mg}"),
-            Some(&t),
-            json!({"oauth2token": {"access_token": e}}),
-        ),
-        (
-            Method::PUT,
-            format!("/api/auth/{mg}"),
-            Some(&obs),
-            mailgun(e, e),
-        ),
-        (
-            Method::POST,
-            "/api/work".into(),
-            Some(&t),
-            json!({"workflow": "x", "auth_ids": [e]}),
-        ),
-    ];
-    for (m, path, tok, body) in errors {
-        let r = app.call(m.clone(), &path, tok, Some(body)).await;
-        assert!(
-            r.status.is_client_error(),
-            "{m} {path}: {} {}",
-            r.status,
-            r.body
-        );
-        bodies.push(r);
-    }
-    // A malformed JSON body with a canary in it.
-    let r = app
-        .client
-        .post(app.url("/api/auth"))
-        .header("Authorization", &t)
-        .header("Content-Type", "application/json")
-        .body(format!("{{\"provider_id\": \"mailgun\", \"config\": [{{\"name\": \"apikey\", \"value\": \"{e}\"}}"))
-        .send()
-        .await
-        .unwrap();
-    let r = into_resp(r).await;
-    assert_eq!(r.status, 400);
-    bodies.push(r);
+    bodies.extend(send_canary_errors(&app, &t, &obs, &mg).await);
 
     // The worker does see the plaintext (that is its job) but logs none of it.
     let w = app.worker(&acct, &mg, Some(WORKER_TOKEN)).await;
@@ -1089,16 +1139,7 @@ async fn canaries_never_appear_in_responses_logs_or_the_data_dir() {
         eprintln!("TEST_LOG is set: logs go to stderr, so the log scan is skipped");
         return;
     };
-    let logged = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
-    assert!(
-        logged.contains("credential created"),
-        "logs were captured: {} bytes: {}",
-        logged.len(),
-        &logged[..logged.len().min(3000)]
-    );
-    for canary in c {
-        assert!(!logged.contains(canary), "canary {canary} in logs");
-    }
+    assert_no_canary_in_logs(&logs);
 }
 
 fn authd_cli(dir: &Path, args: &[&str]) -> (String, String) {

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use authd::config::{Config, DatabaseUrl, MasterKeySource};
 use authd_crypto::MasterKey;
 use authd_store_postgres::testing::{fresh_database, server_url};
-use serde_json::json;
+use serde_json::{json, Value};
 use tokio::sync::RwLock;
 
 use crate::helpers::{into_resp, start, TestApp};
@@ -295,6 +295,54 @@ fn authd(url: &str, key: &str) -> Command {
     c
 }
 
+/// Runs `authd args` against `url` in `dir`, asserts success and returns its stdout, trimmed.
+fn authd_ok(url: &str, key: &str, dir: &std::path::Path, args: &[&str]) -> String {
+    let out = authd(url, key)
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// Polls each node's `/readyz` (processes started outside the test: no other signal) until it
+/// answers 200, for at most 30 s in all.
+async fn wait_until_ready(client: &reqwest::Client, ports: &[u16]) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for p in ports {
+        loop {
+            let ok = client
+                .get(format!("http://127.0.0.1:{p}/readyz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200);
+            if ok {
+                break;
+            }
+            assert!(Instant::now() < deadline, "node on {p} never became ready");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// The `api_key` value of a createtoken answer's `config`.
+fn api_key_of(created: &Value) -> String {
+    created["config"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "api_key")
+        .unwrap()["value"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 /// The example of docs/deploy.md, run for real: `authd init` once, then two `authd serve`
 /// processes on one database behind (here) no load balancer.
 #[tokio::test]
@@ -306,23 +354,13 @@ async fn two_authd_processes_share_one_database_as_documented() {
     let url = fresh_database(&server).await.unwrap();
     let key = MasterKey::generate().to_base64();
     let dir = tempfile::tempdir().unwrap();
-    let out = authd(&url, &key)
-        .current_dir(dir.path())
-        .args(["init", "--account", "demo"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let admin = authd_ok(&url, &key, dir.path(), &["init", "--account", "demo"]);
+    authd_ok(
+        &url,
+        &key,
+        dir.path(),
+        &["account", "create", "--name", "second"],
     );
-    let admin = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-    let out = authd(&url, &key)
-        .current_dir(dir.path())
-        .args(["account", "create", "--name", "second"])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
 
     let ports = [free_port(), free_port()];
     let _nodes: Vec<Proc> = ports
@@ -341,21 +379,7 @@ async fn two_authd_processes_share_one_database_as_documented() {
         .collect();
     let client = reqwest::Client::new();
     let base = |p: u16| format!("http://127.0.0.1:{p}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    for p in ports {
-        loop {
-            let ok = client
-                .get(format!("{}/readyz", base(p)))
-                .send()
-                .await
-                .is_ok_and(|r| r.status() == 200);
-            if ok {
-                break;
-            }
-            assert!(Instant::now() < deadline, "node on {p} never became ready");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
+    wait_until_ready(&client, &ports).await;
     let created = into_resp(
         client
             .post(format!("{}/api/auth/createtoken", base(ports[0])))
@@ -368,15 +392,7 @@ async fn two_authd_processes_share_one_database_as_documented() {
     .await;
     let d = created.ok(201);
     let id = d["id"].as_str().unwrap().to_owned();
-    let token = d["config"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "api_key")
-        .unwrap()["value"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = api_key_of(d);
     let use_on_b = || {
         client
             .get(format!("{}/api/account", base(ports[1])))
