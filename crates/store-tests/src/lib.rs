@@ -74,7 +74,6 @@ macro_rules! __each_case {
 
             use authd_core::store::Store;
             $(
-                #[allow(missing_docs)]
                 pub async fn $case(s: Arc<dyn Store>) {
                     super::$case(s).await;
                 }
