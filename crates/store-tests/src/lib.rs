@@ -50,12 +50,13 @@ macro_rules! conformance_tests {
     };
 }
 
-/// The one list of cases, expanded by the `mode` given (`@tests` for a backend's test
-/// functions, `@wrappers` for the public entry points they call).
+/// The one list of cases (a new case is an `async fn(Arc<dyn Store>)` named here), expanded
+/// by the `mode` given (`@tests` for a backend's test functions, `@wrappers` for the public
+/// entry points they call).
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __each_case {
-    (@go [@tests $fresh:path] $($case:ident,)*) => {
+    (@go [@tests $fresh:path] $($case:ident),* $(,)?) => {
         $(
             #[tokio::test]
             async fn $case() {
@@ -66,7 +67,7 @@ macro_rules! __each_case {
             }
         )*
     };
-    (@go [@wrappers] $($case:ident,)*) => {
+    (@go [@wrappers] $($case:ident),* $(,)?) => {
         /// Each case's entry point (what [`conformance_tests!`] calls).
         #[doc(hidden)]
         pub mod cases {
