@@ -9,6 +9,7 @@
 
 use async_trait::async_trait;
 
+use crate::audit::Audit;
 use crate::ids::{AccountId, AuthId, ProviderId, UserId, WorkId};
 use crate::model::Auth;
 use crate::Result;
@@ -130,6 +131,7 @@ pub trait CredentialStore: Send + Sync {
         account: AccountId,
         new: NewCredential,
         now_ms: i64,
+        audit: Audit<'_, Auth>,
     ) -> Result<Auth>;
     /// Applies a patch to a credential; `None` if there is no credential with this id in this
     /// account; `Conflict` if its generation is no longer `patch.expected_generation`.
@@ -139,6 +141,7 @@ pub trait CredentialStore: Send + Sync {
         id: AuthId,
         patch: CredentialPatch,
         now_ms: i64,
+        audit: Audit<'_, Auth>,
     ) -> Result<Option<Auth>>;
     /// A credential and its secrets, read in one snapshot.
     async fn get_credential(
@@ -156,6 +159,7 @@ pub trait CredentialStore: Send + Sync {
         id: AuthId,
         reason: &str,
         now_ms: i64,
+        audit: Audit<'_, DeleteOutcome>,
     ) -> Result<DeleteOutcome>;
 }
 

@@ -22,6 +22,7 @@
 
 use std::sync::{Arc, RwLock};
 
+use authd_core::audit::AuditAction;
 use authd_core::clock::{Clock, SystemClock};
 use authd_core::credential::{DataKeyRecord, KeyDestroy, StoredSecret};
 use authd_core::ids::{AccountId, AuthId};
@@ -238,7 +239,7 @@ impl KeyManager {
                 self.store.as_ref(),
                 self.clock.as_ref(),
                 "authd",
-                "keys.rotate",
+                AuditAction::KeysRotate,
                 &id,
                 "ok",
                 &detail,
@@ -368,7 +369,14 @@ pub async fn rotate(store: &dyn Store, wrapper: &KeyWrapper, clock: &dyn Clock) 
             false,
         )
         .await?;
-    crate::audit::system(store, clock, "keys.rotate", &id, "new current data key").await;
+    crate::audit::system(
+        store,
+        clock,
+        AuditAction::KeysRotate,
+        &id,
+        "new current data key",
+    )
+    .await;
     Ok(id)
 }
 
@@ -405,7 +413,7 @@ pub async fn rotate_master(
     crate::audit::system(
         store,
         clock,
-        "keys.rotate_master",
+        AuditAction::KeysRotateMaster,
         "master",
         &format!("rewrapped {n} data keys and the token-hash key under a new master key"),
     )
@@ -490,7 +498,7 @@ pub async fn rewrap_within(
     crate::audit::system(
         store.as_ref(),
         clock,
-        "keys.rewrap",
+        AuditAction::KeysRewrap,
         &current,
         &format!("rewrapped {} fields, {} unreadable", p.rewrapped, stuck),
     )
@@ -554,7 +562,7 @@ pub async fn destroy(store: &dyn Store, clock: &dyn Clock, key_id: &str) -> Resu
         store,
         clock,
         "operator",
-        "keys.destroy",
+        AuditAction::KeysDestroy,
         key_id,
         result,
         &detail,

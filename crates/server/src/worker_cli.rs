@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use authd_core::audit::AuditEntry;
+use authd_core::audit::{AuditAction, AuditEntry};
 use authd_core::clock::{rfc3339, Clock};
 use authd_core::ids::{AccountId, WorkerCredentialId};
 use authd_core::store::Store;
@@ -133,7 +133,7 @@ pub async fn create(
             hash: hasher.hash(token.expose().as_bytes()),
         })
         .await?;
-    audit(store, clock, "worker.credential.create", &cred).await?;
+    audit(store, clock, AuditAction::WorkerCredentialCreate, &cred).await?;
     Ok((cred, token))
 }
 
@@ -156,14 +156,14 @@ pub async fn revoke(
             .await?,
         "worker credential {key:?} was revoked meanwhile"
     );
-    audit(store, clock, "worker.credential.revoke", &cred).await?;
+    audit(store, clock, AuditAction::WorkerCredentialRevoke, &cred).await?;
     Ok(cred)
 }
 
 async fn audit(
     store: &dyn Store,
     clock: &dyn Clock,
-    action: &str,
+    action: AuditAction,
     cred: &WorkerCredential,
 ) -> anyhow::Result<()> {
     let scope = match &cred.accounts {
@@ -179,7 +179,7 @@ async fn audit(
             at_ms: clock.now_ms(),
             account_id: None,
             actor: OPERATOR.into(),
-            action: action.into(),
+            action,
             target: cred.id.to_string(),
             outcome: "ok".into(),
             request_id: String::new(),

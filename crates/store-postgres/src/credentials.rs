@@ -13,6 +13,7 @@
 //! single writer does).
 
 use async_trait::async_trait;
+use authd_core::audit::Audit;
 use authd_core::credential::{
     CredentialPatch, CredentialRecord, CredentialStore, DataKeyRecord, DeleteOutcome, KeyDestroy,
     KeyStore, NewCredential, SealGrant, SecretLocation, StoredSecret,
@@ -24,6 +25,7 @@ use authd_store_sql::{data_key_from_row, secret_from_row};
 use sqlx::postgres::PgRow;
 use sqlx::PgConnection;
 
+use crate::audit::insert_audits;
 use crate::auths::{lock_subtree, SUBTREE};
 use crate::notify::publish;
 use crate::retry::retry_conflicts;
@@ -78,6 +80,7 @@ impl CredentialStore for PgStore {
         account: AccountId,
         c: NewCredential,
         now_ms: i64,
+        audit: Audit<'_, Auth>,
     ) -> Result<Auth> {
         self.bounded(async {
             let mut tx = self.pool.begin().await.map_err(db_err)?;
@@ -110,8 +113,10 @@ impl CredentialStore for PgStore {
             let row = auth_in_tx(&mut tx, account, c.id)
                 .await?
                 .ok_or_else(|| corrupt("auth"))?;
+            let auth = auth_from_row(&row)?;
+            insert_audits(&mut tx, &audit, &auth).await?;
             tx.commit().await.map_err(db_err)?;
-            auth_from_row(&row)
+            Ok(auth)
         })
         .await
     }
@@ -122,6 +127,7 @@ impl CredentialStore for PgStore {
         id: AuthId,
         p: CredentialPatch,
         now_ms: i64,
+        audit: Audit<'_, Auth>,
     ) -> Result<Option<Auth>> {
         self.bounded(async {
             let mut tx = self.pool.begin().await.map_err(db_err)?;
@@ -173,8 +179,10 @@ impl CredentialStore for PgStore {
             let row = auth_in_tx(&mut tx, account, id)
                 .await?
                 .ok_or_else(|| corrupt("auth"))?;
+            let auth = auth_from_row(&row)?;
+            insert_audits(&mut tx, &audit, &auth).await?;
             tx.commit().await.map_err(db_err)?;
-            auth_from_row(&row).map(Some)
+            Ok(Some(auth))
         })
         .await
     }
@@ -238,6 +246,7 @@ impl CredentialStore for PgStore {
         id: AuthId,
         reason: &str,
         now_ms: i64,
+        audit: Audit<'_, DeleteOutcome>,
     ) -> Result<DeleteOutcome> {
         let acct = account.to_string();
         let delete = format!(
@@ -245,7 +254,7 @@ impl CredentialStore for PgStore {
              AND id IN (SELECT id FROM tree) RETURNING id"
         );
         // The whole transaction is rerun on a deadlock or serialization failure.
-        let (acct, delete) = (&acct, &delete);
+        let (acct, delete, audit) = (&acct, &delete, &audit);
         self.bounded(retry_conflicts("delete auth cascade", || async move {
             let mut tx = self.pool.begin().await.map_err(db_err)?;
             lock_subtree(&mut tx, acct, id).await?;
@@ -290,6 +299,7 @@ impl CredentialStore for PgStore {
             }
             // Deleted API tokens must be refused by every node from the moment this commits.
             publish(&mut tx, &out.deleted).await?;
+            insert_audits(&mut tx, audit, &out).await?;
             tx.commit().await.map_err(db_err)?;
             Ok(out)
         }))

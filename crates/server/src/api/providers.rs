@@ -19,6 +19,7 @@ use super::extract::{perm, ApiJson, ApiPath, Authed};
 use super::{Listed, Success};
 use crate::audit::{self, RequestId};
 use crate::state::AppState;
+use authd_core::audit::{Audit, AuditAction};
 
 /// Routes.
 pub fn router() -> Router<AppState> {
@@ -166,18 +167,19 @@ async fn create(
         no_auth: false,
         config,
     };
-    let p = state
-        .store
-        .create_provider(caller.account_id, p, state.clock.now_ms())
-        .await?;
-    audit::record(
-        &state,
-        &caller,
-        &rid,
-        "provider.create",
+    let entry = audit::By::caller(&state, &caller, &rid).entry(
+        AuditAction::ProviderCreate,
         &p.id.to_string(),
         &format!("slug {}; auth_method {}", p.slug, p.auth_method.as_str()),
-    )
-    .await;
+    );
+    let p = state
+        .store
+        .create_provider(
+            caller.account_id,
+            p,
+            state.clock.now_ms(),
+            Audit::Entry(entry),
+        )
+        .await?;
     Ok(Success(StatusCode::CREATED, ProviderDto::from(&p)).into_response())
 }
