@@ -160,3 +160,26 @@ pub(crate) async fn the_delete_cascade_audits_what_it_did(s: Arc<dyn Store>) {
     );
     assert!(trail(s.as_ref(), b).await.is_empty());
 }
+
+/// Worker credentials (operator rows): created and revoked with their entry, and none for a
+/// refused duplicate or a second revocation.
+pub(crate) async fn worker_credential_changes_commit_their_entry_or_none(s: Arc<dyn Store>) {
+    let a = account(s.as_ref(), "a").await;
+    let new = crate::worker_credentials::cred("ingest", None, 1);
+    let id = new.credential.id;
+    let target = id.to_string();
+    let created = || Audit::Entry(entry(a, AuditAction::WorkerCredentialCreate, &target));
+    s.create_worker_credential(new, created()).await.unwrap();
+    let dup = crate::worker_credentials::cred("ingest", None, 2);
+    assert!(s.create_worker_credential(dup, created()).await.is_err());
+    let revoked = || Audit::Entry(entry(a, AuditAction::WorkerCredentialRevoke, &target));
+    assert!(s.revoke_worker_credential(id, 5, revoked()).await.unwrap());
+    assert!(!s.revoke_worker_credential(id, 6, revoked()).await.unwrap());
+    assert_eq!(
+        trail(s.as_ref(), a).await,
+        [
+            format!("worker.credential.create {target}"),
+            format!("worker.credential.revoke {target}"),
+        ]
+    );
+}

@@ -31,7 +31,10 @@ mod master_key;
 mod token_tree;
 mod wire;
 mod worker_credentials;
-use audit::{mutations_commit_their_audit_entry_or_none, the_delete_cascade_audits_what_it_did};
+use audit::{
+    mutations_commit_their_audit_entry_or_none, the_delete_cascade_audits_what_it_did,
+    worker_credential_changes_commit_their_entry_or_none,
+};
 use credentials::{
     audit_is_scoped_filtered_and_paged, credential_writes_compare_and_swap_the_generation,
     credentials_round_trip_and_are_scoped, data_key_seals_are_reserved_within_the_budget,
@@ -68,6 +71,7 @@ cases!(
     token_and_its_audit_entry_commit_together,
     mutations_commit_their_audit_entry_or_none,
     the_delete_cascade_audits_what_it_did,
+    worker_credential_changes_commit_their_entry_or_none,
     concurrent_token_creations_fail_alone,
     settings_are_scoped_and_replaceable,
     entities_merge_and_are_scoped,

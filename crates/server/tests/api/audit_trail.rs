@@ -11,12 +11,15 @@ const CANARY_KEY: &str = "canary-key-91c2";
 
 /// The account's entries for `action`, newest first.
 async fn entries(app: &TestApp, action: &str) -> Vec<Value> {
-    app.get(&format!("/api/audit?action={action}&limit=1000"), &app.token)
-        .await
-        .ok(200)
-        .as_array()
-        .unwrap()
-        .clone()
+    app.get(
+        &format!("/api/audit?action={action}&limit=1000"),
+        &app.token,
+    )
+    .await
+    .ok(200)
+    .as_array()
+    .unwrap()
+    .clone()
 }
 
 #[tokio::test]
@@ -37,9 +40,13 @@ async fn an_entity_upload_is_audited_once_with_counts_and_never_a_value() {
         .assert_error(400, "Record 0 needs a \"user_id\" field (a non-empty string of at most 512 characters, or a number)");
     let observer = app.token_with(&["observer"]).await;
     assert_eq!(
-        app.post("/collect/json/web_events", &observer, json!({"user_id": "x"}))
-            .await
-            .status,
+        app.post(
+            "/collect/json/web_events",
+            &observer,
+            json!({"user_id": "x"})
+        )
+        .await
+        .status,
         403
     );
 
