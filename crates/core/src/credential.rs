@@ -236,6 +236,7 @@ pub trait KeyStore: Send + Sync {
         key: DataKeyRecord,
         make_current: bool,
         only_if_empty: bool,
+        audit: Audit<'_, ()>,
     ) -> Result<bool>;
     /// How many secret fields each key id seals.
     async fn secret_counts_by_key(&self) -> Result<Vec<(String, u64)>>;
@@ -259,8 +260,13 @@ pub trait KeyStore: Send + Sync {
     async fn reserve_seals(&self, key_id: &str, n: u64, budget: u64) -> Result<Option<SealGrant>>;
     /// Adds `key` as the current key only if `expected` is still current (one transaction),
     /// so processes that find the same key spent rotate it once. Returns whether it did.
-    async fn rotate_data_key_from(&self, expected: &str, key: DataKeyRecord) -> Result<bool>;
-    /// Deletes a retired data key that no secret row references, in one transaction;
-    /// otherwise says why not.
-    async fn destroy_data_key(&self, key_id: &str) -> Result<KeyDestroy>;
+    async fn rotate_data_key_from(
+        &self,
+        expected: &str,
+        key: DataKeyRecord,
+        audit: Audit<'_, ()>,
+    ) -> Result<bool>;
+    /// Deletes a retired data key that no secret row references, in one transaction (with
+    /// `audit`); otherwise says why not (and writes nothing).
+    async fn destroy_data_key(&self, key_id: &str, audit: Audit<'_, ()>) -> Result<KeyDestroy>;
 }

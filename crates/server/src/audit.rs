@@ -107,6 +107,17 @@ impl By {
         }
     }
 
+    /// An action on the key ring (no account) by `actor`: `cli`, `operator`, or `authd` for
+    /// the server's own automatic rotation.
+    pub fn keyring(clock: &dyn Clock, actor: &str) -> Self {
+        Self {
+            at_ms: clock.now_ms(),
+            account: None,
+            actor: actor.into(),
+            request_id: String::new(),
+        }
+    }
+
     /// A successful `action` on `target`, redacted.
     pub fn entry(&self, action: AuditAction, target: &str, detail: &str) -> AuditEntry {
         redacted(AuditEntry {
@@ -192,7 +203,8 @@ pub async fn record_as(
     .await;
 }
 
-/// Records an operator action (key rotation, rewrap): no account, actor `cli`.
+/// Records an operator action spanning many transactions (`keys rewrap`): no account, actor
+/// `cli`.
 pub async fn system(
     store: &dyn Store,
     clock: &dyn Clock,
@@ -203,8 +215,8 @@ pub async fn system(
     keyring(store, clock, "cli", action, target, "ok", detail).await;
 }
 
-/// Records an action on the key ring (no account) by `actor` (`cli`, `operator`, or `authd`
-/// for the server's own automatic rotation) with its outcome.
+/// Records an action on the key ring that changed nothing or spans many transactions (no
+/// account) by `actor` (see [`By::keyring`]) with its outcome.
 pub async fn keyring(
     store: &dyn Store,
     clock: &dyn Clock,

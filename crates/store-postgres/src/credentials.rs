@@ -339,6 +339,7 @@ impl KeyStore for PgStore {
         key: DataKeyRecord,
         make_current: bool,
         only_if_empty: bool,
+        audit: Audit<'_, ()>,
     ) -> Result<bool> {
         self.bounded(async {
             let mut tx = self.pool.begin().await.map_err(db_err)?;
@@ -373,6 +374,7 @@ impl KeyStore for PgStore {
                     .await
                     .map_err(db_err)?;
             }
+            insert_audits(&mut tx, &audit, &()).await?;
             tx.commit().await.map_err(db_err)?;
             Ok(true)
         })
@@ -508,7 +510,12 @@ impl KeyStore for PgStore {
         .await
     }
 
-    async fn rotate_data_key_from(&self, expected: &str, key: DataKeyRecord) -> Result<bool> {
+    async fn rotate_data_key_from(
+        &self,
+        expected: &str,
+        key: DataKeyRecord,
+        audit: Audit<'_, ()>,
+    ) -> Result<bool> {
         self.bounded(async {
             let mut tx = self.pool.begin().await.map_err(db_err)?;
             // The row lock on the expected key makes concurrent rotations of it wait, then
@@ -531,13 +538,14 @@ impl KeyStore for PgStore {
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
+            insert_audits(&mut tx, &audit, &()).await?;
             tx.commit().await.map_err(db_err)?;
             Ok(true)
         })
         .await
     }
 
-    async fn destroy_data_key(&self, key_id: &str) -> Result<KeyDestroy> {
+    async fn destroy_data_key(&self, key_id: &str, audit: Audit<'_, ()>) -> Result<KeyDestroy> {
         self.bounded(async {
             let mut tx = self.pool.begin().await.map_err(db_err)?;
             // Checks and deletes in one statement; the foreign key from auth_secrets makes a
@@ -551,6 +559,7 @@ impl KeyStore for PgStore {
             .await
             .map_err(db_err)?;
             if r.rows_affected() > 0 {
+                insert_audits(&mut tx, &audit, &()).await?;
                 tx.commit().await.map_err(db_err)?;
                 return Ok(KeyDestroy::Destroyed);
             }

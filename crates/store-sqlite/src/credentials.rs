@@ -309,6 +309,7 @@ impl KeyStore for SqliteStore {
         key: DataKeyRecord,
         make_current: bool,
         only_if_empty: bool,
+        audit: Audit<'_, ()>,
     ) -> Result<bool> {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         let r = sqlx::query(
@@ -336,6 +337,7 @@ impl KeyStore for SqliteStore {
                 .await
                 .map_err(db_err)?;
         }
+        insert_audits(&mut tx, &audit, &()).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(true)
     }
@@ -454,7 +456,12 @@ impl KeyStore for SqliteStore {
         }))
     }
 
-    async fn rotate_data_key_from(&self, expected: &str, key: DataKeyRecord) -> Result<bool> {
+    async fn rotate_data_key_from(
+        &self,
+        expected: &str,
+        key: DataKeyRecord,
+        audit: Audit<'_, ()>,
+    ) -> Result<bool> {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         let r = sqlx::query("UPDATE data_keys SET current = 0 WHERE id = ? AND current = 1")
             .bind(expected)
@@ -471,11 +478,12 @@ impl KeyStore for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
+        insert_audits(&mut tx, &audit, &()).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(true)
     }
 
-    async fn destroy_data_key(&self, key_id: &str) -> Result<KeyDestroy> {
+    async fn destroy_data_key(&self, key_id: &str, audit: Audit<'_, ()>) -> Result<KeyDestroy> {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         // The delete comes first (write lock), and checks in the same statement; the foreign
         // key from auth_secrets backs it up.
@@ -488,6 +496,7 @@ impl KeyStore for SqliteStore {
         .await
         .map_err(db_err)?;
         if r.rows_affected() > 0 {
+            insert_audits(&mut tx, &audit, &()).await?;
             tx.commit().await.map_err(db_err)?;
             return Ok(KeyDestroy::Destroyed);
         }

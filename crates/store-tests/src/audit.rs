@@ -5,8 +5,9 @@
 use std::sync::Arc;
 
 use authd_core::audit::{Audit, AuditAction, AuditEntry, AuditFilter};
-use authd_core::credential::{CredentialPatch, DeleteOutcome};
+use authd_core::credential::{CredentialPatch, DataKeyRecord, DeleteOutcome, KeyDestroy};
 use authd_core::ids::{AccountId, AuthId, UserId, WorkId};
+use authd_core::master_key::MasterRewrap;
 use authd_core::model::UserPatch;
 use authd_core::roles::{Role, RoleSet};
 use authd_core::store::Store;
@@ -180,6 +181,59 @@ pub(crate) async fn worker_credential_changes_commit_their_entry_or_none(s: Arc<
         [
             format!("worker.credential.create {target}"),
             format!("worker.credential.revoke {target}"),
+        ]
+    );
+}
+
+/// The key ring: adding, rotating, destroying and rewrapping commit their entry; a refused
+/// or lost change (stale compare-and-swap, the current key, a changed blob) writes none.
+pub(crate) async fn key_ring_changes_commit_their_entry_or_none(s: Arc<dyn Store>) {
+    // Key-ring entries carry no account in the server; here one makes them listable.
+    let a = account(s.as_ref(), "a").await;
+    let e = |action, target: &str| Audit::Entry(entry(a, action, target));
+    let key = |id: &str, byte: u8| DataKeyRecord {
+        id: id.into(),
+        created_ms: 1,
+        wrapped: vec![byte; 60],
+        current: false,
+    };
+    assert!(s
+        .add_data_key(key("k_a", 1), true, true, e(AuditAction::KeysRotate, "k_a"))
+        .await
+        .unwrap());
+    assert!(!s
+        .add_data_key(key("k_x", 1), true, true, e(AuditAction::KeysRotate, "k_x"))
+        .await
+        .unwrap());
+    let rotate = |to: &str| e(AuditAction::KeysRotate, to);
+    assert!(s
+        .rotate_data_key_from("k_a", key("k_b", 2), rotate("k_b"))
+        .await
+        .unwrap());
+    assert!(!s
+        .rotate_data_key_from("k_a", key("k_c", 3), rotate("k_c"))
+        .await
+        .unwrap());
+    let destroy = |id: &str| e(AuditAction::KeysDestroy, id);
+    let current = s.destroy_data_key("k_b", destroy("k_b")).await.unwrap();
+    assert_eq!(current, KeyDestroy::Current);
+    let done = s.destroy_data_key("k_a", destroy("k_a")).await.unwrap();
+    assert_eq!(done, KeyDestroy::Destroyed);
+    s.init_token_hash_key(vec![1; 60]).await.unwrap();
+    let rewrap = |old: u8| MasterRewrap {
+        data_keys: vec![("k_b".into(), vec![old; 60], vec![20; 60])],
+        token_key: (vec![1; 60], vec![10; 60]),
+    };
+    let master = || e(AuditAction::KeysRotateMaster, "master");
+    assert!(s.rewrap_master(rewrap(9), master()).await.is_err());
+    s.rewrap_master(rewrap(2), master()).await.unwrap();
+    assert_eq!(
+        trail(s.as_ref(), a).await,
+        [
+            "keys.rotate k_a",
+            "keys.rotate k_b",
+            "keys.destroy k_a",
+            "keys.rotate_master master"
         ]
     );
 }

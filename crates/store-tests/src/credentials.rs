@@ -50,7 +50,10 @@ pub(crate) fn cred(fields: &[&str], key_id: &str) -> NewCredential {
 }
 
 async fn with_key(s: &dyn Store) -> &'static str {
-    assert!(s.add_data_key(key("k_a", 1), true, true).await.unwrap());
+    assert!(s
+        .add_data_key(key("k_a", 1), true, true, Audit::None)
+        .await
+        .unwrap());
     "k_a"
 }
 
@@ -319,8 +322,14 @@ pub(crate) async fn works_are_scoped_and_unique(s: Arc<dyn Store>) {
 /// Data keys: bootstrap once, rotate, count, walk old secrets, compare-and-swap rewrites.
 pub(crate) async fn data_keys_rotate_count_and_rewrap(s: Arc<dyn Store>) {
     assert!(s.current_data_key_id().await.unwrap().is_none());
-    assert!(s.add_data_key(key("k_a", 1), true, true).await.unwrap());
-    assert!(!s.add_data_key(key("k_x", 1), true, true).await.unwrap());
+    assert!(s
+        .add_data_key(key("k_a", 1), true, true, Audit::None)
+        .await
+        .unwrap());
+    assert!(!s
+        .add_data_key(key("k_x", 1), true, true, Audit::None)
+        .await
+        .unwrap());
     assert_eq!(
         s.current_data_key_id().await.unwrap().as_deref(),
         Some("k_a")
@@ -330,7 +339,10 @@ pub(crate) async fn data_keys_rotate_count_and_rewrap(s: Arc<dyn Store>) {
     s.create_credential(a, c.clone(), 1, Audit::None)
         .await
         .unwrap();
-    assert!(s.add_data_key(key("k_b", 2), true, false).await.unwrap());
+    assert!(s
+        .add_data_key(key("k_b", 2), true, false, Audit::None)
+        .await
+        .unwrap());
     assert_eq!(
         s.current_data_key_id().await.unwrap().as_deref(),
         Some("k_b")
@@ -373,15 +385,24 @@ pub(crate) async fn data_keys_rotate_count_and_rewrap(s: Arc<dyn Store>) {
 /// Seal reservations: granted only under the current key, never past the budget, counted;
 /// a spent key is rotated once by compare-and-swap.
 pub(crate) async fn data_key_seals_are_reserved_within_the_budget(s: Arc<dyn Store>) {
-    assert!(s.add_data_key(key("k_a", 1), true, true).await.unwrap());
+    assert!(s
+        .add_data_key(key("k_a", 1), true, true, Audit::None)
+        .await
+        .unwrap());
     let grant = |granted, seals| Some(SealGrant { granted, seals });
     assert_eq!(s.reserve_seals("k_a", 2, 5).await.unwrap(), grant(2, 2));
     assert_eq!(s.reserve_seals("k_a", 4, 5).await.unwrap(), grant(3, 5));
     assert_eq!(s.reserve_seals("k_a", 1, 5).await.unwrap(), grant(0, 5));
     assert_eq!(s.reserve_seals("k_missing", 1, 5).await.unwrap(), None);
-    assert!(s.rotate_data_key_from("k_a", key("k_b", 2)).await.unwrap());
+    assert!(s
+        .rotate_data_key_from("k_a", key("k_b", 2), Audit::None)
+        .await
+        .unwrap());
     // A second process that found k_a spent does not rotate again.
-    assert!(!s.rotate_data_key_from("k_a", key("k_c", 3)).await.unwrap());
+    assert!(!s
+        .rotate_data_key_from("k_a", key("k_c", 3), Audit::None)
+        .await
+        .unwrap());
     assert_eq!(
         s.current_data_key_id().await.unwrap().as_deref(),
         Some("k_b")
@@ -398,23 +419,29 @@ pub(crate) async fn data_key_seals_are_reserved_within_the_budget(s: Arc<dyn Sto
 
 /// Destroying a data key: refused while current or referenced (with the count), then done.
 pub(crate) async fn data_keys_are_destroyed_only_when_retired_and_unused(s: Arc<dyn Store>) {
-    assert!(s.add_data_key(key("k_a", 1), true, true).await.unwrap());
+    assert!(s
+        .add_data_key(key("k_a", 1), true, true, Audit::None)
+        .await
+        .unwrap());
     let a = account(s.as_ref(), "a").await;
     let c = cred(&["config.a", "config.b"], "k_a");
     s.create_credential(a, c.clone(), 1, Audit::None)
         .await
         .unwrap();
     assert_eq!(
-        s.destroy_data_key("k_a").await.unwrap(),
+        s.destroy_data_key("k_a", Audit::None).await.unwrap(),
         KeyDestroy::Current
     );
-    assert!(s.add_data_key(key("k_b", 2), true, false).await.unwrap());
+    assert!(s
+        .add_data_key(key("k_b", 2), true, false, Audit::None)
+        .await
+        .unwrap());
     assert_eq!(
-        s.destroy_data_key("k_a").await.unwrap(),
+        s.destroy_data_key("k_a", Audit::None).await.unwrap(),
         KeyDestroy::Referenced(2)
     );
     assert_eq!(
-        s.destroy_data_key("k_nope").await.unwrap(),
+        s.destroy_data_key("k_nope", Audit::None).await.unwrap(),
         KeyDestroy::NotFound
     );
     for at in s.secrets_not_under("k_b", None, 10).await.unwrap() {
@@ -422,7 +449,7 @@ pub(crate) async fn data_keys_are_destroyed_only_when_retired_and_unused(s: Arc<
         assert!(s.replace_secret(&at, new).await.unwrap());
     }
     assert_eq!(
-        s.destroy_data_key("k_a").await.unwrap(),
+        s.destroy_data_key("k_a", Audit::None).await.unwrap(),
         KeyDestroy::Destroyed
     );
     assert_eq!(
@@ -435,7 +462,7 @@ pub(crate) async fn data_keys_are_destroyed_only_when_retired_and_unused(s: Arc<
         ["k_b"]
     );
     assert_eq!(
-        s.destroy_data_key("k_a").await.unwrap(),
+        s.destroy_data_key("k_a", Audit::None).await.unwrap(),
         KeyDestroy::NotFound
     );
     assert_eq!(

@@ -32,8 +32,8 @@ mod token_tree;
 mod wire;
 mod worker_credentials;
 use audit::{
-    mutations_commit_their_audit_entry_or_none, the_delete_cascade_audits_what_it_did,
-    worker_credential_changes_commit_their_entry_or_none,
+    key_ring_changes_commit_their_entry_or_none, mutations_commit_their_audit_entry_or_none,
+    the_delete_cascade_audits_what_it_did, worker_credential_changes_commit_their_entry_or_none,
 };
 use credentials::{
     audit_is_scoped_filtered_and_paged, credential_writes_compare_and_swap_the_generation,
@@ -72,6 +72,7 @@ cases!(
     mutations_commit_their_audit_entry_or_none,
     the_delete_cascade_audits_what_it_did,
     worker_credential_changes_commit_their_entry_or_none,
+    key_ring_changes_commit_their_entry_or_none,
     concurrent_token_creations_fail_alone,
     settings_are_scoped_and_replaceable,
     entities_merge_and_are_scoped,
