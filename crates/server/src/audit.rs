@@ -6,8 +6,8 @@
 //! the change's own transaction (see [`authd_core::audit`]), so an entry exists exactly when
 //! its change committed. What is appended here changes nothing: refused credentials (through
 //! the bounded queue, [`refused`], [`worker_refused`]), refused delegations, failed integrity
-//! checks, the worker's decrypting reads, and operator key-ring actions that span many
-//! transactions. A failure to append is logged loudly. Nothing secret is ever passed in:
+//! checks, refused key destroys, the worker's decrypting reads, and `keys rewrap`, which
+//! spans many transactions. A failure to append is logged loudly. Nothing secret is ever passed in:
 //! callers give ids, [`AuditAction`]s and details built from non-secret facts, and every entry
 //! is redacted once more on its way ([`redacted`]).
 
