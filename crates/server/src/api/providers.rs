@@ -3,6 +3,7 @@
 //! data_manager and admin). A custom provider declares its auth method and config fields,
 //! which credential writes are validated against.
 
+use authd_core::audit::{Audit, AuditAction};
 use authd_core::ids::ProviderId;
 use authd_core::provider::{self, AuthMethod, ConfigField, Provider};
 use axum::extract::State;
@@ -19,7 +20,6 @@ use super::extract::{perm, ApiJson, ApiPath, Authed};
 use super::{Listed, Success};
 use crate::audit::{self, RequestId};
 use crate::state::AppState;
-use authd_core::audit::{Audit, AuditAction};
 
 /// Routes.
 pub fn router() -> Router<AppState> {

@@ -3,6 +3,7 @@
 //! Changes go through [`crate::users`], which carries them to the user's tokens; taking
 //! `admin` from the account's last admin user is refused with 409.
 
+use authd_core::audit::{Audit, AuditAction, AuditEntry};
 use authd_core::ids::UserId;
 use authd_core::model::{Page, User, UserPatch};
 use authd_core::roles::RoleSet;
@@ -19,7 +20,6 @@ use super::extract::{perm, ApiJson, ApiPath, ApiQuery, Authed};
 use super::{paginate, Listed, PageQuery, Success};
 use crate::audit::{self, RequestId};
 use crate::state::AppState;
-use authd_core::audit::{Audit, AuditAction, AuditEntry};
 
 /// Routes.
 pub fn router() -> Router<AppState> {

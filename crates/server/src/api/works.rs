@@ -5,6 +5,7 @@
 //! answers both; the answer carries every field of Lytics' work (docs/lytics-compat.md).
 //! Deleting an auth detaches it from works and stops them (see `credentials::delete`).
 
+use authd_core::audit::{Audit, AuditAction, AuditEntry};
 use authd_core::clock::rfc3339;
 use authd_core::ids::{AuthId, WorkId};
 use authd_core::model::Page;
@@ -24,7 +25,6 @@ use super::extract::{perm, ApiJson, ApiPath, ApiQuery, Authed};
 use super::{paginate, Listed, PageQuery, Success};
 use crate::audit::{self, RequestId};
 use crate::state::AppState;
-use authd_core::audit::{Audit, AuditAction, AuditEntry};
 
 /// Routes.
 pub fn router() -> Router<AppState> {
