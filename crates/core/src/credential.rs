@@ -9,6 +9,7 @@
 
 use async_trait::async_trait;
 
+use crate::audit::Audit;
 use crate::ids::{AccountId, AuthId, ProviderId, UserId, WorkId};
 use crate::model::Auth;
 use crate::Result;
@@ -130,6 +131,7 @@ pub trait CredentialStore: Send + Sync {
         account: AccountId,
         new: NewCredential,
         now_ms: i64,
+        audit: Audit<'_, Auth>,
     ) -> Result<Auth>;
     /// Applies a patch to a credential; `None` if there is no credential with this id in this
     /// account; `Conflict` if its generation is no longer `patch.expected_generation`.
@@ -139,6 +141,7 @@ pub trait CredentialStore: Send + Sync {
         id: AuthId,
         patch: CredentialPatch,
         now_ms: i64,
+        audit: Audit<'_, Auth>,
     ) -> Result<Option<Auth>>;
     /// A credential and its secrets, read in one snapshot.
     async fn get_credential(
@@ -156,6 +159,7 @@ pub trait CredentialStore: Send + Sync {
         id: AuthId,
         reason: &str,
         now_ms: i64,
+        audit: Audit<'_, DeleteOutcome>,
     ) -> Result<DeleteOutcome>;
 }
 
@@ -232,6 +236,7 @@ pub trait KeyStore: Send + Sync {
         key: DataKeyRecord,
         make_current: bool,
         only_if_empty: bool,
+        audit: Audit<'_, ()>,
     ) -> Result<bool>;
     /// How many secret fields each key id seals.
     async fn secret_counts_by_key(&self) -> Result<Vec<(String, u64)>>;
@@ -255,8 +260,13 @@ pub trait KeyStore: Send + Sync {
     async fn reserve_seals(&self, key_id: &str, n: u64, budget: u64) -> Result<Option<SealGrant>>;
     /// Adds `key` as the current key only if `expected` is still current (one transaction),
     /// so processes that find the same key spent rotate it once. Returns whether it did.
-    async fn rotate_data_key_from(&self, expected: &str, key: DataKeyRecord) -> Result<bool>;
-    /// Deletes a retired data key that no secret row references, in one transaction;
-    /// otherwise says why not.
-    async fn destroy_data_key(&self, key_id: &str) -> Result<KeyDestroy>;
+    async fn rotate_data_key_from(
+        &self,
+        expected: &str,
+        key: DataKeyRecord,
+        audit: Audit<'_, ()>,
+    ) -> Result<bool>;
+    /// Deletes a retired data key that no secret row references, in one transaction (with
+    /// `audit`); otherwise says why not (and writes nothing).
+    async fn destroy_data_key(&self, key_id: &str, audit: Audit<'_, ()>) -> Result<KeyDestroy>;
 }

@@ -44,5 +44,9 @@ pub trait MasterKeyStore: Send + Sync {
     async fn init_token_hash_key(&self, wrapped: Vec<u8>) -> Result<Vec<u8>>;
     /// Applies a master-key rotation in one transaction. `Error::Conflict` (nothing written)
     /// when any blob differs from what the rotation read or a data key is missing from it.
-    async fn rewrap_master(&self, rewrap: MasterRewrap) -> Result<()>;
+    async fn rewrap_master(
+        &self,
+        rewrap: MasterRewrap,
+        audit: crate::audit::Audit<'_, ()>,
+    ) -> Result<()>;
 }

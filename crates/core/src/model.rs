@@ -172,8 +172,9 @@ pub struct NewToken {
     pub expires_ms: Option<i64>,
     /// Requested lifetime in seconds.
     pub ttl_secs: Option<i64>,
-    /// The audit entry of this creation, written in the same transaction as the token
-    /// (`create_token` only; bulk inserts ignore it).
+    /// The audit entry of this creation (`token.create`) or rotation (`token.rotate`),
+    /// written in the same transaction as the token (`create_token`, `rotate_token`; bulk
+    /// inserts ignore it).
     pub audit: Option<crate::audit::AuditEntry>,
 }
 

@@ -244,6 +244,7 @@ pub trait ProviderStore: Send + Sync {
         account: crate::ids::AccountId,
         provider: Provider,
         now_ms: i64,
+        audit: crate::audit::Audit<'_, Provider>,
     ) -> crate::Result<Provider>;
     /// An account's custom providers, by slug.
     async fn list_providers(&self, account: crate::ids::AccountId) -> crate::Result<Vec<Provider>>;

@@ -6,11 +6,15 @@
 //! [`AuthStore::token_credential`], which resolves a presented token's public handle to the
 //! account it belongs to — that is how the tenant of a request is learned.
 //!
+//! Every mutation takes its audit entries ([`Audit`]) and inserts them in its own
+//! transaction, after the change and only if there was one.
+//!
 //! Backends report unreachable databases as [`crate::Error::Unavailable`] and broken
 //! uniqueness as [`crate::Error::Conflict`]; any other failure is `Internal`.
 
 use async_trait::async_trait;
 
+use crate::audit::Audit;
 use crate::ids::{AccountId, AuthId, UserId};
 use crate::model::{
     Account, Auth, AuthFilter, NewAccount, NewToken, Page, TokenCredential, User, UserPatch,
@@ -37,7 +41,7 @@ pub trait AccountStore: Send + Sync {
 #[async_trait]
 pub trait UserStore: Send + Sync {
     /// Creates a user; `Conflict` if the email is taken in this account.
-    async fn create_user(&self, user: User) -> Result<User>;
+    async fn create_user(&self, user: User, audit: Audit<'_, User>) -> Result<User>;
     /// One user.
     async fn get_user(&self, account: AccountId, id: UserId) -> Result<Option<User>>;
     /// Users in id order after the page cursor.
@@ -53,11 +57,17 @@ pub trait UserStore: Send + Sync {
         id: UserId,
         patch: UserPatch,
         now_ms: i64,
+        audit: Audit<'_, (User, Vec<AuthId>)>,
     ) -> Result<Option<(User, Vec<AuthId>)>>;
     /// Deletes a user and revokes the user's tokens and every token they created, in one
     /// transaction; returns the revoked token ids, `None` if there was no such user. Refuses
     /// to delete the account's last user holding `admin`, like [`Self::update_user`].
-    async fn delete_user(&self, account: AccountId, id: UserId) -> Result<Option<Vec<AuthId>>>;
+    async fn delete_user(
+        &self,
+        account: AccountId,
+        id: UserId,
+        audit: Audit<'_, Vec<AuthId>>,
+    ) -> Result<Option<Vec<AuthId>>>;
 }
 
 /// Auth records (API tokens here; credentials build on the same table).

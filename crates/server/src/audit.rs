@@ -1,13 +1,20 @@
-//! Appending to the audit trail from the server, and the request id every entry carries.
+//! Building audit entries in the server, appending what changes nothing, and the request id
+//! every entry carries.
 //!
-//! Entries are written after the change they describe has committed; a failure to append is
-//! logged loudly but does not undo the change (the store has no cross-table transaction
-//! spanning the handler). Nothing secret is ever passed in: callers give ids, fixed action
-//! names and details built from non-secret facts.
+//! A mutation's entries are not appended here: the caller builds them ([`By::entry`],
+//! [`deletion`]) and hands them to the store method making the change, which inserts them in
+//! the change's own transaction (see [`authd_core::audit`]), so an entry exists exactly when
+//! its change committed. What is appended here changes nothing: refused credentials (through
+//! the bounded queue, [`refused`], [`worker_refused`]), refused delegations, failed integrity
+//! checks, refused key destroys, the worker's decrypting reads, and `keys rewrap`, which
+//! spans many transactions. A failure to append is logged loudly. Nothing secret is ever passed in:
+//! callers give ids, [`AuditAction`]s and details built from non-secret facts, and every entry
+//! is redacted once more on its way ([`redacted`]).
 
-use authd_core::audit::AuditEntry;
+use authd_core::audit::{AuditAction, AuditEntry};
 use authd_core::clock::Clock;
-use authd_core::ids::AccountId;
+use authd_core::credential::DeleteOutcome;
+use authd_core::ids::{AccountId, AuthId};
 use authd_core::store::Store;
 use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -50,57 +57,121 @@ pub fn actor(p: &Principal) -> String {
     format!("token:{}", p.auth_id)
 }
 
-/// The one way into the audit trail: whatever looks like a credential in the free-text parts
-/// is redacted (callers pass non-secret facts; this makes sure of it).
-async fn append(store: &dyn Store, mut e: AuditEntry) {
+/// Whatever looks like a credential in an entry's free-text parts, redacted (callers pass
+/// non-secret facts; this makes sure of it). Every entry, appended or handed to a store
+/// mutation, goes through here.
+pub fn redacted(mut e: AuditEntry) -> AuditEntry {
     for text in [&mut e.target, &mut e.detail] {
         if let std::borrow::Cow::Owned(r) = authd_core::text::redact(text) {
             *text = r;
         }
     }
-    let action = e.action.clone();
-    if let Err(err) = store.append_audit(e).await {
-        tracing::error!(action, error = %err, "could not append to the audit trail");
+    e
+}
+
+/// The one way to append to the audit trail outside a mutation's transaction.
+async fn append(store: &dyn Store, e: AuditEntry) {
+    let action = e.action;
+    if let Err(err) = store.append_audit(redacted(e)).await {
+        tracing::error!(%action, error = %err, "could not append to the audit trail");
     }
 }
 
-/// Records a successful (or failed, per `outcome`) action by an authenticated caller.
-pub async fn record(
-    state: &AppState,
-    caller: &Principal,
-    rid: &RequestId,
-    action: &str,
-    target: &str,
-    detail: &str,
-) {
-    record_outcome(state, caller, rid, action, target, "ok", detail).await;
+/// Who acts, in which request, and when: what every entry of one action shares.
+#[derive(Clone, Debug)]
+pub struct By {
+    at_ms: i64,
+    account: Option<AccountId>,
+    actor: String,
+    request_id: String,
 }
 
-/// Like [`record`] with an explicit outcome.
+impl By {
+    /// A token caller in this request, now.
+    pub fn caller(state: &AppState, caller: &Principal, rid: &RequestId) -> Self {
+        Self {
+            at_ms: state.clock.now_ms(),
+            account: Some(caller.account_id),
+            actor: actor(caller),
+            request_id: rid.0.clone(),
+        }
+    }
+
+    /// The host operator's CLI ([`crate::tokens::OPERATOR`]) acting on `account`, now.
+    pub fn operator(clock: &dyn Clock, account: Option<AccountId>) -> Self {
+        Self {
+            at_ms: clock.now_ms(),
+            account,
+            actor: crate::tokens::OPERATOR.into(),
+            request_id: String::new(),
+        }
+    }
+
+    /// An action on the key ring (no account) by `actor`: `cli`, `operator`, or `authd` for
+    /// the server's own automatic rotation.
+    pub fn keyring(clock: &dyn Clock, actor: &str) -> Self {
+        Self {
+            at_ms: clock.now_ms(),
+            account: None,
+            actor: actor.into(),
+            request_id: String::new(),
+        }
+    }
+
+    /// A successful `action` on `target`, redacted.
+    pub fn entry(&self, action: AuditAction, target: &str, detail: &str) -> AuditEntry {
+        redacted(AuditEntry {
+            seq: 0,
+            at_ms: self.at_ms,
+            account_id: self.account,
+            actor: self.actor.clone(),
+            action,
+            target: target.into(),
+            outcome: "ok".into(),
+            request_id: self.request_id.clone(),
+            detail: detail.into(),
+        })
+    }
+}
+
+/// The entries of deleting auth `id` (`action`: `auth.delete` or `token.revoke`) as the
+/// cascade did it: the delete with its counts, and one `work.stop` per work it stopped.
+pub fn deletion(by: &By, action: AuditAction, id: AuthId, out: &DeleteOutcome) -> Vec<AuditEntry> {
+    let reason = deletion_reason(id);
+    let detail = format!(
+        "deleted {} auth(s); detached from {} work(s), stopped {}",
+        out.deleted.len(),
+        out.detached_works.len(),
+        out.stopped_works.len()
+    );
+    std::iter::once(by.entry(action, &id.to_string(), &detail))
+        .chain(
+            out.stopped_works
+                .iter()
+                .map(|w| by.entry(AuditAction::WorkStop, &w.to_string(), &reason)),
+        )
+        .collect()
+}
+
+/// Why deleting auth `id` stopped a work: the work's status reason and its `work.stop`
+/// entry's detail.
+pub fn deletion_reason(id: AuthId) -> String {
+    format!("auth {id} was deleted")
+}
+
+/// Records a failed action (per `outcome`) by an authenticated caller that changed nothing.
 pub async fn record_outcome(
     state: &AppState,
     caller: &Principal,
     rid: &RequestId,
-    action: &str,
+    action: AuditAction,
     target: &str,
     outcome: &str,
     detail: &str,
 ) {
-    append(
-        state.store.as_ref(),
-        AuditEntry {
-            seq: 0,
-            at_ms: state.clock.now_ms(),
-            account_id: Some(caller.account_id),
-            actor: actor(caller),
-            action: action.into(),
-            target: target.into(),
-            outcome: outcome.into(),
-            request_id: rid.0.clone(),
-            detail: detail.into(),
-        },
-    )
-    .await;
+    let mut e = By::caller(state, caller, rid).entry(action, target, detail);
+    e.outcome = outcome.into();
+    append(state.store.as_ref(), e).await;
 }
 
 /// Records an entry with an explicit account and actor (worker reads, refused credentials).
@@ -110,7 +181,7 @@ pub async fn record_as(
     account: Option<AccountId>,
     actor: &str,
     rid: &str,
-    action: &str,
+    action: AuditAction,
     target: &str,
     outcome: &str,
     detail: &str,
@@ -122,7 +193,7 @@ pub async fn record_as(
             at_ms: state.clock.now_ms(),
             account_id: account,
             actor: actor.into(),
-            action: action.into(),
+            action,
             target: target.into(),
             outcome: outcome.into(),
             request_id: rid.into(),
@@ -132,24 +203,25 @@ pub async fn record_as(
     .await;
 }
 
-/// Records an operator action (key rotation, rewrap): no account, actor `cli`.
+/// Records an operator action spanning many transactions (`keys rewrap`): no account, actor
+/// `cli`.
 pub async fn system(
     store: &dyn Store,
     clock: &dyn Clock,
-    action: &str,
+    action: AuditAction,
     target: &str,
     detail: &str,
 ) {
     keyring(store, clock, "cli", action, target, "ok", detail).await;
 }
 
-/// Records an action on the key ring (no account) by `actor` (`cli`, `operator`, or `authd`
-/// for the server's own automatic rotation) with its outcome.
+/// Records an action on the key ring that changed nothing or spans many transactions (no
+/// account) by `actor` (see [`By::keyring`]) with its outcome.
 pub async fn keyring(
     store: &dyn Store,
     clock: &dyn Clock,
     actor: &str,
-    action: &str,
+    action: AuditAction,
     target: &str,
     outcome: &str,
     detail: &str,
@@ -161,7 +233,7 @@ pub async fn keyring(
             at_ms: clock.now_ms(),
             account_id: None,
             actor: actor.into(),
-            action: action.into(),
+            action,
             target: target.into(),
             outcome: outcome.into(),
             request_id: String::new(),
@@ -174,7 +246,7 @@ pub async fn keyring(
 /// One refused credential, waiting to be appended by [`run_refusal_writer`].
 #[derive(Debug)]
 pub struct Refusal {
-    action: &'static str,
+    action: AuditAction,
     actor: Option<String>,
     handle: Option<authd_core::ids::AuthId>,
     account: Option<AccountId>,
@@ -232,7 +304,7 @@ pub fn refused(
     detail: &'static str,
 ) {
     let r = Refusal {
-        action: "credential.refused",
+        action: AuditAction::CredentialRefused,
         actor: None,
         handle,
         account,
@@ -265,7 +337,7 @@ pub fn worker_refused(
     target: String,
 ) {
     let r = Refusal {
-        action: "worker.decrypt",
+        action: AuditAction::WorkerDecrypt,
         actor,
         handle: None,
         account: None,
@@ -312,7 +384,7 @@ pub async fn run_refusal_writer(
                         at_ms: r.at_ms,
                         account_id: account,
                         actor,
-                        action: r.action.into(),
+                        action: r.action,
                         target: r.route,
                         outcome: r.outcome.into(),
                         request_id: r.request_id,

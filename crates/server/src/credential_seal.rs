@@ -209,7 +209,14 @@ pub async fn migrate_legacy(store: &dyn Store, keys: &KeyManager, o: &Opened) ->
         ..CredentialPatch::default()
     };
     match store
-        .update_credential(rec.auth.account_id, rec.auth.id, patch, rec.auth.updated_ms)
+        // Part of an operator's `keys rewrap`, audited as a whole when it ends.
+        .update_credential(
+            rec.auth.account_id,
+            rec.auth.id,
+            patch,
+            rec.auth.updated_ms,
+            authd_core::audit::Audit::None,
+        )
         .await
     {
         Ok(done) => {

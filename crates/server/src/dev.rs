@@ -87,7 +87,7 @@ pub async fn seed_tokens(
             at_ms: clock.now_ms(),
             account_id: Some(account.id),
             actor: crate::tokens::OPERATOR.into(),
-            action: "dev.seed_tokens".into(),
+            action: authd_core::audit::AuditAction::DevSeedTokens,
             target: String::new(),
             outcome: "ok".into(),
             request_id: String::new(),

@@ -22,6 +22,7 @@
 
 use std::sync::{Arc, RwLock};
 
+use authd_core::audit::{Audit, AuditAction};
 use authd_core::clock::{Clock, SystemClock};
 use authd_core::credential::{DataKeyRecord, KeyDestroy, StoredSecret};
 use authd_core::ids::{AccountId, AuthId};
@@ -32,6 +33,8 @@ use authd_crypto::{
     Aad, CredentialBinding, CryptoError, KeyRing, KeyWrapper, Sealed, SecretAad, SecretBytes,
     WrappedKey,
 };
+
+use crate::audit::By;
 
 /// Default seal budget of a data key: 2^30, a quarter of the 2^32 seals that random 96-bit
 /// nonces allow under one AES-GCM key (NIST SP 800-38D, 8.3).
@@ -99,7 +102,10 @@ pub async fn ensure_initialised(
         wrapped: k.wrapped,
         current: true,
     };
-    store.add_data_key(rec, true, true).await?;
+    // The bootstrap key of a new store, like the rest of provisioning, is not audited.
+    store
+        .add_data_key(rec, true, true, authd_core::audit::Audit::None)
+        .await?;
     Ok(())
 }
 
@@ -228,22 +234,18 @@ impl KeyManager {
             wrapped: k.wrapped,
             current: true,
         };
-        if self.store.rotate_data_key_from(spent, rec).await? {
-            let detail = format!(
-                "automatic: data key {spent} reached its seal budget ({seals} of {} seals)",
-                self.budget
-            );
+        let detail = format!(
+            "automatic: data key {spent} reached its seal budget ({seals} of {} seals)",
+            self.budget
+        );
+        let entry =
+            By::keyring(self.clock.as_ref(), "authd").entry(AuditAction::KeysRotate, &id, &detail);
+        if self
+            .store
+            .rotate_data_key_from(spent, rec, Audit::Entry(entry))
+            .await?
+        {
             tracing::info!(old = spent, new = %id, seals, "data key seal budget reached; rotated");
-            crate::audit::keyring(
-                self.store.as_ref(),
-                self.clock.as_ref(),
-                "authd",
-                "keys.rotate",
-                &id,
-                "ok",
-                &detail,
-            )
-            .await;
         }
         self.reload().await.map(|_| ())
     }
@@ -356,6 +358,8 @@ pub async fn rotate(store: &dyn Store, wrapper: &KeyWrapper, clock: &dyn Clock) 
     }
     let k = wrapper.generate_data_key(clock.now_ms());
     let id = k.id.clone();
+    let entry =
+        By::keyring(clock, "cli").entry(AuditAction::KeysRotate, &id, "new current data key");
     store
         .add_data_key(
             DataKeyRecord {
@@ -366,9 +370,9 @@ pub async fn rotate(store: &dyn Store, wrapper: &KeyWrapper, clock: &dyn Clock) 
             },
             true,
             false,
+            Audit::Entry(entry),
         )
         .await?;
-    crate::audit::system(store, clock, "keys.rotate", &id, "new current data key").await;
     Ok(id)
 }
 
@@ -396,20 +400,20 @@ pub async fn rotate_master(
         data_keys.push((k.id, k.wrapped, moved.wrapped));
     }
     let n = data_keys.len();
-    store
-        .rewrap_master(MasterRewrap {
-            data_keys,
-            token_key: (token_key, token_key_new),
-        })
-        .await?;
-    crate::audit::system(
-        store,
-        clock,
-        "keys.rotate_master",
+    let entry = By::keyring(clock, "cli").entry(
+        AuditAction::KeysRotateMaster,
         "master",
         &format!("rewrapped {n} data keys and the token-hash key under a new master key"),
-    )
-    .await;
+    );
+    store
+        .rewrap_master(
+            MasterRewrap {
+                data_keys,
+                token_key: (token_key, token_key_new),
+            },
+            Audit::Entry(entry),
+        )
+        .await?;
     Ok(n)
 }
 
@@ -490,7 +494,7 @@ pub async fn rewrap_within(
     crate::audit::system(
         store.as_ref(),
         clock,
-        "keys.rewrap",
+        AuditAction::KeysRewrap,
         &current,
         &format!("rewrapped {} fields, {} unreadable", p.rewrapped, stuck),
     )
@@ -541,23 +545,28 @@ pub async fn status(store: &dyn Store) -> Result<Vec<KeyStatus>> {
 /// `authd keys destroy`: removes a retired data key that no secret row references (one store
 /// transaction; refused for the current key and for a referenced one, with the count). Once
 /// destroyed, backups taken before can no longer be decrypted with it. Every attempt is
-/// audited as actor `operator` (`ok` or `refused`).
+/// audited as actor `operator`: `ok` in the destroying transaction, `refused` appended.
 pub async fn destroy(store: &dyn Store, clock: &dyn Clock, key_id: &str) -> Result<KeyDestroy> {
-    let outcome = store.destroy_data_key(key_id).await?;
-    let (result, detail) = match outcome {
-        KeyDestroy::Destroyed => ("ok", "retired data key destroyed".to_owned()),
-        KeyDestroy::NotFound => ("refused", "no such data key".to_owned()),
-        KeyDestroy::Current => ("refused", "the current data key".to_owned()),
-        KeyDestroy::Referenced(n) => ("refused", format!("still seals {n} secrets")),
+    let entry = By::keyring(clock, "operator").entry(
+        AuditAction::KeysDestroy,
+        key_id,
+        "retired data key destroyed",
+    );
+    let outcome = store.destroy_data_key(key_id, Audit::Entry(entry)).await?;
+    let refused = match outcome {
+        KeyDestroy::Destroyed => return Ok(outcome),
+        KeyDestroy::NotFound => "no such data key".to_owned(),
+        KeyDestroy::Current => "the current data key".to_owned(),
+        KeyDestroy::Referenced(n) => format!("still seals {n} secrets"),
     };
     crate::audit::keyring(
         store,
         clock,
         "operator",
-        "keys.destroy",
+        AuditAction::KeysDestroy,
         key_id,
-        result,
-        &detail,
+        "refused",
+        &refused,
     )
     .await;
     Ok(outcome)

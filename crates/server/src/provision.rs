@@ -45,18 +45,22 @@ pub async fn account(
         .context("creating the account")?;
     let admin = RoleSet::of(&[Role::Admin]);
     let user = store
-        .create_user(User {
-            id: UserId::generate(),
-            account_id: account.id,
-            email: "admin@localhost".into(),
-            name: "admin".into(),
-            roles: admin,
-            created_ms: now,
-            updated_ms: now,
-            last_logon_ms: None,
-            granted_by: None,
-            roles_updated_ms: now,
-        })
+        .create_user(
+            User {
+                id: UserId::generate(),
+                account_id: account.id,
+                email: "admin@localhost".into(),
+                name: "admin".into(),
+                roles: admin,
+                created_ms: now,
+                updated_ms: now,
+                last_logon_ms: None,
+                granted_by: None,
+                roles_updated_ms: now,
+            },
+            // Provisioning (like the account itself) is not audited.
+            authd_core::audit::Audit::None,
+        )
         .await
         .context("creating the admin user")?;
     let token = ApiToken::generate(AuthId::generate());

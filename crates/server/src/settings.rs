@@ -2,6 +2,8 @@
 //! writes, resets, and `authd account setting delete` — the host-side recovery when an
 //! `api_ip_whitelist` locks every token out.
 
+use authd_core::audit::{Audit, AuditAction};
+use authd_core::clock::SystemClock;
 use authd_core::ids::AccountId;
 use authd_core::model::Account;
 use authd_core::settings::{SettingSlug, StoredSetting};
@@ -10,6 +12,7 @@ use authd_core::{Error, Result};
 use serde_json::Value;
 
 use crate::allowlist::Allowlists;
+use crate::audit::By;
 
 /// One setting as the API shows it: the stored value or the default.
 #[derive(Debug)]
@@ -66,18 +69,21 @@ pub async fn get(store: &dyn Store, account: AccountId, slug: SettingSlug) -> Re
     Ok(Setting::from_stored(slug, s))
 }
 
-/// Validates and stores a setting, then drops cached copies.
+/// Validates and stores a setting (its `setting.update` entry, by `by`, in the same
+/// transaction), then drops cached copies.
 pub async fn put(
     store: &dyn Store,
     allowlists: &Allowlists,
+    by: &By,
     account: AccountId,
     slug: SettingSlug,
     raw: &Value,
     now_ms: i64,
 ) -> Result<Setting> {
     let value = slug.validate(raw)?;
+    let entry = by.entry(AuditAction::SettingUpdate, slug.slug(), "");
     store
-        .put_setting(account, slug.slug(), &value, now_ms)
+        .put_setting(account, slug.slug(), &value, now_ms, Audit::Entry(entry))
         .await?;
     allowlists.invalidate(account);
     Ok(Setting {
@@ -88,15 +94,20 @@ pub async fn put(
     })
 }
 
-/// Resets a setting to its default, then drops cached copies. Resetting an unset setting is
-/// not an error.
+/// Resets a setting to its default (its `setting.reset` entry, by `by`, in the same
+/// transaction), then drops cached copies. Resetting an unset setting is not an error, and
+/// changes (and audits) nothing.
 pub async fn reset(
     store: &dyn Store,
     allowlists: Option<&Allowlists>,
+    by: &By,
     account: AccountId,
     slug: SettingSlug,
 ) -> Result<bool> {
-    let removed = store.delete_setting(account, slug.slug()).await?;
+    let entry = by.entry(AuditAction::SettingReset, slug.slug(), "");
+    let removed = store
+        .delete_setting(account, slug.slug(), Audit::Entry(entry))
+        .await?;
     if let Some(a) = allowlists {
         a.invalidate(account);
     }
@@ -133,6 +144,8 @@ pub async fn operator_delete(
     let acct = resolve_account(store, account)
         .await?
         .ok_or_else(|| anyhow::anyhow!("no account with id or aid {account:?}"))?;
-    let removed = reset(store, None, acct.id, slug).await?;
+    // An operator's action, audited as `operator` at the host's time.
+    let by = By::operator(&SystemClock, Some(acct.id));
+    let removed = reset(store, None, &by, acct.id, slug).await?;
     Ok((acct, removed))
 }

@@ -14,15 +14,16 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use authd_core::audit::AuditEntry;
+use authd_core::audit::{Audit, AuditAction};
 use authd_core::clock::{rfc3339, Clock};
+use authd_core::credential::DeleteOutcome;
 use authd_core::ids::{AuthId, UserId};
 use authd_core::model::{Account, AuthFilter, AuthKind, Page, User};
 use authd_core::roles::RoleSet;
 use authd_core::store::Store;
 use clap::Subcommand;
 
-use crate::tokens::{TokenRequest, TokenService, OPERATOR};
+use crate::tokens::{TokenRequest, TokenService};
 
 /// `authd token …`
 #[derive(Debug, Subcommand)]
@@ -116,19 +117,13 @@ pub async fn run(
                 .token_credential(id)
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("no API token with id {id}"))?;
-            let out = tokens.revoke(cred.account_id, id, None).await?;
-            let entry = AuditEntry {
-                seq: 0,
-                at_ms: clock.now_ms(),
-                account_id: Some(cred.account_id),
-                actor: OPERATOR.into(),
-                action: "token.revoke".into(),
-                target: id.to_string(),
-                outcome: "ok".into(),
-                request_id: String::new(),
-                detail: format!("deleted {} auth(s)", out.deleted.len()),
+            let by = crate::audit::By::operator(clock.as_ref(), Some(cred.account_id));
+            let entries = |out: &DeleteOutcome| {
+                crate::audit::deletion(&by, AuditAction::TokenRevoke, id, out)
             };
-            store.append_audit(entry).await?;
+            let out = tokens
+                .revoke(cred.account_id, id, None, Audit::Outcome(&entries))
+                .await?;
             let bound = if postgres {
                 "within 1 s (every node, through NOTIFY)".to_owned()
             } else {

@@ -30,7 +30,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use authd_core::audit::AuditEntry;
+use authd_core::audit::{Audit, AuditAction, AuditEntry};
 use authd_core::clock::Clock;
 use authd_core::credential::DeleteOutcome;
 use authd_core::duration::parse_go_duration;
@@ -351,7 +351,7 @@ impl TokenService {
                 caller.account_id,
                 &actor,
                 request_id,
-                "token.create",
+                AuditAction::TokenCreate,
                 "",
                 &e,
             )
@@ -444,7 +444,7 @@ impl TokenService {
             at_ms: now,
             account_id: Some(by.account),
             actor: by.actor,
-            action: "token.create".into(),
+            action: AuditAction::TokenCreate,
             target: token.id().to_string(),
             outcome: "ok".into(),
             request_id: by.request_id,
@@ -477,13 +477,15 @@ impl TokenService {
     /// Revokes API token `id` of `account` and, transitively, every token it created; a token
     /// rotated away and still in its grace window is revoked together with its successor (the
     /// tokens it created moved there). `by` is the calling token, held to the delegation rule
-    /// (`None`: the host operator). A refusal is audited. Returns what was deleted;
-    /// `NotFound` if there is no such token in the account.
+    /// (`None`: the host operator). A refusal is audited; `audit` is the revocation's entries,
+    /// written in the cascade's transaction. Returns what was deleted; `NotFound` if there is
+    /// no such token in the account.
     pub async fn revoke(
         &self,
         account: AccountId,
         id: AuthId,
         by: Option<(&Principal, &str)>,
+        audit: Audit<'_, DeleteOutcome>,
     ) -> Result<DeleteOutcome> {
         let target = self
             .store
@@ -512,15 +514,22 @@ impl TokenService {
             if let Err(e) = require_holds(caller.scopes, roles, Delegation::Revoke) {
                 let actor = crate::audit::actor(caller);
                 let target = id.to_string();
-                self.audit_refusal(account, &actor, request_id, "token.revoke", &target, &e)
-                    .await;
+                self.audit_refusal(
+                    account,
+                    &actor,
+                    request_id,
+                    AuditAction::TokenRevoke,
+                    &target,
+                    &e,
+                )
+                .await;
                 return Err(e);
             }
         }
-        let reason = format!("auth {id} was deleted");
+        let reason = crate::audit::deletion_reason(id);
         let out = self
             .store
-            .delete_auth_cascade(account, root, &reason, now)
+            .delete_auth_cascade(account, root, &reason, now, audit)
             .await?;
         if out.deleted.is_empty() {
             return Err(Error::NotFound);
@@ -536,7 +545,7 @@ impl TokenService {
         account: AccountId,
         actor: &str,
         request_id: &str,
-        action: &str,
+        action: AuditAction,
         target: &str,
         err: &Error,
     ) {
@@ -545,14 +554,14 @@ impl TokenService {
             at_ms: self.clock.now_ms(),
             account_id: Some(account),
             actor: actor.to_owned(),
-            action: action.to_owned(),
+            action,
             target: target.to_owned(),
             outcome: "refused".into(),
             request_id: request_id.to_owned(),
             detail: err.to_string(),
         };
         if let Err(e) = self.store.append_audit(entry).await {
-            tracing::error!(action, error = %e, "could not append to the audit trail");
+            tracing::error!(%action, error = %e, "could not append to the audit trail");
         }
     }
 }

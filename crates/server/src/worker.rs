@@ -109,7 +109,7 @@ async fn read_credential(
                 Some(account),
                 &actor,
                 &rid,
-                "worker.decrypt",
+                authd_core::audit::AuditAction::WorkerDecrypt,
                 &target,
                 outcome,
                 &detail,

@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use authd_core::audit::AuditEntry;
+use authd_core::audit::{Audit, AuditAction};
 use authd_core::clock::{rfc3339, Clock};
 use authd_core::ids::{AccountId, WorkerCredentialId};
 use authd_core::store::Store;
@@ -17,7 +17,6 @@ use authd_core::worker_credential::{NewWorkerCredential, WorkerCredential};
 use authd_crypto::TokenHasher;
 use clap::Subcommand;
 
-use crate::tokens::OPERATOR;
 use crate::worker::WorkerToken;
 
 /// `authd worker …`
@@ -128,12 +127,14 @@ pub async fn create(
         revoked_ms: None,
     };
     store
-        .create_worker_credential(NewWorkerCredential {
-            credential: cred.clone(),
-            hash: hasher.hash(token.expose().as_bytes()),
-        })
+        .create_worker_credential(
+            NewWorkerCredential {
+                credential: cred.clone(),
+                hash: hasher.hash(token.expose().as_bytes()),
+            },
+            audit(clock, AuditAction::WorkerCredentialCreate, &cred),
+        )
         .await?;
-    audit(store, clock, "worker.credential.create", &cred).await?;
     Ok((cred, token))
 }
 
@@ -152,20 +153,20 @@ pub async fn revoke(
         .ok_or_else(|| anyhow::anyhow!("no live worker credential named or with id {key:?}"))?;
     anyhow::ensure!(
         store
-            .revoke_worker_credential(cred.id, clock.now_ms())
+            .revoke_worker_credential(
+                cred.id,
+                clock.now_ms(),
+                audit(clock, AuditAction::WorkerCredentialRevoke, &cred)
+            )
             .await?,
         "worker credential {key:?} was revoked meanwhile"
     );
-    audit(store, clock, "worker.credential.revoke", &cred).await?;
     Ok(cred)
 }
 
-async fn audit(
-    store: &dyn Store,
-    clock: &dyn Clock,
-    action: &str,
-    cred: &WorkerCredential,
-) -> anyhow::Result<()> {
+/// The operator's entry for `action` on `cred` (no account: an operator-level record),
+/// written in the change's transaction.
+fn audit(clock: &dyn Clock, action: AuditAction, cred: &WorkerCredential) -> Audit<'static, ()> {
     let scope = match &cred.accounts {
         None => "accounts all".to_owned(),
         Some(a) => {
@@ -173,20 +174,9 @@ async fn audit(
             format!("accounts {}", ids.join(","))
         }
     };
-    store
-        .append_audit(AuditEntry {
-            seq: 0,
-            at_ms: clock.now_ms(),
-            account_id: None,
-            actor: OPERATOR.into(),
-            action: action.into(),
-            target: cred.id.to_string(),
-            outcome: "ok".into(),
-            request_id: String::new(),
-            detail: format!("name {}; {scope}", cred.name),
-        })
-        .await?;
-    Ok(())
+    let by = crate::audit::By::operator(clock, None);
+    let detail = format!("name {}; {scope}", cred.name);
+    Audit::Entry(by.entry(action, &cred.id.to_string(), &detail))
 }
 
 async fn list(store: &dyn Store, json: bool) -> anyhow::Result<()> {

@@ -2,7 +2,7 @@
 //! first. Sequence numbers come from an identity column.
 
 use async_trait::async_trait;
-use authd_core::audit::{AuditEntry, AuditFilter, AuditStore};
+use authd_core::audit::{Audit, AuditEntry, AuditFilter, AuditStore};
 use authd_core::ids::AccountId;
 use authd_core::Result;
 use authd_store_sql::audit_from_row;
@@ -59,7 +59,7 @@ pub(crate) async fn insert_audit(conn: &mut sqlx::PgConnection, e: &AuditEntry) 
     .bind(e.at_ms)
     .bind(e.account_id.map(|a| a.to_string()))
     .bind(&e.actor)
-    .bind(&e.action)
+    .bind(e.action.as_str())
     .bind(&e.target)
     .bind(&e.outcome)
     .bind(&e.request_id)
@@ -67,4 +67,16 @@ pub(crate) async fn insert_audit(conn: &mut sqlx::PgConnection, e: &AuditEntry) 
     .fetch_one(conn)
     .await
     .map_err(db_err)
+}
+
+/// Inserts a mutation's audit entries for what it did, inside its transaction.
+pub(crate) async fn insert_audits<T>(
+    conn: &mut sqlx::PgConnection,
+    audit: &Audit<'_, T>,
+    outcome: &T,
+) -> Result<()> {
+    for e in audit.entries(outcome) {
+        insert_audit(&mut *conn, &e).await?;
+    }
+    Ok(())
 }

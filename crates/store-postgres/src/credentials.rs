@@ -13,6 +13,7 @@
 //! single writer does).
 
 use async_trait::async_trait;
+use authd_core::audit::Audit;
 use authd_core::credential::{
     CredentialPatch, CredentialRecord, CredentialStore, DataKeyRecord, DeleteOutcome, KeyDestroy,
     KeyStore, NewCredential, SealGrant, SecretLocation, StoredSecret,
@@ -24,6 +25,7 @@ use authd_store_sql::{data_key_from_row, secret_from_row};
 use sqlx::postgres::PgRow;
 use sqlx::PgConnection;
 
+use crate::audit::insert_audits;
 use crate::auths::{lock_subtree, SUBTREE};
 use crate::notify::publish;
 use crate::retry::retry_conflicts;
@@ -78,6 +80,7 @@ impl CredentialStore for PgStore {
         account: AccountId,
         c: NewCredential,
         now_ms: i64,
+        audit: Audit<'_, Auth>,
     ) -> Result<Auth> {
         self.bounded(async {
             let mut tx = self.pool.begin().await.map_err(db_err)?;
@@ -110,8 +113,10 @@ impl CredentialStore for PgStore {
             let row = auth_in_tx(&mut tx, account, c.id)
                 .await?
                 .ok_or_else(|| corrupt("auth"))?;
+            let auth = auth_from_row(&row)?;
+            insert_audits(&mut tx, &audit, &auth).await?;
             tx.commit().await.map_err(db_err)?;
-            auth_from_row(&row)
+            Ok(auth)
         })
         .await
     }
@@ -122,6 +127,7 @@ impl CredentialStore for PgStore {
         id: AuthId,
         p: CredentialPatch,
         now_ms: i64,
+        audit: Audit<'_, Auth>,
     ) -> Result<Option<Auth>> {
         self.bounded(async {
             let mut tx = self.pool.begin().await.map_err(db_err)?;
@@ -173,8 +179,10 @@ impl CredentialStore for PgStore {
             let row = auth_in_tx(&mut tx, account, id)
                 .await?
                 .ok_or_else(|| corrupt("auth"))?;
+            let auth = auth_from_row(&row)?;
+            insert_audits(&mut tx, &audit, &auth).await?;
             tx.commit().await.map_err(db_err)?;
-            auth_from_row(&row).map(Some)
+            Ok(Some(auth))
         })
         .await
     }
@@ -238,6 +246,7 @@ impl CredentialStore for PgStore {
         id: AuthId,
         reason: &str,
         now_ms: i64,
+        audit: Audit<'_, DeleteOutcome>,
     ) -> Result<DeleteOutcome> {
         let acct = account.to_string();
         let delete = format!(
@@ -245,7 +254,7 @@ impl CredentialStore for PgStore {
              AND id IN (SELECT id FROM tree) RETURNING id"
         );
         // The whole transaction is rerun on a deadlock or serialization failure.
-        let (acct, delete) = (&acct, &delete);
+        let (acct, delete, audit) = (&acct, &delete, &audit);
         self.bounded(retry_conflicts("delete auth cascade", || async move {
             let mut tx = self.pool.begin().await.map_err(db_err)?;
             lock_subtree(&mut tx, acct, id).await?;
@@ -290,6 +299,7 @@ impl CredentialStore for PgStore {
             }
             // Deleted API tokens must be refused by every node from the moment this commits.
             publish(&mut tx, &out.deleted).await?;
+            insert_audits(&mut tx, audit, &out).await?;
             tx.commit().await.map_err(db_err)?;
             Ok(out)
         }))
@@ -329,6 +339,7 @@ impl KeyStore for PgStore {
         key: DataKeyRecord,
         make_current: bool,
         only_if_empty: bool,
+        audit: Audit<'_, ()>,
     ) -> Result<bool> {
         self.bounded(async {
             let mut tx = self.pool.begin().await.map_err(db_err)?;
@@ -363,6 +374,7 @@ impl KeyStore for PgStore {
                     .await
                     .map_err(db_err)?;
             }
+            insert_audits(&mut tx, &audit, &()).await?;
             tx.commit().await.map_err(db_err)?;
             Ok(true)
         })
@@ -498,7 +510,12 @@ impl KeyStore for PgStore {
         .await
     }
 
-    async fn rotate_data_key_from(&self, expected: &str, key: DataKeyRecord) -> Result<bool> {
+    async fn rotate_data_key_from(
+        &self,
+        expected: &str,
+        key: DataKeyRecord,
+        audit: Audit<'_, ()>,
+    ) -> Result<bool> {
         self.bounded(async {
             let mut tx = self.pool.begin().await.map_err(db_err)?;
             // The row lock on the expected key makes concurrent rotations of it wait, then
@@ -521,13 +538,14 @@ impl KeyStore for PgStore {
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
+            insert_audits(&mut tx, &audit, &()).await?;
             tx.commit().await.map_err(db_err)?;
             Ok(true)
         })
         .await
     }
 
-    async fn destroy_data_key(&self, key_id: &str) -> Result<KeyDestroy> {
+    async fn destroy_data_key(&self, key_id: &str, audit: Audit<'_, ()>) -> Result<KeyDestroy> {
         self.bounded(async {
             let mut tx = self.pool.begin().await.map_err(db_err)?;
             // Checks and deletes in one statement; the foreign key from auth_secrets makes a
@@ -541,6 +559,7 @@ impl KeyStore for PgStore {
             .await
             .map_err(db_err)?;
             if r.rows_affected() > 0 {
+                insert_audits(&mut tx, &audit, &()).await?;
                 tx.commit().await.map_err(db_err)?;
                 return Ok(KeyDestroy::Destroyed);
             }

@@ -37,7 +37,11 @@ impl MasterKeyStore for PgStore {
         .await
     }
 
-    async fn rewrap_master(&self, rewrap: MasterRewrap) -> Result<()> {
+    async fn rewrap_master(
+        &self,
+        rewrap: MasterRewrap,
+        audit: authd_core::audit::Audit<'_, ()>,
+    ) -> Result<()> {
         self.bounded(async {
             // The data_keys lock (as `add_data_key` takes) makes the count and the swaps one step
             // against a concurrent `keys rotate`. Any early return rolls back.
@@ -77,6 +81,7 @@ impl MasterKeyStore for PgStore {
             if r.rows_affected() != 1 {
                 return Err(changed());
             }
+            crate::audit::insert_audits(&mut tx, &audit, &()).await?;
             tx.commit().await.map_err(db_err)
         })
         .await

@@ -2,11 +2,13 @@
 //! within the account. Categories and config fields are stored as JSON text, as in SQLite.
 
 use async_trait::async_trait;
+use authd_core::audit::Audit;
 use authd_core::ids::AccountId;
 use authd_core::provider::{Provider, ProviderStore};
 use authd_core::{Error, Result};
 use authd_store_sql::provider_from_row;
 
+use crate::audit::insert_audits;
 use crate::{db_err, PgStore};
 
 const PROVIDER_COLS: &str = "id, slug, name, namespace, description, categories, auth_method, \
@@ -19,6 +21,7 @@ impl ProviderStore for PgStore {
         account: AccountId,
         p: Provider,
         now_ms: i64,
+        audit: Audit<'_, Provider>,
     ) -> Result<Provider> {
         let fields: Vec<(&str, &str, &str, bool)> = p
             .config
@@ -35,6 +38,7 @@ impl ProviderStore for PgStore {
         let config = serde_json::to_string(&fields).map_err(Error::internal)?;
         let categories = serde_json::to_string(&p.categories).map_err(Error::internal)?;
         self.bounded(async {
+            let mut tx = self.pool.begin().await.map_err(db_err)?;
             sqlx::query(
                 "INSERT INTO providers (id, account_id, slug, name, namespace, description, \
                  categories, auth_method, hidden, no_auth, config, created_ms, auth_description) \
@@ -53,7 +57,7 @@ impl ProviderStore for PgStore {
             .bind(&config)
             .bind(now_ms)
             .bind(&p.auth_description)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(|e| match db_err(e) {
                 Error::Conflict(_) => {
@@ -61,7 +65,8 @@ impl ProviderStore for PgStore {
                 }
                 other => other,
             })?;
-            Ok(())
+            insert_audits(&mut tx, &audit, &p).await?;
+            tx.commit().await.map_err(db_err)
         })
         .await?;
         Ok(p)

@@ -7,6 +7,7 @@
 //! transaction, so every node stops honouring the old token's cached expiry at commit.
 
 use async_trait::async_trait;
+use authd_core::audit::Audit;
 use authd_core::ids::{AccountId, AuthId};
 use authd_core::model::{Auth, NewToken};
 use authd_core::settings::StoredSetting;
@@ -15,6 +16,7 @@ use authd_core::{Error, Result};
 use authd_store_sql::setting_from_row;
 use serde_json::Value;
 
+use crate::audit::{insert_audit, insert_audits};
 use crate::auths::insert_token;
 use crate::notify::publish;
 use crate::{corrupt, db_err, get, PgStore};
@@ -67,9 +69,11 @@ impl SettingsStore for PgStore {
         slug: &str,
         value: &Value,
         now_ms: i64,
+        audit: Audit<'_, ()>,
     ) -> Result<()> {
         let text = to_json(value)?;
         self.bounded(async {
+            let mut tx = self.pool.begin().await.map_err(db_err)?;
             sqlx::query(
                 "INSERT INTO account_settings (account_id, slug, value, updated_ms) \
                  VALUES ($1, $2, $3, $4) \
@@ -80,23 +84,35 @@ impl SettingsStore for PgStore {
             .bind(slug)
             .bind(&text)
             .bind(now_ms)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-            Ok(())
+            insert_audits(&mut tx, &audit, &()).await?;
+            tx.commit().await.map_err(db_err)
         })
         .await
     }
 
-    async fn delete_setting(&self, account: AccountId, slug: &str) -> Result<bool> {
+    async fn delete_setting(
+        &self,
+        account: AccountId,
+        slug: &str,
+        audit: Audit<'_, ()>,
+    ) -> Result<bool> {
         self.bounded(async {
+            let mut tx = self.pool.begin().await.map_err(db_err)?;
             let r = sqlx::query("DELETE FROM account_settings WHERE account_id = $1 AND slug = $2")
                 .bind(account.to_string())
                 .bind(slug)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
-            Ok(r.rows_affected() > 0)
+            if r.rows_affected() == 0 {
+                return Ok(false);
+            }
+            insert_audits(&mut tx, &audit, &()).await?;
+            tx.commit().await.map_err(db_err)?;
+            Ok(true)
         })
         .await
     }
@@ -110,6 +126,7 @@ impl EntityStore for PgStore {
         kind: &str,
         items: &[(String, Value)],
         now_ms: i64,
+        audit: Audit<'_, ()>,
     ) -> Result<()> {
         let bodies = items
             .iter()
@@ -133,6 +150,7 @@ impl EntityStore for PgStore {
                 .await
                 .map_err(db_err)?;
             }
+            insert_audits(&mut tx, &audit, &()).await?;
             tx.commit().await.map_err(db_err)
         })
         .await
@@ -206,6 +224,9 @@ impl RotationStore for PgStore {
                 return Ok(None);
             }
             insert_token(&mut tx, account, &new, now_ms).await?;
+            if let Some(e) = &new.audit {
+                insert_audit(&mut tx, e).await?;
+            }
             sqlx::query("UPDATE auths SET parent_id = $1 WHERE account_id = $2 AND parent_id = $3")
                 .bind(new.id.to_string())
                 .bind(account.to_string())

@@ -1,6 +1,7 @@
 //! Users of an account on PostgreSQL.
 
 use async_trait::async_trait;
+use authd_core::audit::Audit;
 use authd_core::ids::{AccountId, AuthId, UserId};
 use authd_core::model::{Page, User, UserPatch};
 use authd_core::roles::{Role, RoleSet};
@@ -8,6 +9,7 @@ use authd_core::store::UserStore;
 use authd_core::{Error, Result};
 use authd_store_sql::user_from_row;
 
+use crate::audit::insert_audits;
 use crate::notify::publish;
 use crate::retry::retry_conflicts;
 use crate::{corrupt, db_err, id_col, limit, PgStore};
@@ -21,8 +23,9 @@ fn email_conflict(e: sqlx::Error) -> Error {
 
 #[async_trait]
 impl UserStore for PgStore {
-    async fn create_user(&self, u: User) -> Result<User> {
+    async fn create_user(&self, u: User, audit: Audit<'_, User>) -> Result<User> {
         self.bounded(async {
+            let mut tx = self.pool.begin().await.map_err(db_err)?;
             sqlx::query(
                 "INSERT INTO users (id, account_id, email, name, roles, created_ms, updated_ms, \
                  last_logon_ms, granted_by, roles_updated_ms) \
@@ -38,9 +41,11 @@ impl UserStore for PgStore {
             .bind(u.last_logon_ms)
             .bind(u.granted_by.map(|g| g.to_string()))
             .bind(u.roles_updated_ms)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(email_conflict)?;
+            insert_audits(&mut tx, &audit, &u).await?;
+            tx.commit().await.map_err(db_err)?;
             Ok(u)
         })
         .await
@@ -86,6 +91,7 @@ impl UserStore for PgStore {
         id: UserId,
         patch: UserPatch,
         now_ms: i64,
+        audit: Audit<'_, (User, Vec<AuthId>)>,
     ) -> Result<Option<(User, Vec<AuthId>)>> {
         self.bounded(async {
             let mut tx = self.pool.begin().await.map_err(db_err)?;
@@ -139,16 +145,23 @@ impl UserStore for PgStore {
             } else {
                 Vec::new()
             };
+            let out = (user, tokens);
+            insert_audits(&mut tx, &audit, &out).await?;
             tx.commit().await.map_err(db_err)?;
-            Ok(Some((user, tokens)))
+            Ok(Some(out))
         })
         .await
     }
 
-    async fn delete_user(&self, account: AccountId, id: UserId) -> Result<Option<Vec<AuthId>>> {
+    async fn delete_user(
+        &self,
+        account: AccountId,
+        id: UserId,
+        audit: Audit<'_, Vec<AuthId>>,
+    ) -> Result<Option<Vec<AuthId>>> {
         let acct = account.to_string();
         let uid = id.to_string();
-        let (acct, uid) = (&acct, &uid);
+        let (acct, uid, audit) = (&acct, &uid, &audit);
         // Same lock order as every other multi-row change of `auths` (ascending id, see
         // `auths.rs`), and rerun on a deadlock or serialization failure, so the revocation of a
         // user's tokens never loses to the nodes' last-access batches.
@@ -190,6 +203,7 @@ impl UserStore for PgStore {
                 .await
                 .map_err(db_err)?;
             publish(&mut tx, &revoked).await?;
+            insert_audits(&mut tx, audit, &revoked).await?;
             tx.commit().await.map_err(db_err)?;
             Ok(Some(revoked))
         }))

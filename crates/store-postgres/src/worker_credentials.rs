@@ -3,18 +3,25 @@
 //! node reads the table on every worker request, so a revocation holds everywhere at once.
 
 use async_trait::async_trait;
+use authd_core::audit::Audit;
 use authd_core::ids::WorkerCredentialId;
 use authd_core::worker_credential::{NewWorkerCredential, WorkerCredential, WorkerCredentialStore};
 use authd_core::{Error, Result};
 use authd_store_sql::{worker_accounts_text, worker_credential_from_row, WORKER_CREDENTIAL_COLS};
 
+use crate::audit::insert_audits;
 use crate::{db_err, PgStore};
 
 #[async_trait]
 impl WorkerCredentialStore for PgStore {
-    async fn create_worker_credential(&self, new: NewWorkerCredential) -> Result<()> {
+    async fn create_worker_credential(
+        &self,
+        new: NewWorkerCredential,
+        audit: Audit<'_, ()>,
+    ) -> Result<()> {
         let c = &new.credential;
         self.bounded(async {
+            let mut tx = self.pool.begin().await.map_err(db_err)?;
             sqlx::query(
                 "INSERT INTO worker_credentials (id, name, hash, accounts, created_ms, revoked_ms) \
                  VALUES ($1, $2, $3, $4, $5, NULL)",
@@ -24,7 +31,7 @@ impl WorkerCredentialStore for PgStore {
             .bind(new.hash.as_slice())
             .bind(worker_accounts_text(&c.accounts))
             .bind(c.created_ms)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(|e| match db_err(e) {
                 Error::Conflict(_) => Error::Conflict(format!(
@@ -33,7 +40,8 @@ impl WorkerCredentialStore for PgStore {
                 )),
                 other => other,
             })?;
-            Ok(())
+            insert_audits(&mut tx, &audit, &()).await?;
+            tx.commit().await.map_err(db_err)
         })
         .await
     }
@@ -72,18 +80,29 @@ impl WorkerCredentialStore for PgStore {
         .await
     }
 
-    async fn revoke_worker_credential(&self, id: WorkerCredentialId, now_ms: i64) -> Result<bool> {
+    async fn revoke_worker_credential(
+        &self,
+        id: WorkerCredentialId,
+        now_ms: i64,
+        audit: Audit<'_, ()>,
+    ) -> Result<bool> {
         self.bounded(async {
+            let mut tx = self.pool.begin().await.map_err(db_err)?;
             let r = sqlx::query(
                 "UPDATE worker_credentials SET revoked_ms = $1 \
                  WHERE id = $2 AND revoked_ms IS NULL",
             )
             .bind(now_ms)
             .bind(id.to_string())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-            Ok(r.rows_affected() == 1)
+            if r.rows_affected() != 1 {
+                return Ok(false);
+            }
+            insert_audits(&mut tx, &audit, &()).await?;
+            tx.commit().await.map_err(db_err)?;
+            Ok(true)
         })
         .await
     }

@@ -6,6 +6,7 @@
 //! has already removed the auth (and the check fails): no dangling id either way.
 
 use async_trait::async_trait;
+use authd_core::audit::Audit;
 use authd_core::ids::{AccountId, WorkId};
 use authd_core::model::Page;
 use authd_core::work::{StatusChange, Work, WorkStatus, WorkStore};
@@ -14,6 +15,7 @@ use authd_store_sql::work_from_row;
 
 use sqlx::PgConnection;
 
+use crate::audit::insert_audits;
 use crate::{corrupt, db_err, limit, PgStore};
 
 /// One statement, so the work and its auth ids always come from the same snapshot.
@@ -90,7 +92,7 @@ async fn apply_status_change(
 
 #[async_trait]
 impl WorkStore for PgStore {
-    async fn create_work(&self, w: Work) -> Result<Work> {
+    async fn create_work(&self, w: Work, audit: Audit<'_, Work>) -> Result<Work> {
         let acct = w.account_id.to_string();
         self.bounded(async {
             let mut tx = self.pool.begin().await.map_err(db_err)?;
@@ -160,8 +162,10 @@ impl WorkStore for PgStore {
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(db_err)?;
+            let work = work_from_row(&row)?;
+            insert_audits(&mut tx, &audit, &work).await?;
             tx.commit().await.map_err(db_err)?;
-            work_from_row(&row)
+            Ok(work)
         })
         .await
     }
@@ -201,15 +205,26 @@ impl WorkStore for PgStore {
         .await
     }
 
-    async fn delete_work(&self, account: AccountId, id: WorkId) -> Result<bool> {
+    async fn delete_work(
+        &self,
+        account: AccountId,
+        id: WorkId,
+        audit: Audit<'_, ()>,
+    ) -> Result<bool> {
         self.bounded(async {
+            let mut tx = self.pool.begin().await.map_err(db_err)?;
             let r = sqlx::query("DELETE FROM works WHERE account_id = $1 AND id = $2")
                 .bind(account.to_string())
                 .bind(id.to_string())
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
-            Ok(r.rows_affected() > 0)
+            if r.rows_affected() == 0 {
+                return Ok(false);
+            }
+            insert_audits(&mut tx, &audit, &()).await?;
+            tx.commit().await.map_err(db_err)?;
+            Ok(true)
         })
         .await
     }

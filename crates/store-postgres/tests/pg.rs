@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use authd_core::audit::Audit;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -140,6 +141,7 @@ async fn the_credential_cascade_and_rotation_are_announced_after_commit() {
                 secrets: vec![],
             },
             2,
+            Audit::None,
         )
         .await
         .unwrap();
@@ -163,7 +165,7 @@ async fn the_credential_cascade_and_rotation_are_announced_after_commit() {
     // (here the credential) to the new token, and the old token hangs under it: deleting the
     // new one takes all three.
     let out = writer
-        .delete_auth_cascade(a, new.id, "deleted", 5)
+        .delete_auth_cascade(a, new.id, "deleted", 5, Audit::None)
         .await
         .unwrap();
     let got = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await;
@@ -177,7 +179,7 @@ async fn the_credential_cascade_and_rotation_are_announced_after_commit() {
     assert!(ids.contains(&cred));
     // Deleting nothing announces nothing.
     assert!(writer
-        .delete_auth_cascade(a, root.id, "deleted", 6)
+        .delete_auth_cascade(a, root.id, "deleted", 6, Audit::None)
         .await
         .unwrap()
         .deleted

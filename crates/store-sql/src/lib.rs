@@ -169,7 +169,10 @@ pub fn audit_from_row(row: &impl SqlRow) -> Result<AuditEntry> {
         at_ms: get(row, "at_ms")?,
         account_id: opt_id_col(row, "account_id", AccountId::parse)?,
         actor: get(row, "actor")?,
-        action: get(row, "action")?,
+        action: {
+            let text: String = get(row, "action")?;
+            authd_core::audit::AuditAction::parse(&text).ok_or_else(|| corrupt("action"))?
+        },
         target: get(row, "target")?,
         outcome: get(row, "outcome")?,
         request_id: get(row, "request_id")?,

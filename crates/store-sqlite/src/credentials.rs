@@ -7,7 +7,7 @@
 //! another writer commits in between.
 
 use async_trait::async_trait;
-use authd_core::audit::{AuditEntry, AuditFilter, AuditStore};
+use authd_core::audit::{Audit, AuditEntry, AuditFilter, AuditStore};
 use authd_core::credential::{
     CredentialPatch, CredentialRecord, CredentialStore, DataKeyRecord, DeleteOutcome, KeyDestroy,
     KeyStore, NewCredential, SealGrant, SecretLocation, StoredSecret,
@@ -23,7 +23,9 @@ use authd_store_sql::{
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Sqlite, Transaction};
 
-use super::{auth_from_row, corrupt, db_err, get, id_col, limit, SqliteStore, AUTH_COLS};
+use super::{
+    auth_from_row, corrupt, db_err, get, id_col, insert_audits, limit, SqliteStore, AUTH_COLS,
+};
 
 type Tx<'a> = Transaction<'a, Sqlite>;
 
@@ -70,6 +72,7 @@ impl CredentialStore for SqliteStore {
         account: AccountId,
         c: NewCredential,
         now_ms: i64,
+        audit: Audit<'_, authd_core::model::Auth>,
     ) -> Result<authd_core::model::Auth> {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         sqlx::query(
@@ -102,8 +105,10 @@ impl CredentialStore for SqliteStore {
         let row = auth_in_tx(&mut tx, account, c.id)
             .await?
             .ok_or_else(|| corrupt("auth"))?;
+        let auth = auth_from_row(&row)?;
+        insert_audits(&mut tx, &audit, &auth).await?;
         tx.commit().await.map_err(db_err)?;
-        auth_from_row(&row)
+        Ok(auth)
     }
 
     async fn update_credential(
@@ -112,6 +117,7 @@ impl CredentialStore for SqliteStore {
         id: AuthId,
         p: CredentialPatch,
         now_ms: i64,
+        audit: Audit<'_, authd_core::model::Auth>,
     ) -> Result<Option<authd_core::model::Auth>> {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         // Compare-and-swap on the generation the new secrets were sealed for.
@@ -159,8 +165,10 @@ impl CredentialStore for SqliteStore {
         let row = auth_in_tx(&mut tx, account, id)
             .await?
             .ok_or_else(|| corrupt("auth"))?;
+        let auth = auth_from_row(&row)?;
+        insert_audits(&mut tx, &audit, &auth).await?;
         tx.commit().await.map_err(db_err)?;
-        auth_from_row(&row).map(Some)
+        Ok(Some(auth))
     }
 
     async fn get_credential(
@@ -214,6 +222,7 @@ impl CredentialStore for SqliteStore {
         id: AuthId,
         reason: &str,
         now_ms: i64,
+        audit: Audit<'_, DeleteOutcome>,
     ) -> Result<DeleteOutcome> {
         let acct = account.to_string();
         let mut tx = self.pool.begin().await.map_err(db_err)?;
@@ -270,6 +279,7 @@ impl CredentialStore for SqliteStore {
             }
         }
         crate::feed::publish(&mut tx, &out.deleted).await?;
+        insert_audits(&mut tx, &audit, &out).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(out)
     }
@@ -299,6 +309,7 @@ impl KeyStore for SqliteStore {
         key: DataKeyRecord,
         make_current: bool,
         only_if_empty: bool,
+        audit: Audit<'_, ()>,
     ) -> Result<bool> {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         let r = sqlx::query(
@@ -326,6 +337,7 @@ impl KeyStore for SqliteStore {
                 .await
                 .map_err(db_err)?;
         }
+        insert_audits(&mut tx, &audit, &()).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(true)
     }
@@ -444,7 +456,12 @@ impl KeyStore for SqliteStore {
         }))
     }
 
-    async fn rotate_data_key_from(&self, expected: &str, key: DataKeyRecord) -> Result<bool> {
+    async fn rotate_data_key_from(
+        &self,
+        expected: &str,
+        key: DataKeyRecord,
+        audit: Audit<'_, ()>,
+    ) -> Result<bool> {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         let r = sqlx::query("UPDATE data_keys SET current = 0 WHERE id = ? AND current = 1")
             .bind(expected)
@@ -461,11 +478,12 @@ impl KeyStore for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
+        insert_audits(&mut tx, &audit, &()).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(true)
     }
 
-    async fn destroy_data_key(&self, key_id: &str) -> Result<KeyDestroy> {
+    async fn destroy_data_key(&self, key_id: &str, audit: Audit<'_, ()>) -> Result<KeyDestroy> {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         // The delete comes first (write lock), and checks in the same statement; the foreign
         // key from auth_secrets backs it up.
@@ -478,6 +496,7 @@ impl KeyStore for SqliteStore {
         .await
         .map_err(db_err)?;
         if r.rows_affected() > 0 {
+            insert_audits(&mut tx, &audit, &()).await?;
             tx.commit().await.map_err(db_err)?;
             return Ok(KeyDestroy::Destroyed);
         }
@@ -572,7 +591,7 @@ const WORK_SELECT: &str = "SELECT w.*, (SELECT group_concat(auth_id, ',') FROM \
 
 #[async_trait]
 impl WorkStore for SqliteStore {
-    async fn create_work(&self, w: Work) -> Result<Work> {
+    async fn create_work(&self, w: Work, audit: Audit<'_, Work>) -> Result<Work> {
         let acct = w.account_id.to_string();
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         sqlx::query(
@@ -638,8 +657,10 @@ impl WorkStore for SqliteStore {
             .fetch_one(&mut *tx)
             .await
             .map_err(db_err)?;
+        let work = work_from_row(&row)?;
+        insert_audits(&mut tx, &audit, &work).await?;
         tx.commit().await.map_err(db_err)?;
-        work_from_row(&row)
+        Ok(work)
     }
 
     async fn get_work(&self, account: AccountId, id: WorkId) -> Result<Option<Work>> {
@@ -670,14 +691,25 @@ impl WorkStore for SqliteStore {
             .collect()
     }
 
-    async fn delete_work(&self, account: AccountId, id: WorkId) -> Result<bool> {
+    async fn delete_work(
+        &self,
+        account: AccountId,
+        id: WorkId,
+        audit: Audit<'_, ()>,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
         let r = sqlx::query("DELETE FROM works WHERE account_id = ? AND id = ?")
             .bind(account.to_string())
             .bind(id.to_string())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        Ok(r.rows_affected() > 0)
+        if r.rows_affected() == 0 {
+            return Ok(false);
+        }
+        insert_audits(&mut tx, &audit, &()).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
     }
 }
 
@@ -725,6 +757,7 @@ impl ProviderStore for SqliteStore {
         account: AccountId,
         p: Provider,
         now_ms: i64,
+        audit: Audit<'_, Provider>,
     ) -> Result<Provider> {
         let fields: Vec<(&str, &str, &str, bool)> = p
             .config
@@ -740,6 +773,7 @@ impl ProviderStore for SqliteStore {
             .collect();
         let config = serde_json::to_string(&fields).map_err(Error::internal)?;
         let categories = serde_json::to_string(&p.categories).map_err(Error::internal)?;
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
         sqlx::query(
             "INSERT INTO providers (id, account_id, slug, name, namespace, description, \
              categories, auth_method, hidden, no_auth, config, created_ms, auth_description) \
@@ -758,7 +792,7 @@ impl ProviderStore for SqliteStore {
         .bind(config)
         .bind(now_ms)
         .bind(&p.auth_description)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(|e| match db_err(e) {
             Error::Conflict(_) => {
@@ -766,6 +800,8 @@ impl ProviderStore for SqliteStore {
             }
             other => other,
         })?;
+        insert_audits(&mut tx, &audit, &p).await?;
+        tx.commit().await.map_err(db_err)?;
         Ok(p)
     }
 

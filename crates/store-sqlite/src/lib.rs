@@ -12,6 +12,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use authd_core::audit::Audit;
 use authd_core::ids::{AccountId, AuthId, UserId};
 use authd_core::model::{
     Account, Auth, AuthFilter, AuthKind, NewAccount, NewToken, Page, TokenCredential, User,
@@ -179,7 +180,7 @@ pub(crate) async fn insert_audit(
     .bind(e.at_ms)
     .bind(e.account_id.map(|a| a.to_string()))
     .bind(&e.actor)
-    .bind(&e.action)
+    .bind(e.action.as_str())
     .bind(&e.target)
     .bind(&e.outcome)
     .bind(&e.request_id)
@@ -187,6 +188,18 @@ pub(crate) async fn insert_audit(
     .fetch_one(conn)
     .await
     .map_err(db_err)
+}
+
+/// Inserts a mutation's audit entries for what it did, inside its transaction.
+pub(crate) async fn insert_audits<T>(
+    conn: &mut sqlx::SqliteConnection,
+    audit: &Audit<'_, T>,
+    outcome: &T,
+) -> Result<()> {
+    for e in audit.entries(outcome) {
+        insert_audit(&mut *conn, &e).await?;
+    }
+    Ok(())
 }
 
 fn limit(l: u32) -> i64 {
@@ -246,7 +259,8 @@ impl AccountStore for SqliteStore {
 
 #[async_trait]
 impl UserStore for SqliteStore {
-    async fn create_user(&self, u: User) -> Result<User> {
+    async fn create_user(&self, u: User, audit: Audit<'_, User>) -> Result<User> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
         sqlx::query(
             "INSERT INTO users (id, account_id, email, name, roles, created_ms, updated_ms, \
              last_logon_ms, granted_by, roles_updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -261,12 +275,14 @@ impl UserStore for SqliteStore {
         .bind(u.last_logon_ms)
         .bind(u.granted_by.map(|g| g.to_string()))
         .bind(u.roles_updated_ms)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(|e| match db_err(e) {
             Error::Conflict(_) => Error::Conflict("A user with this email already exists".into()),
             other => other,
         })?;
+        insert_audits(&mut tx, &audit, &u).await?;
+        tx.commit().await.map_err(db_err)?;
         Ok(u)
     }
 
@@ -302,6 +318,7 @@ impl UserStore for SqliteStore {
         id: UserId,
         patch: UserPatch,
         now_ms: i64,
+        audit: Audit<'_, (User, Vec<AuthId>)>,
     ) -> Result<Option<(User, Vec<AuthId>)>> {
         // IMMEDIATE: the write lock is taken before the read of the old roles, so the
         // last-admin check and the change are one atomic step.
@@ -348,11 +365,18 @@ impl UserStore for SqliteStore {
             Vec::new()
         };
         feed::publish(&mut tx, &tokens).await?;
+        let out = (user, tokens);
+        insert_audits(&mut tx, &audit, &out).await?;
         tx.commit().await.map_err(db_err)?;
-        Ok(Some((user, tokens)))
+        Ok(Some(out))
     }
 
-    async fn delete_user(&self, account: AccountId, id: UserId) -> Result<Option<Vec<AuthId>>> {
+    async fn delete_user(
+        &self,
+        account: AccountId,
+        id: UserId,
+        audit: Audit<'_, Vec<AuthId>>,
+    ) -> Result<Option<Vec<AuthId>>> {
         let mut tx = self
             .pool
             .begin_with("BEGIN IMMEDIATE")
@@ -389,6 +413,7 @@ impl UserStore for SqliteStore {
             .await
             .map_err(db_err)?;
         feed::publish(&mut tx, &revoked).await?;
+        insert_audits(&mut tx, &audit, &revoked).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(Some(revoked))
     }

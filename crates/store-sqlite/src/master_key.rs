@@ -33,7 +33,11 @@ impl MasterKeyStore for SqliteStore {
             .ok_or_else(|| Error::internal(anyhow::anyhow!("token-hash key missing after insert")))
     }
 
-    async fn rewrap_master(&self, rewrap: MasterRewrap) -> Result<()> {
+    async fn rewrap_master(
+        &self,
+        rewrap: MasterRewrap,
+        audit: authd_core::audit::Audit<'_, ()>,
+    ) -> Result<()> {
         // BEGIN IMMEDIATE: the write lock is taken first, so the count and the swaps below see
         // one state (a concurrent `keys rotate` waits). Any early return rolls back.
         let mut tx = self
@@ -70,6 +74,7 @@ impl MasterKeyStore for SqliteStore {
         if r.rows_affected() != 1 {
             return Err(changed());
         }
+        crate::insert_audits(&mut tx, &audit, &()).await?;
         tx.commit().await.map_err(db_err)
     }
 }

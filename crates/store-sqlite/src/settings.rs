@@ -2,6 +2,7 @@
 //! ([`SettingsStore`], [`EntityStore`], [`RotationStore`]). Every query binds the account id.
 
 use async_trait::async_trait;
+use authd_core::audit::Audit;
 use authd_core::ids::{AccountId, AuthId};
 use authd_core::model::{Auth, NewToken};
 use authd_core::settings::StoredSetting;
@@ -10,7 +11,10 @@ use authd_core::{Error, Result};
 use authd_store_sql::setting_from_row;
 use serde_json::Value;
 
-use crate::{auth_from_row, corrupt, db_err, get, insert_token, SqliteStore, AUTH_COLS};
+use crate::{
+    auth_from_row, corrupt, db_err, get, insert_audit, insert_audits, insert_token, SqliteStore,
+    AUTH_COLS,
+};
 
 fn to_json(v: &Value) -> Result<String> {
     serde_json::to_string(v).map_err(Error::internal)
@@ -53,7 +57,9 @@ impl SettingsStore for SqliteStore {
         slug: &str,
         value: &Value,
         now_ms: i64,
+        audit: Audit<'_, ()>,
     ) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
         sqlx::query(
             "INSERT INTO account_settings (account_id, slug, value, updated_ms) \
              VALUES (?, ?, ?, ?) \
@@ -64,20 +70,32 @@ impl SettingsStore for SqliteStore {
         .bind(slug)
         .bind(to_json(value)?)
         .bind(now_ms)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-        Ok(())
+        insert_audits(&mut tx, &audit, &()).await?;
+        tx.commit().await.map_err(db_err)
     }
 
-    async fn delete_setting(&self, account: AccountId, slug: &str) -> Result<bool> {
+    async fn delete_setting(
+        &self,
+        account: AccountId,
+        slug: &str,
+        audit: Audit<'_, ()>,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
         let r = sqlx::query("DELETE FROM account_settings WHERE account_id = ? AND slug = ?")
             .bind(account.to_string())
             .bind(slug)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        Ok(r.rows_affected() > 0)
+        if r.rows_affected() == 0 {
+            return Ok(false);
+        }
+        insert_audits(&mut tx, &audit, &()).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
     }
 }
 
@@ -89,6 +107,7 @@ impl EntityStore for SqliteStore {
         kind: &str,
         items: &[(String, Value)],
         now_ms: i64,
+        audit: Audit<'_, ()>,
     ) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         for (key, body) in items {
@@ -107,6 +126,7 @@ impl EntityStore for SqliteStore {
             .await
             .map_err(db_err)?;
         }
+        insert_audits(&mut tx, &audit, &()).await?;
         tx.commit().await.map_err(db_err)
     }
 
@@ -175,6 +195,9 @@ impl RotationStore for SqliteStore {
             return Ok(None);
         }
         insert_token(&mut tx, account, &new, now_ms).await?;
+        if let Some(e) = &new.audit {
+            insert_audit(&mut tx, e).await?;
+        }
         let sql = format!("SELECT {AUTH_COLS} FROM auths WHERE account_id = ? AND id = ?");
         let row = sqlx::query(&sql)
             .bind(account.to_string())

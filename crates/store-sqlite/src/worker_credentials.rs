@@ -2,17 +2,23 @@
 //! tenant data, so no account binding; the account limit is data the server enforces.
 
 use async_trait::async_trait;
+use authd_core::audit::Audit;
 use authd_core::ids::WorkerCredentialId;
 use authd_core::worker_credential::{NewWorkerCredential, WorkerCredential, WorkerCredentialStore};
 use authd_core::{Error, Result};
 use authd_store_sql::{worker_accounts_text, worker_credential_from_row, WORKER_CREDENTIAL_COLS};
 
-use super::{db_err, SqliteStore};
+use super::{db_err, insert_audits, SqliteStore};
 
 #[async_trait]
 impl WorkerCredentialStore for SqliteStore {
-    async fn create_worker_credential(&self, new: NewWorkerCredential) -> Result<()> {
+    async fn create_worker_credential(
+        &self,
+        new: NewWorkerCredential,
+        audit: Audit<'_, ()>,
+    ) -> Result<()> {
         let c = &new.credential;
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
         sqlx::query(
             "INSERT INTO worker_credentials (id, name, hash, accounts, created_ms, revoked_ms) \
              VALUES (?, ?, ?, ?, ?, NULL)",
@@ -22,7 +28,7 @@ impl WorkerCredentialStore for SqliteStore {
         .bind(new.hash.as_slice())
         .bind(worker_accounts_text(&c.accounts))
         .bind(c.created_ms)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(|e| match db_err(e) {
             Error::Conflict(_) => Error::Conflict(format!(
@@ -31,7 +37,8 @@ impl WorkerCredentialStore for SqliteStore {
             )),
             other => other,
         })?;
-        Ok(())
+        insert_audits(&mut tx, &audit, &()).await?;
+        tx.commit().await.map_err(db_err)
     }
 
     async fn worker_credential_by_hash(&self, hash: &[u8; 32]) -> Result<Option<WorkerCredential>> {
@@ -62,15 +69,26 @@ impl WorkerCredentialStore for SqliteStore {
             .collect()
     }
 
-    async fn revoke_worker_credential(&self, id: WorkerCredentialId, now_ms: i64) -> Result<bool> {
+    async fn revoke_worker_credential(
+        &self,
+        id: WorkerCredentialId,
+        now_ms: i64,
+        audit: Audit<'_, ()>,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
         let r = sqlx::query(
             "UPDATE worker_credentials SET revoked_ms = ? WHERE id = ? AND revoked_ms IS NULL",
         )
         .bind(now_ms)
         .bind(id.to_string())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-        Ok(r.rows_affected() == 1)
+        if r.rows_affected() != 1 {
+            return Ok(false);
+        }
+        insert_audits(&mut tx, &audit, &()).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
     }
 }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use authd_core::audit::{AuditEntry, AuditFilter};
+use authd_core::audit::{Audit, AuditAction, AuditEntry, AuditFilter};
 use authd_core::credential::{
     CredentialPatch, DataKeyRecord, KeyDestroy, NewCredential, SealGrant, StoredSecret,
 };
@@ -34,7 +34,7 @@ fn secret(field: &str, key_id: &str, byte: u8) -> StoredSecret {
     }
 }
 
-fn cred(fields: &[&str], key_id: &str) -> NewCredential {
+pub(crate) fn cred(fields: &[&str], key_id: &str) -> NewCredential {
     NewCredential {
         id: AuthId::generate(),
         provider_id: ProviderId::generate(),
@@ -50,7 +50,10 @@ fn cred(fields: &[&str], key_id: &str) -> NewCredential {
 }
 
 async fn with_key(s: &dyn Store) -> &'static str {
-    assert!(s.add_data_key(key("k_a", 1), true, true).await.unwrap());
+    assert!(s
+        .add_data_key(key("k_a", 1), true, true, Audit::None)
+        .await
+        .unwrap());
     "k_a"
 }
 
@@ -88,11 +91,14 @@ pub(crate) async fn credentials_round_trip_and_are_scoped(s: Arc<dyn Store>) {
     let a = account(s.as_ref(), "a").await;
     let b = account(s.as_ref(), "b").await;
     let c = cred(&["config.apikey", "config.domain"], k);
-    let auth = s.create_credential(a, c.clone(), 5).await.unwrap();
+    let auth = s
+        .create_credential(a, c.clone(), 5, Audit::None)
+        .await
+        .unwrap();
     assert_eq!(auth.kind, AuthKind::Credential);
     assert_eq!(auth.provider_id, c.provider_id);
     assert!(matches!(
-        s.create_credential(b, c.clone(), 6).await,
+        s.create_credential(b, c.clone(), 6, Audit::None).await,
         Err(Error::Conflict(_))
     ));
     let rec = s.get_credential(a, c.id).await.unwrap().unwrap();
@@ -105,7 +111,7 @@ pub(crate) async fn credentials_round_trip_and_are_scoped(s: Arc<dyn Store>) {
     s.create_token(a, t.clone(), 1).await.unwrap();
     assert!(s.get_credential(a, t.id).await.unwrap().is_none());
     assert!(s
-        .update_credential(a, t.id, CredentialPatch::default(), 9)
+        .update_credential(a, t.id, CredentialPatch::default(), 9, Audit::None)
         .await
         .unwrap()
         .is_none());
@@ -118,12 +124,12 @@ pub(crate) async fn credentials_round_trip_and_are_scoped(s: Arc<dyn Store>) {
         ..CredentialPatch::default()
     };
     assert!(s
-        .update_credential(b, c.id, patch.clone(), 9)
+        .update_credential(b, c.id, patch.clone(), 9, Audit::None)
         .await
         .unwrap()
         .is_none());
     let up = s
-        .update_credential(a, c.id, patch, 9)
+        .update_credential(a, c.id, patch, 9, Audit::None)
         .await
         .unwrap()
         .unwrap();
@@ -143,7 +149,9 @@ pub(crate) async fn credential_writes_compare_and_swap_the_generation(s: Arc<dyn
     let k = with_key(s.as_ref()).await;
     let a = account(s.as_ref(), "a").await;
     let c = cred(&["config.apikey"], k);
-    s.create_credential(a, c.clone(), 5).await.unwrap();
+    s.create_credential(a, c.clone(), 5, Audit::None)
+        .await
+        .unwrap();
     let write = |generation: i64, byte: u8| CredentialPatch {
         expected_generation: generation,
         incarnation: "inc-2".into(),
@@ -151,12 +159,13 @@ pub(crate) async fn credential_writes_compare_and_swap_the_generation(s: Arc<dyn
         ..CredentialPatch::default()
     };
     assert!(s
-        .update_credential(a, c.id, write(1, 2), 6)
+        .update_credential(a, c.id, write(1, 2), 6, Audit::None)
         .await
         .unwrap()
         .is_some());
     assert!(matches!(
-        s.update_credential(a, c.id, write(1, 3), 7).await,
+        s.update_credential(a, c.id, write(1, 3), 7, Audit::None)
+            .await,
         Err(Error::Conflict(_))
     ));
     let rec = s.get_credential(a, c.id).await.unwrap().unwrap();
@@ -173,27 +182,43 @@ pub(crate) async fn delete_cascade_detaches_and_stops_works(s: Arc<dyn Store>) {
     let b = account(s.as_ref(), "b").await;
     let c1 = cred(&["config.apikey"], k);
     let c2 = cred(&["config.apikey"], k);
-    s.create_credential(a, c1.clone(), 1).await.unwrap();
-    s.create_credential(a, c2.clone(), 1).await.unwrap();
+    s.create_credential(a, c1.clone(), 1, Audit::None)
+        .await
+        .unwrap();
+    s.create_credential(a, c2.clone(), 1, Audit::None)
+        .await
+        .unwrap();
     let live = s
-        .create_work(work(a, "w1", vec![c1.id, c2.id], WorkStatus::Running))
+        .create_work(
+            work(a, "w1", vec![c1.id, c2.id], WorkStatus::Running),
+            Audit::None,
+        )
         .await
         .unwrap();
     let done = s
-        .create_work(work(a, "w2", vec![c1.id], WorkStatus::Completed))
+        .create_work(
+            work(a, "w2", vec![c1.id], WorkStatus::Completed),
+            Audit::None,
+        )
         .await
         .unwrap();
     let other = s
-        .create_work(work(a, "w3", vec![c2.id], WorkStatus::Sleeping))
+        .create_work(
+            work(a, "w3", vec![c2.id], WorkStatus::Sleeping),
+            Audit::None,
+        )
         .await
         .unwrap();
     assert!(s
-        .delete_auth_cascade(b, c1.id, "nope", 2)
+        .delete_auth_cascade(b, c1.id, "nope", 2, Audit::None)
         .await
         .unwrap()
         .deleted
         .is_empty());
-    let out = s.delete_auth_cascade(a, c1.id, "gone", 7).await.unwrap();
+    let out = s
+        .delete_auth_cascade(a, c1.id, "gone", 7, Audit::None)
+        .await
+        .unwrap();
     assert_eq!(out.deleted, vec![c1.id]);
     assert_eq!(out.stopped_works, vec![live.id]);
     let mut detached = out.detached_works.clone();
@@ -220,7 +245,7 @@ pub(crate) async fn delete_cascade_detaches_and_stops_works(s: Arc<dyn Store>) {
         vec![("k_a".to_owned(), 1)]
     );
     assert!(s
-        .delete_auth_cascade(a, c1.id, "again", 8)
+        .delete_auth_cascade(a, c1.id, "again", 8, Audit::None)
         .await
         .unwrap()
         .deleted
@@ -233,9 +258,11 @@ pub(crate) async fn works_are_scoped_and_unique(s: Arc<dyn Store>) {
     let a = account(s.as_ref(), "a").await;
     let b = account(s.as_ref(), "b").await;
     let cb = cred(&["config.apikey"], k);
-    s.create_credential(b, cb.clone(), 1).await.unwrap();
+    s.create_credential(b, cb.clone(), 1, Audit::None)
+        .await
+        .unwrap();
     assert!(matches!(
-        s.create_work(work(a, "x", vec![cb.id], WorkStatus::Sleeping))
+        s.create_work(work(a, "x", vec![cb.id], WorkStatus::Sleeping), Audit::None)
             .await,
         Err(Error::Invalid(_))
     ));
@@ -251,25 +278,28 @@ pub(crate) async fn works_are_scoped_and_unique(s: Arc<dyn Store>) {
         .unwrap()
         .is_empty());
     let w = s
-        .create_work(work(a, "x", vec![], WorkStatus::Sleeping))
+        .create_work(work(a, "x", vec![], WorkStatus::Sleeping), Audit::None)
         .await
         .unwrap();
     assert!(matches!(
-        s.create_work(work(a, "x", vec![], WorkStatus::Running))
+        s.create_work(work(a, "x", vec![], WorkStatus::Running), Audit::None)
             .await,
         Err(Error::Conflict(_))
     ));
-    s.create_work(work(b, "x", vec![cb.id], WorkStatus::Sleeping))
+    s.create_work(work(b, "x", vec![cb.id], WorkStatus::Sleeping), Audit::None)
         .await
         .unwrap();
     assert!(s.get_work(b, w.id).await.unwrap().is_none());
     let mut ids = vec![w.id];
     for i in 0..4 {
         ids.push(
-            s.create_work(work(a, &format!("y{i}"), vec![], WorkStatus::Paused))
-                .await
-                .unwrap()
-                .id,
+            s.create_work(
+                work(a, &format!("y{i}"), vec![], WorkStatus::Paused),
+                Audit::None,
+            )
+            .await
+            .unwrap()
+            .id,
         );
     }
     ids.sort();
@@ -284,24 +314,35 @@ pub(crate) async fn works_are_scoped_and_unique(s: Arc<dyn Store>) {
         seen.extend(page.into_iter().map(|x| x.id));
     }
     assert_eq!(seen, ids);
-    assert!(!s.delete_work(b, w.id).await.unwrap());
-    assert!(s.delete_work(a, w.id).await.unwrap());
+    assert!(!s.delete_work(b, w.id, Audit::None).await.unwrap());
+    assert!(s.delete_work(a, w.id, Audit::None).await.unwrap());
     assert!(s.get_work(a, w.id).await.unwrap().is_none());
 }
 
 /// Data keys: bootstrap once, rotate, count, walk old secrets, compare-and-swap rewrites.
 pub(crate) async fn data_keys_rotate_count_and_rewrap(s: Arc<dyn Store>) {
     assert!(s.current_data_key_id().await.unwrap().is_none());
-    assert!(s.add_data_key(key("k_a", 1), true, true).await.unwrap());
-    assert!(!s.add_data_key(key("k_x", 1), true, true).await.unwrap());
+    assert!(s
+        .add_data_key(key("k_a", 1), true, true, Audit::None)
+        .await
+        .unwrap());
+    assert!(!s
+        .add_data_key(key("k_x", 1), true, true, Audit::None)
+        .await
+        .unwrap());
     assert_eq!(
         s.current_data_key_id().await.unwrap().as_deref(),
         Some("k_a")
     );
     let a = account(s.as_ref(), "a").await;
     let c = cred(&["config.a", "config.b", "config.c"], "k_a");
-    s.create_credential(a, c.clone(), 1).await.unwrap();
-    assert!(s.add_data_key(key("k_b", 2), true, false).await.unwrap());
+    s.create_credential(a, c.clone(), 1, Audit::None)
+        .await
+        .unwrap();
+    assert!(s
+        .add_data_key(key("k_b", 2), true, false, Audit::None)
+        .await
+        .unwrap());
     assert_eq!(
         s.current_data_key_id().await.unwrap().as_deref(),
         Some("k_b")
@@ -344,15 +385,24 @@ pub(crate) async fn data_keys_rotate_count_and_rewrap(s: Arc<dyn Store>) {
 /// Seal reservations: granted only under the current key, never past the budget, counted;
 /// a spent key is rotated once by compare-and-swap.
 pub(crate) async fn data_key_seals_are_reserved_within_the_budget(s: Arc<dyn Store>) {
-    assert!(s.add_data_key(key("k_a", 1), true, true).await.unwrap());
+    assert!(s
+        .add_data_key(key("k_a", 1), true, true, Audit::None)
+        .await
+        .unwrap());
     let grant = |granted, seals| Some(SealGrant { granted, seals });
     assert_eq!(s.reserve_seals("k_a", 2, 5).await.unwrap(), grant(2, 2));
     assert_eq!(s.reserve_seals("k_a", 4, 5).await.unwrap(), grant(3, 5));
     assert_eq!(s.reserve_seals("k_a", 1, 5).await.unwrap(), grant(0, 5));
     assert_eq!(s.reserve_seals("k_missing", 1, 5).await.unwrap(), None);
-    assert!(s.rotate_data_key_from("k_a", key("k_b", 2)).await.unwrap());
+    assert!(s
+        .rotate_data_key_from("k_a", key("k_b", 2), Audit::None)
+        .await
+        .unwrap());
     // A second process that found k_a spent does not rotate again.
-    assert!(!s.rotate_data_key_from("k_a", key("k_c", 3)).await.unwrap());
+    assert!(!s
+        .rotate_data_key_from("k_a", key("k_c", 3), Audit::None)
+        .await
+        .unwrap());
     assert_eq!(
         s.current_data_key_id().await.unwrap().as_deref(),
         Some("k_b")
@@ -369,21 +419,29 @@ pub(crate) async fn data_key_seals_are_reserved_within_the_budget(s: Arc<dyn Sto
 
 /// Destroying a data key: refused while current or referenced (with the count), then done.
 pub(crate) async fn data_keys_are_destroyed_only_when_retired_and_unused(s: Arc<dyn Store>) {
-    assert!(s.add_data_key(key("k_a", 1), true, true).await.unwrap());
+    assert!(s
+        .add_data_key(key("k_a", 1), true, true, Audit::None)
+        .await
+        .unwrap());
     let a = account(s.as_ref(), "a").await;
     let c = cred(&["config.a", "config.b"], "k_a");
-    s.create_credential(a, c.clone(), 1).await.unwrap();
+    s.create_credential(a, c.clone(), 1, Audit::None)
+        .await
+        .unwrap();
     assert_eq!(
-        s.destroy_data_key("k_a").await.unwrap(),
+        s.destroy_data_key("k_a", Audit::None).await.unwrap(),
         KeyDestroy::Current
     );
-    assert!(s.add_data_key(key("k_b", 2), true, false).await.unwrap());
+    assert!(s
+        .add_data_key(key("k_b", 2), true, false, Audit::None)
+        .await
+        .unwrap());
     assert_eq!(
-        s.destroy_data_key("k_a").await.unwrap(),
+        s.destroy_data_key("k_a", Audit::None).await.unwrap(),
         KeyDestroy::Referenced(2)
     );
     assert_eq!(
-        s.destroy_data_key("k_nope").await.unwrap(),
+        s.destroy_data_key("k_nope", Audit::None).await.unwrap(),
         KeyDestroy::NotFound
     );
     for at in s.secrets_not_under("k_b", None, 10).await.unwrap() {
@@ -391,7 +449,7 @@ pub(crate) async fn data_keys_are_destroyed_only_when_retired_and_unused(s: Arc<
         assert!(s.replace_secret(&at, new).await.unwrap());
     }
     assert_eq!(
-        s.destroy_data_key("k_a").await.unwrap(),
+        s.destroy_data_key("k_a", Audit::None).await.unwrap(),
         KeyDestroy::Destroyed
     );
     assert_eq!(
@@ -404,7 +462,7 @@ pub(crate) async fn data_keys_are_destroyed_only_when_retired_and_unused(s: Arc<
         ["k_b"]
     );
     assert_eq!(
-        s.destroy_data_key("k_a").await.unwrap(),
+        s.destroy_data_key("k_a", Audit::None).await.unwrap(),
         KeyDestroy::NotFound
     );
     assert_eq!(
@@ -440,14 +498,19 @@ pub(crate) async fn providers_are_scoped_and_unique(s: Arc<dyn Store>) {
             optional: true,
         }],
     };
-    assert_eq!(s.create_provider(a, p.clone(), 1).await.unwrap(), p);
+    assert_eq!(
+        s.create_provider(a, p.clone(), 1, Audit::None)
+            .await
+            .unwrap(),
+        p
+    );
     let mut dup = p.clone();
     dup.id = ProviderId::generate();
     assert!(matches!(
-        s.create_provider(a, dup.clone(), 1).await,
+        s.create_provider(a, dup.clone(), 1, Audit::None).await,
         Err(Error::Conflict(_))
     ));
-    s.create_provider(b, dup, 1).await.unwrap();
+    s.create_provider(b, dup, 1, Audit::None).await.unwrap();
     assert_eq!(s.get_provider(a, "our_provider").await.unwrap().unwrap(), p);
     assert_eq!(
         s.get_provider(a, &p.id.to_string()).await.unwrap().unwrap(),
@@ -463,14 +526,16 @@ pub(crate) async fn providers_are_scoped_and_unique(s: Arc<dyn Store>) {
 
 /// The audit trail is append-only, scoped, newest first, filtered and paged.
 pub(crate) async fn audit_is_scoped_filtered_and_paged(s: Arc<dyn Store>) {
+    const X: AuditAction = AuditAction::WorkCreate;
+    const Y: AuditAction = AuditAction::WorkDelete;
     let a = account(s.as_ref(), "a").await;
     let b = account(s.as_ref(), "b").await;
-    let entry = |acct: Option<AccountId>, action: &str, target: &str| AuditEntry {
+    let entry = |acct: Option<AccountId>, action: AuditAction, target: &str| AuditEntry {
         seq: 0,
         at_ms: 3,
         account_id: acct,
         actor: "token:x".into(),
-        action: action.into(),
+        action,
         target: target.into(),
         outcome: "ok".into(),
         request_id: "r".into(),
@@ -481,15 +546,15 @@ pub(crate) async fn audit_is_scoped_filtered_and_paged(s: Arc<dyn Store>) {
         seqs.push(
             s.append_audit(entry(
                 Some(a),
-                if i % 2 == 0 { "x" } else { "y" },
+                if i % 2 == 0 { X } else { Y },
                 &i.to_string(),
             ))
             .await
             .unwrap(),
         );
     }
-    s.append_audit(entry(Some(b), "x", "0")).await.unwrap();
-    s.append_audit(entry(None, "x", "0")).await.unwrap();
+    s.append_audit(entry(Some(b), X, "0")).await.unwrap();
+    s.append_audit(entry(None, X, "0")).await.unwrap();
     let all = s
         .list_audit(a, AuditFilter::default(), None, 100)
         .await
@@ -508,7 +573,7 @@ pub(crate) async fn audit_is_scoped_filtered_and_paged(s: Arc<dyn Store>) {
         .list_audit(
             a,
             AuditFilter {
-                action: Some("x".into()),
+                action: Some(X.as_str().into()),
                 ..AuditFilter::default()
             },
             None,
@@ -521,7 +586,7 @@ pub(crate) async fn audit_is_scoped_filtered_and_paged(s: Arc<dyn Store>) {
         .list_audit(
             a,
             AuditFilter {
-                action: Some("x".into()),
+                action: Some(X.as_str().into()),
                 target: Some("2".into()),
                 actor: Some("token:x".into()),
             },

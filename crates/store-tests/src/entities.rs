@@ -3,6 +3,7 @@
 //! RFC 7396 merges at depth, nulls in new entities, non-object bodies, and how non-string
 //! scalars compare as text.
 
+use authd_core::audit::Audit;
 use std::sync::Arc;
 
 use authd_core::store::Store;
@@ -15,7 +16,7 @@ pub(crate) async fn entity_merges_follow_rfc7396_at_depth(s: Arc<dyn Store>) {
     let up = |key: &'static str, body: serde_json::Value, at: i64| {
         let s = s.clone();
         async move {
-            s.upsert_entities(a, "user", &[(key.to_owned(), body)], at)
+            s.upsert_entities(a, "user", &[(key.to_owned(), body)], at, Audit::None)
                 .await
                 .unwrap()
         }

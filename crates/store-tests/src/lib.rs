@@ -9,6 +9,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use authd_core::audit::Audit;
 use std::sync::Arc;
 
 use authd_core::ids::{AccountId, AuthId, UserId};
@@ -17,12 +18,17 @@ use authd_core::roles::{Role, RoleSet};
 use authd_core::store::Store;
 use authd_core::Error;
 
+mod audit;
 mod credentials;
 mod entities;
 mod master_key;
 mod token_tree;
 mod wire;
 mod worker_credentials;
+use audit::{
+    key_ring_changes_commit_their_entry_or_none, mutations_commit_their_audit_entry_or_none,
+    the_delete_cascade_audits_what_it_did, worker_credential_changes_commit_their_entry_or_none,
+};
 use credentials::{
     audit_is_scoped_filtered_and_paged, credential_writes_compare_and_swap_the_generation,
     credentials_round_trip_and_are_scoped, data_key_seals_are_reserved_within_the_budget,
@@ -92,6 +98,10 @@ macro_rules! __each_case {
             touches_keep_the_latest_time,
             bulk_token_insert,
             token_and_its_audit_entry_commit_together,
+            mutations_commit_their_audit_entry_or_none,
+            the_delete_cascade_audits_what_it_did,
+            worker_credential_changes_commit_their_entry_or_none,
+            key_ring_changes_commit_their_entry_or_none,
             concurrent_token_creations_fail_alone,
             settings_are_scoped_and_replaceable,
             entities_merge_and_are_scoped,
@@ -198,12 +208,12 @@ async fn accounts_get_sequential_aids(s: Arc<dyn Store>) {
 async fn users_are_scoped_and_emails_unique_per_account(s: Arc<dyn Store>) {
     let a = account(s.as_ref(), "a").await;
     let b = account(s.as_ref(), "b").await;
-    let u = s.create_user(user(a, "x@y.z")).await.unwrap();
+    let u = s.create_user(user(a, "x@y.z"), Audit::None).await.unwrap();
     assert!(matches!(
-        s.create_user(user(a, "x@y.z")).await,
+        s.create_user(user(a, "x@y.z"), Audit::None).await,
         Err(Error::Conflict(_))
     ));
-    s.create_user(user(b, "x@y.z")).await.unwrap();
+    s.create_user(user(b, "x@y.z"), Audit::None).await.unwrap();
     assert!(s.get_user(b, u.id).await.unwrap().is_none());
     assert_eq!(s.get_user(a, u.id).await.unwrap().unwrap(), u);
     let patch = UserPatch {
@@ -211,20 +221,24 @@ async fn users_are_scoped_and_emails_unique_per_account(s: Arc<dyn Store>) {
         ..UserPatch::default()
     };
     assert!(s
-        .update_user(b, u.id, patch.clone(), 9)
+        .update_user(b, u.id, patch.clone(), 9, Audit::None)
         .await
         .unwrap()
         .is_none());
-    let (up, _) = s.update_user(a, u.id, patch, 9).await.unwrap().unwrap();
+    let (up, _) = s
+        .update_user(a, u.id, patch, 9, Audit::None)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(up.roles, RoleSet::of(&[Role::Admin]));
     assert_eq!(up.email, "x@y.z");
     assert_eq!(up.updated_ms, 9);
     // Another admin, so that deleting this one does not leave the account without one.
     let mut other = user(a, "o@y.z");
     other.roles = RoleSet::of(&[Role::Admin]);
-    s.create_user(other).await.unwrap();
-    assert!(s.delete_user(b, u.id).await.unwrap().is_none());
-    assert!(s.delete_user(a, u.id).await.unwrap().is_some());
+    s.create_user(other, Audit::None).await.unwrap();
+    assert!(s.delete_user(b, u.id, Audit::None).await.unwrap().is_none());
+    assert!(s.delete_user(a, u.id, Audit::None).await.unwrap().is_some());
     assert!(s.get_user(a, u.id).await.unwrap().is_none());
 }
 
@@ -395,7 +409,7 @@ async fn settings_are_scoped_and_replaceable(s: Arc<dyn Store>) {
     let b = account(s.as_ref(), "b").await;
     assert!(s.list_settings(a).await.unwrap().is_empty());
     let v = serde_json::json!(["email", "phone"]);
-    s.put_setting(a, "schema_user_private_fields", &v, 10)
+    s.put_setting(a, "schema_user_private_fields", &v, 10, Audit::None)
         .await
         .unwrap();
     let got = s
@@ -411,18 +425,35 @@ async fn settings_are_scoped_and_replaceable(s: Arc<dyn Store>) {
         .unwrap()
         .is_none());
     let v2 = serde_json::json!(["10.0.0.0/8"]);
-    s.put_setting(a, "api_ip_whitelist", &v2, 11).await.unwrap();
-    s.put_setting(a, "api_ip_whitelist", &serde_json::json!(["::1/128"]), 12)
+    s.put_setting(a, "api_ip_whitelist", &v2, 11, Audit::None)
         .await
         .unwrap();
+    s.put_setting(
+        a,
+        "api_ip_whitelist",
+        &serde_json::json!(["::1/128"]),
+        12,
+        Audit::None,
+    )
+    .await
+    .unwrap();
     let all = s.list_settings(a).await.unwrap();
     assert_eq!(all.len(), 2);
     assert_eq!(all[0].slug, "api_ip_whitelist");
     assert_eq!(all[0].value, serde_json::json!(["::1/128"]));
     assert_eq!(all[0].updated_ms, 12);
-    assert!(!s.delete_setting(b, "api_ip_whitelist").await.unwrap());
-    assert!(s.delete_setting(a, "api_ip_whitelist").await.unwrap());
-    assert!(!s.delete_setting(a, "api_ip_whitelist").await.unwrap());
+    assert!(!s
+        .delete_setting(b, "api_ip_whitelist", Audit::None)
+        .await
+        .unwrap());
+    assert!(s
+        .delete_setting(a, "api_ip_whitelist", Audit::None)
+        .await
+        .unwrap());
+    assert!(!s
+        .delete_setting(a, "api_ip_whitelist", Audit::None)
+        .await
+        .unwrap());
     assert_eq!(s.list_settings(a).await.unwrap().len(), 1);
 }
 
@@ -447,6 +478,7 @@ async fn entities_merge_and_are_scoped(s: Arc<dyn Store>) {
             ),
         ],
         5,
+        Audit::None,
     )
     .await
     .unwrap();
@@ -495,6 +527,7 @@ async fn entities_merge_and_are_scoped(s: Arc<dyn Store>) {
         "user",
         &[("u1".into(), serde_json::json!({"city": null}))],
         6,
+        Audit::None,
     )
     .await
     .unwrap();
@@ -548,7 +581,7 @@ async fn rotation_caps_the_old_expiry_and_is_scoped(s: Arc<dyn Store>) {
 }
 
 async fn token_and_its_audit_entry_commit_together(s: Arc<dyn Store>) {
-    use authd_core::audit::{AuditEntry, AuditFilter};
+    use authd_core::audit::{AuditAction, AuditEntry, AuditFilter};
     let a = account(s.as_ref(), "a").await;
     let mut t = new_token(None);
     t.audit = Some(AuditEntry {
@@ -556,7 +589,7 @@ async fn token_and_its_audit_entry_commit_together(s: Arc<dyn Store>) {
         at_ms: 5,
         account_id: Some(a),
         actor: "token:x".into(),
-        action: "token.create".into(),
+        action: AuditAction::TokenCreate,
         target: t.id.to_string(),
         outcome: "ok".into(),
         request_id: "r".into(),

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use authd_core::audit::Audit;
 use authd_core::credential::DataKeyRecord;
 use authd_core::master_key::MasterRewrap;
 use authd_core::store::Store;
@@ -29,10 +30,10 @@ pub(crate) async fn master_rewrap_is_all_or_nothing(s: Arc<dyn Store>) {
         s.init_token_hash_key(vec![2; 60]).await.unwrap(),
         vec![1; 60]
     );
-    s.add_data_key(data_key("k_a", 3), true, false)
+    s.add_data_key(data_key("k_a", 3), true, false, Audit::None)
         .await
         .unwrap();
-    s.add_data_key(data_key("k_b", 4), true, false)
+    s.add_data_key(data_key("k_b", 4), true, false, Audit::None)
         .await
         .unwrap();
     let rewrap = |a: u8, with_b: bool| MasterRewrap {
@@ -44,13 +45,13 @@ pub(crate) async fn master_rewrap_is_all_or_nothing(s: Arc<dyn Store>) {
         token_key: (vec![1; 60], vec![10; 60]),
     };
     for stale in [rewrap(9, true), rewrap(3, false)] {
-        let err = s.rewrap_master(stale).await.unwrap_err();
+        let err = s.rewrap_master(stale, Audit::None).await.unwrap_err();
         assert!(matches!(err, Error::Conflict(_)), "{err:?}");
         assert_eq!(s.token_hash_key().await.unwrap(), Some(vec![1; 60]));
         let keys = s.list_data_keys().await.unwrap();
         assert_eq!(keys[0].wrapped, vec![3; 60]);
     }
-    s.rewrap_master(rewrap(3, true)).await.unwrap();
+    s.rewrap_master(rewrap(3, true), Audit::None).await.unwrap();
     assert_eq!(s.token_hash_key().await.unwrap(), Some(vec![10; 60]));
     let keys: Vec<_> = s.list_data_keys().await.unwrap();
     let blobs: Vec<_> = keys.iter().map(|k| (k.id.as_str(), k.wrapped[0])).collect();

@@ -4,6 +4,7 @@
 //! the revocation tree (children move to the new token, the old one hangs under it and names
 //! it as successor while its grace window is open).
 
+use authd_core::audit::Audit;
 use std::sync::Arc;
 
 use authd_core::model::UserPatch;
@@ -24,43 +25,57 @@ pub(crate) async fn last_admin_user_is_kept(s: Arc<dyn Store>) {
     let a = account(s.as_ref(), "a").await;
     let mut first = user(a, "first@x");
     first.roles = RoleSet::of(&[Role::Admin]);
-    let first = s.create_user(first).await.unwrap();
-    let plain = s.create_user(user(a, "plain@x")).await.unwrap();
+    let first = s.create_user(first, Audit::None).await.unwrap();
+    let plain = s
+        .create_user(user(a, "plain@x"), Audit::None)
+        .await
+        .unwrap();
     let demote = roles(&[Role::Observer]);
     assert!(matches!(
-        s.update_user(a, first.id, demote.clone(), 2).await,
+        s.update_user(a, first.id, demote.clone(), 2, Audit::None)
+            .await,
         Err(Error::Conflict(_))
     ));
     assert!(matches!(
-        s.delete_user(a, first.id).await,
+        s.delete_user(a, first.id, Audit::None).await,
         Err(Error::Conflict(_))
     ));
     // Refused means unchanged.
     let kept = s.get_user(a, first.id).await.unwrap().unwrap();
     assert_eq!(kept.roles, RoleSet::of(&[Role::Admin]));
     // Non-admins come and go; a second admin makes the first one removable.
-    s.update_user(a, plain.id, roles(&[Role::Data]), 3)
+    s.update_user(a, plain.id, roles(&[Role::Data]), 3, Audit::None)
         .await
         .unwrap()
         .unwrap();
-    s.update_user(a, plain.id, roles(&[Role::Admin, Role::Data]), 4)
-        .await
-        .unwrap()
-        .unwrap();
-    s.update_user(a, first.id, demote, 5)
+    s.update_user(
+        a,
+        plain.id,
+        roles(&[Role::Admin, Role::Data]),
+        4,
+        Audit::None,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    s.update_user(a, first.id, demote, 5, Audit::None)
         .await
         .unwrap()
         .unwrap();
     assert!(matches!(
-        s.delete_user(a, plain.id).await,
+        s.delete_user(a, plain.id, Audit::None).await,
         Err(Error::Conflict(_))
     ));
-    assert!(s.delete_user(a, first.id).await.unwrap().is_some());
+    assert!(s
+        .delete_user(a, first.id, Audit::None)
+        .await
+        .unwrap()
+        .is_some());
 }
 
 pub(crate) async fn user_changes_reach_tokens(s: Arc<dyn Store>) {
     let a = account(s.as_ref(), "a").await;
-    let u = s.create_user(user(a, "u@x")).await.unwrap();
+    let u = s.create_user(user(a, "u@x"), Audit::None).await.unwrap();
     let mut mine = new_token(None);
     mine.user_id = Some(u.id);
     s.create_token(a, mine.clone(), 1).await.unwrap();
@@ -82,7 +97,7 @@ pub(crate) async fn user_changes_reach_tokens(s: Arc<dyn Store>) {
     assert_eq!(no_user.effective_scopes(), loose.scopes);
     // A role change reports the user's tokens; a change of anything else reports none.
     let (_, changed) = s
-        .update_user(a, u.id, roles(&[Role::Data]), 2)
+        .update_user(a, u.id, roles(&[Role::Data]), 2, Audit::None)
         .await
         .unwrap()
         .unwrap();
@@ -97,10 +112,14 @@ pub(crate) async fn user_changes_reach_tokens(s: Arc<dyn Store>) {
         name: Some("V".into()),
         ..UserPatch::default()
     };
-    let (_, none) = s.update_user(a, u.id, rename, 3).await.unwrap().unwrap();
+    let (_, none) = s
+        .update_user(a, u.id, rename, 3, Audit::None)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(none.is_empty());
     // Deleting the user revokes the user's tokens and what they created, nothing else.
-    let mut revoked = s.delete_user(a, u.id).await.unwrap().unwrap();
+    let mut revoked = s.delete_user(a, u.id, Audit::None).await.unwrap().unwrap();
     revoked.sort();
     assert_eq!(revoked, want);
     assert!(s.token_credential(mine.id).await.unwrap().is_none());

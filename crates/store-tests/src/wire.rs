@@ -1,6 +1,7 @@
 //! Conformance cases for the fields stored for the Lytics wire (migration 0004): who granted
 //! a user's roles and when, and a work's workflow id, tag, flags and runtime.
 
+use authd_core::audit::Audit;
 use std::sync::Arc;
 
 use authd_core::ids::UserId;
@@ -18,14 +19,18 @@ pub(crate) async fn role_grants_are_recorded_with_their_grantor(s: Arc<dyn Store
     let admin = UserId::generate();
     let mut u = user(a, "g@y.z");
     u.granted_by = Some(admin);
-    let u = s.create_user(u).await.unwrap();
+    let u = s.create_user(u, Audit::None).await.unwrap();
     assert_eq!(s.get_user(a, u.id).await.unwrap().unwrap(), u);
     let renamed = UserPatch {
         name: Some("V".into()),
         granted_by: Some(UserId::generate()),
         ..UserPatch::default()
     };
-    let (up, _) = s.update_user(a, u.id, renamed, 8).await.unwrap().unwrap();
+    let (up, _) = s
+        .update_user(a, u.id, renamed, 8, Audit::None)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         up.granted_by,
         Some(admin),
@@ -38,14 +43,22 @@ pub(crate) async fn role_grants_are_recorded_with_their_grantor(s: Arc<dyn Store
         granted_by: Some(other),
         ..UserPatch::default()
     };
-    let (up, _) = s.update_user(a, u.id, regrant, 9).await.unwrap().unwrap();
+    let (up, _) = s
+        .update_user(a, u.id, regrant, 9, Audit::None)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(up.granted_by, Some(other));
     assert_eq!(up.roles_updated_ms, 9);
     let by_token = UserPatch {
         roles: Some(RoleSet::of(&[Role::Observer])),
         ..UserPatch::default()
     };
-    let (up, _) = s.update_user(a, u.id, by_token, 10).await.unwrap().unwrap();
+    let (up, _) = s
+        .update_user(a, u.id, by_token, 10, Audit::None)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(up.granted_by, None);
     assert_eq!(s.get_user(a, u.id).await.unwrap().unwrap(), up);
 }
@@ -59,11 +72,11 @@ pub(crate) async fn work_wire_fields_round_trip(s: Arc<dyn Store>) {
     w.hidden = true;
     w.verbose_logging = true;
     w.runtime = "large".into();
-    let created = s.create_work(w.clone()).await.unwrap();
+    let created = s.create_work(w.clone(), Audit::None).await.unwrap();
     assert_eq!(created, w);
     assert_eq!(s.get_work(a, w.id).await.unwrap().unwrap(), w);
     let plain = work(a, "x", vec![], WorkStatus::Sleeping);
-    s.create_work(plain.clone()).await.unwrap();
+    s.create_work(plain.clone(), Audit::None).await.unwrap();
     let got = s.get_work(a, plain.id).await.unwrap().unwrap();
     assert_eq!(got, plain);
     assert!(got.workflow_id.is_empty() && !got.hidden && !got.verbose_logging);

@@ -3,12 +3,13 @@
 
 use std::sync::Arc;
 
+use authd_core::audit::Audit;
 use authd_core::ids::{AccountId, WorkerCredentialId};
 use authd_core::store::Store;
 use authd_core::worker_credential::{NewWorkerCredential, WorkerCredential};
 use authd_core::Error;
 
-fn cred(name: &str, accounts: Option<Vec<AccountId>>, hash: u8) -> NewWorkerCredential {
+pub(crate) fn cred(name: &str, accounts: Option<Vec<AccountId>>, hash: u8) -> NewWorkerCredential {
     NewWorkerCredential {
         credential: WorkerCredential {
             id: WorkerCredentialId::generate(),
@@ -25,11 +26,16 @@ pub(crate) async fn worker_credentials_hash_lookup_names_and_revocation(s: Arc<d
     let a = AccountId::generate();
     let open = cred("ingest", None, 1);
     let limited = cred("limited", Some(vec![a]), 2);
-    s.create_worker_credential(open.clone()).await.unwrap();
-    s.create_worker_credential(limited.clone()).await.unwrap();
+    s.create_worker_credential(open.clone(), Audit::None)
+        .await
+        .unwrap();
+    s.create_worker_credential(limited.clone(), Audit::None)
+        .await
+        .unwrap();
     // A live name cannot be taken twice.
     assert!(matches!(
-        s.create_worker_credential(cred("ingest", None, 3)).await,
+        s.create_worker_credential(cred("ingest", None, 3), Audit::None)
+            .await,
         Err(Error::Conflict(_))
     ));
     let found = s
@@ -46,11 +52,11 @@ pub(crate) async fn worker_credentials_hash_lookup_names_and_revocation(s: Arc<d
         .is_none());
 
     assert!(s
-        .revoke_worker_credential(open.credential.id, 5_000)
+        .revoke_worker_credential(open.credential.id, 5_000, Audit::None)
         .await
         .unwrap());
     assert!(!s
-        .revoke_worker_credential(open.credential.id, 6_000)
+        .revoke_worker_credential(open.credential.id, 6_000, Audit::None)
         .await
         .unwrap());
     assert!(s
@@ -59,7 +65,7 @@ pub(crate) async fn worker_credentials_hash_lookup_names_and_revocation(s: Arc<d
         .unwrap()
         .is_none());
     // A revoked credential's name can be reused.
-    s.create_worker_credential(cred("ingest", None, 4))
+    s.create_worker_credential(cred("ingest", None, 4), Audit::None)
         .await
         .unwrap();
     let all = s.list_worker_credentials().await.unwrap();

@@ -5,6 +5,7 @@
 use async_trait::async_trait;
 use serde_json::Value;
 
+use crate::audit::Audit;
 use crate::ids::{AccountId, AuthId};
 use crate::model::{Auth, NewToken};
 use crate::settings::StoredSetting;
@@ -24,9 +25,16 @@ pub trait SettingsStore: Send + Sync {
         slug: &str,
         value: &Value,
         now_ms: i64,
+        audit: Audit<'_, ()>,
     ) -> Result<()>;
-    /// Removes a setting (back to its default); `false` if it was not set.
-    async fn delete_setting(&self, account: AccountId, slug: &str) -> Result<bool>;
+    /// Removes a setting (back to its default); `false` if it was not set (then nothing is
+    /// audited).
+    async fn delete_setting(
+        &self,
+        account: AccountId,
+        slug: &str,
+        audit: Audit<'_, ()>,
+    ) -> Result<bool>;
 }
 
 /// Entities (user profiles) uploaded through the collect API.
@@ -41,6 +49,7 @@ pub trait EntityStore: Send + Sync {
         kind: &str,
         items: &[(String, Value)],
         now_ms: i64,
+        audit: Audit<'_, ()>,
     ) -> Result<()>;
     /// The first entity of `kind` (in key order) whose top-level `field` equals `value`
     /// (compared as text, so `42` matches "42").
@@ -60,8 +69,8 @@ pub trait RotationStore: Send + Sync {
     /// `old`'s expiry at `old_expires_ms` (never extending it), and keeps the revocation tree:
     /// the tokens `old` created become `new`'s, and `old` itself hangs under `new` (so
     /// deleting `new` revokes all of them) and records `new` as its successor (see
-    /// [`Self::rotated_successor`]). Returns the new auth, or `None` if `old` does not exist in
-    /// this account.
+    /// [`Self::rotated_successor`]), and inserts `new.audit` (the rotation's entry). Returns
+    /// the new auth, or `None` if `old` does not exist in this account.
     async fn rotate_token(
         &self,
         account: AccountId,

@@ -7,8 +7,10 @@
 //! submitted value (serde's type errors would), every value is sealed field by field before
 //! the store sees it, and responses, logs and audit entries name fields, never values.
 
+use authd_core::audit::{Audit, AuditAction};
 use authd_core::credential::{
-    CredentialPatch, CredentialRecord, NewCredential, CONFIG_PREFIX, FIELD_OAUTH1, FIELD_OAUTH2,
+    CredentialPatch, CredentialRecord, DeleteOutcome, NewCredential, CONFIG_PREFIX, FIELD_OAUTH1,
+    FIELD_OAUTH2,
 };
 use authd_core::ids::{AccountId, AuthId, ProviderId};
 use authd_core::model::{Auth, AuthKind};
@@ -361,6 +363,11 @@ async fn create_with_id(
     )
     .await?;
     let name = input.name.unwrap_or_default();
+    let entry = audit::By::caller(state, caller, rid).entry(
+        AuditAction::AuthCreate,
+        &id.to_string(),
+        &format!("provider {}; fields {}", p.slug, field_list(&fields)),
+    );
     let auth = state
         .store
         .create_credential(
@@ -378,18 +385,10 @@ async fn create_with_id(
                 secrets,
             },
             state.clock.now_ms(),
+            Audit::Entry(entry),
         )
         .await?;
     tracing::info!(auth = %auth.id, provider = %p.slug, "credential created");
-    audit::record(
-        state,
-        caller,
-        rid,
-        "auth.create",
-        &auth.id.to_string(),
-        &format!("provider {}; fields {}", p.slug, field_list(&fields)),
-    )
-    .await;
     Ok(Success(StatusCode::CREATED, dto(state, caller, &auth).await).into_response())
 }
 
@@ -432,7 +431,7 @@ async fn integrity_failed(
     state: &AppState,
     caller: &Principal,
     rid: &RequestId,
-    action: &str,
+    action: AuditAction,
     id: AuthId,
     detail: &str,
 ) {
@@ -474,7 +473,7 @@ pub async fn verify_for_read(
                 state,
                 caller,
                 rid,
-                "auth.read",
+                AuditAction::AuthRead,
                 id,
                 &format!("field {field}"),
             )
@@ -507,7 +506,7 @@ async fn current_for_update(
         Err(ReadError::Other(e)) => Err(e.into()),
         Err(ReadError::Integrity(field)) => {
             let detail = format!("field {field}; only a complete re-entry is accepted");
-            integrity_failed(state, caller, rid, "auth.update", id, &detail).await;
+            integrity_failed(state, caller, rid, AuditAction::AuthUpdate, id, &detail).await;
             Ok((rec, None))
         }
     }
@@ -578,6 +577,11 @@ async fn update(
         &all,
     )
     .await?;
+    let entry = audit::By::caller(&state, &caller, &rid).entry(
+        AuditAction::AuthUpdate,
+        &id.to_string(),
+        &format!("provider {}; replaced fields {replaced}", p.slug),
+    );
     let auth = state
         .store
         .update_credential(
@@ -593,25 +597,18 @@ async fn update(
                 secrets,
             },
             state.clock.now_ms(),
+            Audit::Entry(entry),
         )
         .await?
         .ok_or_else(ApiError::not_found)?;
     tracing::info!(auth = %auth.id, "credential updated");
-    audit::record(
-        &state,
-        &caller,
-        &rid,
-        "auth.update",
-        &auth.id.to_string(),
-        &format!("provider {}; replaced fields {replaced}", p.slug),
-    )
-    .await;
     Ok(Success(StatusCode::OK, dto(&state, &caller, &auth).await).into_response())
 }
 
 /// Deletes any auth with the full cascade, in one store transaction: the auth (for tokens,
 /// every token it created), its secret rows, its id in every work, and those works stopped.
-/// Then evicts revoked tokens from the cache and audits. `NotFound` if nothing was deleted.
+/// The audit entries ([`audit::deletion`]) commit in the same transaction. Then evicts revoked
+/// tokens from the cache. `NotFound` if nothing was deleted.
 pub async fn delete(
     state: &AppState,
     caller: &Principal,
@@ -624,20 +621,37 @@ pub async fn delete(
         .await?
         .map(|a| a.kind)
         .ok_or_else(ApiError::not_found)?;
-    let reason = format!("auth {id} was deleted");
+    let reason = audit::deletion_reason(id);
+    let action = match kind {
+        AuthKind::ApiToken => AuditAction::TokenRevoke,
+        AuthKind::Credential => AuditAction::AuthDelete,
+    };
+    let by = audit::By::caller(state, caller, rid);
+    let entries = |out: &DeleteOutcome| audit::deletion(&by, action, id, out);
     let out = match kind {
         // Tokens go through the token service: the delegation rule, the rotation link, the
         // cascade and the cache eviction live there.
         AuthKind::ApiToken => {
             state
                 .tokens
-                .revoke(caller.account_id, id, Some((caller, &rid.0)))
+                .revoke(
+                    caller.account_id,
+                    id,
+                    Some((caller, &rid.0)),
+                    Audit::Outcome(&entries),
+                )
                 .await?
         }
         AuthKind::Credential => {
             let out = state
                 .store
-                .delete_auth_cascade(caller.account_id, id, &reason, state.clock.now_ms())
+                .delete_auth_cascade(
+                    caller.account_id,
+                    id,
+                    &reason,
+                    state.clock.now_ms(),
+                    Audit::Outcome(&entries),
+                )
                 .await?;
             if out.deleted.is_empty() {
                 return Err(ApiError::not_found());
@@ -646,28 +660,7 @@ pub async fn delete(
             out
         }
     };
-    let action = match kind {
-        AuthKind::ApiToken => "token.revoke",
-        AuthKind::Credential => "auth.delete",
-    };
     tracing::info!(auth = %id, cascade = out.deleted.len() - 1, stopped_works = out.stopped_works.len(), "auth deleted");
-    audit::record(
-        state,
-        caller,
-        rid,
-        action,
-        &id.to_string(),
-        &format!(
-            "deleted {} auth(s); detached from {} work(s), stopped {}",
-            out.deleted.len(),
-            out.detached_works.len(),
-            out.stopped_works.len()
-        ),
-    )
-    .await;
-    for w in &out.stopped_works {
-        audit::record(state, caller, rid, "work.stop", &w.to_string(), &reason).await;
-    }
     Ok(())
 }
 

@@ -2,7 +2,11 @@
 //! profiles (needs `data.upload`), `GET /api/entity/user/{field}/{value}` reads one (needs
 //! `entity.read`). Fields named in the account's `schema_user_private_fields` setting are
 //! removed from reads, and refused as the lookup field, unless the caller holds `entity.pii`.
+//!
+//! Each upload is audited (`entity.upload`, in the upsert's transaction) with its stream and
+//! counts only — how many records and fields — never a key or a value.
 
+use authd_core::audit::{Audit, AuditAction};
 use authd_core::roles::Permission;
 use authd_core::settings::{valid_field_name, SettingSlug};
 use axum::body::Body;
@@ -16,6 +20,7 @@ use serde_json::{json, Map, Value};
 use super::error::{ApiError, ApiResult};
 use super::extract::{perm, ApiPath, Authed};
 use super::Success;
+use crate::audit::{By, RequestId};
 use crate::settings;
 use crate::state::AppState;
 
@@ -55,6 +60,7 @@ fn key_of(i: usize, obj: &Map<String, Value>, field: &str) -> ApiResult<String> 
 async fn collect(
     caller: Authed<perm::DataUpload>,
     State(state): State<AppState>,
+    rid: RequestId,
     ApiPath(stream): ApiPath<String>,
     headers: HeaderMap,
     body: Body,
@@ -101,9 +107,20 @@ async fn collect(
         .enumerate()
         .map(|(i, o)| Ok((key_of(i, &o, field)?, Value::Object(o))))
         .collect::<ApiResult<Vec<_>>>()?;
+    let entry = By::caller(&state, &caller, &rid).entry(
+        AuditAction::EntityUpload,
+        &stream,
+        &upload_detail(&items),
+    );
     state
         .store
-        .upsert_entities(caller.account_id, USER, &items, state.clock.now_ms())
+        .upsert_entities(
+            caller.account_id,
+            USER,
+            &items,
+            state.clock.now_ms(),
+            Audit::Entry(entry),
+        )
         .await?;
     tracing::debug!(account = %caller.account_id, stream, count = items.len(), "profiles collected");
     Ok(Success(
@@ -111,6 +128,15 @@ async fn collect(
         json!({"stream": stream, "count": items.len(), "key_field": field}),
     )
     .into_response())
+}
+
+/// The audit detail of an upload: the entity kind and counts, never a key or a value.
+fn upload_detail(items: &[(String, Value)]) -> String {
+    let fields: usize = items
+        .iter()
+        .map(|(_, v)| v.as_object().map_or(0, Map::len))
+        .sum();
+    format!("kind {USER}; records {}; fields {fields}", items.len())
 }
 
 async fn read_user(

@@ -3,6 +3,7 @@
 //! data_manager and admin). A custom provider declares its auth method and config fields,
 //! which credential writes are validated against.
 
+use authd_core::audit::{Audit, AuditAction};
 use authd_core::ids::ProviderId;
 use authd_core::provider::{self, AuthMethod, ConfigField, Provider};
 use axum::extract::State;
@@ -166,18 +167,19 @@ async fn create(
         no_auth: false,
         config,
     };
-    let p = state
-        .store
-        .create_provider(caller.account_id, p, state.clock.now_ms())
-        .await?;
-    audit::record(
-        &state,
-        &caller,
-        &rid,
-        "provider.create",
+    let entry = audit::By::caller(&state, &caller, &rid).entry(
+        AuditAction::ProviderCreate,
         &p.id.to_string(),
         &format!("slug {}; auth_method {}", p.slug, p.auth_method.as_str()),
-    )
-    .await;
+    );
+    let p = state
+        .store
+        .create_provider(
+            caller.account_id,
+            p,
+            state.clock.now_ms(),
+            Audit::Entry(entry),
+        )
+        .await?;
     Ok(Success(StatusCode::CREATED, ProviderDto::from(&p)).into_response())
 }

@@ -79,19 +79,6 @@ async fn rotate(
         old_valid_until = %rfc3339(Some(r.old_valid_until_ms)),
         "api token rotated"
     );
-    crate::audit::record(
-        &state,
-        &caller,
-        &rid,
-        "token.rotate",
-        &r.old.to_string(),
-        &format!(
-            "new={} old_valid_until={}",
-            r.auth.id,
-            rfc3339(Some(r.old_valid_until_ms))
-        ),
-    )
-    .await;
     let auth = AuthDto::new(&r.auth, caller.account_aid, "Lytics", None);
     let body = RotatedDto {
         created: CreatedToken {

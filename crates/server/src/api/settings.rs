@@ -80,6 +80,7 @@ async fn write(
     let s = settings::put(
         state.store.as_ref(),
         &state.allowlists,
+        &crate::audit::By::caller(&state, &caller, &rid),
         caller.account_id,
         slug,
         &value,
@@ -87,7 +88,6 @@ async fn write(
     )
     .await?;
     tracing::info!(account = %caller.account_id, by = %caller.auth_id, setting = slug.slug(), "account setting changed");
-    crate::audit::record(&state, &caller, &rid, "setting.update", slug.slug(), "").await;
     Ok(Success(StatusCode::OK, SettingDto::from(s)).into_response())
 }
 
@@ -101,11 +101,11 @@ async fn reset(
     settings::reset(
         state.store.as_ref(),
         Some(&state.allowlists),
+        &crate::audit::By::caller(&state, &caller, &rid),
         caller.account_id,
         slug,
     )
     .await?;
     tracing::info!(account = %caller.account_id, by = %caller.auth_id, setting = slug.slug(), "account setting reset");
-    crate::audit::record(&state, &caller, &rid, "setting.reset", slug.slug(), "").await;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -3,6 +3,7 @@
 //! Changes go through [`crate::users`], which carries them to the user's tokens; taking
 //! `admin` from the account's last admin user is refused with 409.
 
+use authd_core::audit::{Audit, AuditAction, AuditEntry};
 use authd_core::ids::UserId;
 use authd_core::model::{Page, User, UserPatch};
 use authd_core::roles::RoleSet;
@@ -113,31 +114,30 @@ async fn create(
         None => RoleSet::EMPTY,
     };
     let now = state.clock.now_ms();
+    let by = audit::By::caller(&state, &caller, &rid);
+    let entry = |u: &User| -> Vec<AuditEntry> {
+        let detail = format!("roles {}", u.roles.slugs().join(","));
+        vec![by.entry(AuditAction::UserCreate, &u.id.to_string(), &detail)]
+    };
     let user = state
         .store
-        .create_user(User {
-            id: UserId::generate(),
-            account_id: caller.account_id,
-            email,
-            name,
-            roles,
-            created_ms: now,
-            updated_ms: now,
-            last_logon_ms: None,
-            granted_by: caller.user_id,
-            roles_updated_ms: now,
-        })
+        .create_user(
+            User {
+                id: UserId::generate(),
+                account_id: caller.account_id,
+                email,
+                name,
+                roles,
+                created_ms: now,
+                updated_ms: now,
+                last_logon_ms: None,
+                granted_by: caller.user_id,
+                roles_updated_ms: now,
+            },
+            Audit::Outcome(&entry),
+        )
         .await?;
     tracing::info!(user = %user.id, roles = ?roles.slugs(), "user created");
-    audit::record(
-        &state,
-        &caller,
-        &rid,
-        "user.create",
-        &user.id.to_string(),
-        &format!("roles {}", roles.slugs().join(",")),
-    )
-    .await;
     Ok(Success(StatusCode::CREATED, UserDto::new(&user, caller.account_aid)).into_response())
 }
 
@@ -168,19 +168,11 @@ async fn update(
         roles: body.roles.as_ref().map(Roles::parse).transpose()?,
         granted_by: caller.user_id,
     };
-    let user = crate::users::update(&state, caller.account_id, id, patch)
+    let by = audit::By::caller(&state, &caller, &rid);
+    let user = crate::users::update(&state, &by, caller.account_id, id, patch)
         .await?
         .ok_or_else(ApiError::not_found)?;
     tracing::info!(user = %user.id, roles = ?user.roles.slugs(), "user updated");
-    audit::record(
-        &state,
-        &caller,
-        &rid,
-        "user.update",
-        &user.id.to_string(),
-        &format!("roles {}", user.roles.slugs().join(",")),
-    )
-    .await;
     Ok(Success(StatusCode::OK, UserDto::new(&user, caller.account_aid)).into_response())
 }
 
@@ -191,18 +183,10 @@ async fn remove(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Response> {
     let id = user_id(&id)?;
-    let revoked = crate::users::delete(&state, caller.account_id, id)
+    let by = audit::By::caller(&state, &caller, &rid);
+    let revoked = crate::users::delete(&state, &by, caller.account_id, id)
         .await?
         .ok_or_else(ApiError::not_found)?;
     tracing::info!(user = %id, revoked, "user deleted");
-    audit::record(
-        &state,
-        &caller,
-        &rid,
-        "user.delete",
-        &id.to_string(),
-        &format!("revoked {revoked} token(s)"),
-    )
-    .await;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

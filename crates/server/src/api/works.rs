@@ -5,6 +5,7 @@
 //! answers both; the answer carries every field of Lytics' work (docs/lytics-compat.md).
 //! Deleting an auth detaches it from works and stops them (see `credentials::delete`).
 
+use authd_core::audit::{Audit, AuditAction, AuditEntry};
 use authd_core::clock::rfc3339;
 use authd_core::ids::{AuthId, WorkId};
 use authd_core::model::Page;
@@ -235,46 +236,41 @@ async fn create(
             })?,
     };
     let now = state.clock.now_ms();
+    let by = audit::By::caller(&state, &caller, &rid);
+    let entry = |w: &Work| -> Vec<AuditEntry> {
+        let detail = format!("workflow {}; {} auth(s)", w.workflow, w.auth_ids.len());
+        vec![by.entry(AuditAction::WorkCreate, &w.id.to_string(), &detail)]
+    };
     let work = state
         .store
-        .create_work(Work {
-            id: WorkId::generate(),
-            account_id: caller.account_id,
-            user_id: caller.user_id,
-            name: short_text("name", body.name)?,
-            description: short_text("description", body.description)?,
-            workflow,
-            workflow_id,
-            config,
-            auth_ids,
-            status,
-            status_reason: String::new(),
-            state_version: 0,
-            tag: short_text("tag", body.tag)?,
-            hidden: body.hidden.unwrap_or(false),
-            verbose_logging: body.verbose_logging.unwrap_or(false),
-            runtime: short_text("runtime", body.runtime)?,
-            created_ms: now,
-            updated_ms: now,
-        })
+        .create_work(
+            Work {
+                id: WorkId::generate(),
+                account_id: caller.account_id,
+                user_id: caller.user_id,
+                name: short_text("name", body.name)?,
+                description: short_text("description", body.description)?,
+                workflow,
+                workflow_id,
+                config,
+                auth_ids,
+                status,
+                status_reason: String::new(),
+                state_version: 0,
+                tag: short_text("tag", body.tag)?,
+                hidden: body.hidden.unwrap_or(false),
+                verbose_logging: body.verbose_logging.unwrap_or(false),
+                runtime: short_text("runtime", body.runtime)?,
+                created_ms: now,
+                updated_ms: now,
+            },
+            Audit::Outcome(&entry),
+        )
         .await
         .map_err(|e| match e {
             Error::Conflict(_) => ApiError::bad_request("Duplicate work config"),
             other => other.into(),
         })?;
-    audit::record(
-        &state,
-        &caller,
-        &rid,
-        "work.create",
-        &work.id.to_string(),
-        &format!(
-            "workflow {}; {} auth(s)",
-            work.workflow,
-            work.auth_ids.len()
-        ),
-    )
-    .await;
     Ok(Success(StatusCode::CREATED, dto(&work, caller.account_aid)).into_response())
 }
 
@@ -299,9 +295,17 @@ async fn remove(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Response> {
     let id = WorkId::parse(&id).ok_or_else(ApiError::not_found)?;
-    if !state.store.delete_work(caller.account_id, id).await? {
+    let entry = audit::By::caller(&state, &caller, &rid).entry(
+        AuditAction::WorkDelete,
+        &id.to_string(),
+        "",
+    );
+    if !state
+        .store
+        .delete_work(caller.account_id, id, Audit::Entry(entry))
+        .await?
+    {
         return Err(ApiError::not_found());
     }
-    audit::record(&state, &caller, &rid, "work.delete", &id.to_string(), "").await;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -10,6 +10,8 @@
 //! names it as successor, so deleting either (the old one during its grace window) revokes the
 //! lot.
 
+use authd_core::audit::{AuditAction, AuditEntry};
+use authd_core::clock::rfc3339;
 use authd_core::duration::parse_go_duration;
 use authd_core::ids::AuthId;
 use authd_core::model::{Auth, AuthKind, NewToken};
@@ -60,7 +62,7 @@ impl TokenService {
     /// Rotates the API token `id` of the caller's account. The caller needs the
     /// tokens-create permission and must hold every role of the token (the delegation rule,
     /// as for minting and revoking; a refusal is audited); the new token never outlives the
-    /// old one's creator.
+    /// old one's creator. The `token.rotate` entry commits with the rotation.
     pub async fn rotate(
         &self,
         caller: &Principal,
@@ -90,7 +92,7 @@ impl TokenService {
                 caller.account_id,
                 &actor,
                 request_id,
-                "token.rotate",
+                AuditAction::TokenRotate,
                 &target,
                 &e,
             )
@@ -134,7 +136,24 @@ impl TokenService {
         };
         let expires_ms = capped(own, creator_expiry);
         let old_until = now.saturating_add(grace);
+        let old_valid_until_ms = old.expires_ms.map_or(old_until, |e| e.min(old_until));
         let token = ApiToken::generate(AuthId::generate());
+        // Written in the rotation's transaction.
+        let audit = crate::audit::redacted(AuditEntry {
+            seq: 0,
+            at_ms: now,
+            account_id: Some(caller.account_id),
+            actor: crate::audit::actor(caller),
+            action: AuditAction::TokenRotate,
+            target: id.to_string(),
+            outcome: "ok".into(),
+            request_id: request_id.to_owned(),
+            detail: format!(
+                "new={} old_valid_until={}",
+                token.id(),
+                rfc3339(Some(old_valid_until_ms))
+            ),
+        });
         let new = NewToken {
             id: token.id(),
             hash: self.hasher.hash(token.expose().as_bytes()),
@@ -148,7 +167,7 @@ impl TokenService {
             scopes: old.scopes,
             expires_ms,
             ttl_secs: old.ttl_secs,
-            audit: None,
+            audit: Some(audit),
         };
         let auth = self
             .store
@@ -157,7 +176,6 @@ impl TokenService {
             .ok_or(Error::NotFound)?;
         // The cached record still carries the old expiry: drop it so the cap applies at once.
         self.evict(&[id]);
-        let old_valid_until_ms = old.expires_ms.map_or(old_until, |e| e.min(old_until));
         Ok(Rotated {
             old: id,
             old_valid_until_ms,

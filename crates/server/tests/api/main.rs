@@ -11,6 +11,7 @@
 mod helpers;
 
 mod accounts;
+mod audit_trail;
 mod bad_input;
 mod cli;
 mod credential_integrity;

@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use authd_core::audit::AuditEntry;
+use authd_core::audit::{Audit, AuditAction, AuditEntry};
 use authd_core::ids::{AccountId, AuthId, UserId, WorkId};
 use authd_core::model::{NewToken, User, MAX_PAGE};
 use authd_core::roles::{Role, RoleSet};
@@ -135,7 +135,11 @@ async fn users_walk_exactly_at_the_largest_page() {
             roles_updated_ms: T0,
         };
         seeded.push(u.id.to_string());
-        app.app_state.store.create_user(u).await.unwrap();
+        app.app_state
+            .store
+            .create_user(u, Audit::None)
+            .await
+            .unwrap();
     }
     assert_walk(&app, "/api/user", "id", &seeded, before + seeded.len()).await;
 }
@@ -167,7 +171,11 @@ async fn works_walk_exactly_at_the_largest_page() {
             updated_ms: T0,
         };
         seeded.push(w.id.to_string());
-        app.app_state.store.create_work(w).await.unwrap();
+        app.app_state
+            .store
+            .create_work(w, Audit::None)
+            .await
+            .unwrap();
     }
     assert_walk(&app, "/api/work", "id", &seeded, seeded.len()).await;
 }
@@ -187,7 +195,7 @@ async fn audit_trail_walks_exactly_at_the_largest_page() {
                 at_ms: T0,
                 account_id: Some(account_id),
                 actor: "cli".into(),
-                action: "test.seed".into(),
+                action: AuditAction::DevSeedTokens,
                 target: i.to_string(),
                 outcome: "ok".into(),
                 request_id: String::new(),
