@@ -16,39 +16,24 @@ use authd_core::clock::Clock;
 use authd_core::credential::DeleteOutcome;
 use authd_core::ids::{AccountId, AuthId};
 use authd_core::store::Store;
-use axum::extract::{FromRequestParts, Request};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::HeaderValue;
-use axum::middleware::Next;
-use axum::response::Response;
 
 use crate::state::AppState;
 use crate::tokens::Principal;
 
-/// The id of the current request (also sent back as `X-Request-Id`).
+/// The id of the current request (also sent back as `X-Request-Id`; see
+/// [`crate::request_id`]).
 #[derive(Clone, Debug, Default)]
 pub struct RequestId(pub String);
-
-/// Middleware: assigns a fresh request id and echoes it in the response.
-pub async fn assign_request_id(mut req: Request, next: Next) -> Response {
-    let id = authd_core::ids::AuthId::generate().to_string();
-    req.extensions_mut().insert(RequestId(id.clone()));
-    let mut resp = next.run(req).await;
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        resp.headers_mut().insert("x-request-id", v);
-    }
-    resp
-}
 
 impl<S: Send + Sync> FromRequestParts<S> for RequestId {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(parts
-            .extensions
-            .get::<RequestId>()
-            .cloned()
-            .unwrap_or_default())
+        Ok(RequestId(
+            crate::request_id::of(&parts.extensions).to_owned(),
+        ))
     }
 }
 
@@ -315,11 +300,7 @@ pub fn refused(
             .get::<axum::extract::MatchedPath>()
             .map(|m| m.as_str().to_owned())
             .unwrap_or_default(),
-        request_id: parts
-            .extensions
-            .get::<RequestId>()
-            .map(|r| r.0.clone())
-            .unwrap_or_default(),
+        request_id: crate::request_id::of(&parts.extensions).to_owned(),
         at_ms: state.clock.now_ms(),
     };
     enqueue(state, r);

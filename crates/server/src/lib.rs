@@ -17,6 +17,7 @@ pub mod layout;
 pub mod listener;
 pub mod provision;
 pub mod quiet;
+pub mod request_id;
 pub mod settings;
 pub mod startup;
 pub mod state;

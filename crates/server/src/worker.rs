@@ -47,14 +47,13 @@ pub struct WorkerState {
 /// ([`authd_crypto::worker_hasher`]); `file` the file credential, if any.
 pub fn router(app: AppState, hasher: TokenHasher, file: Option<WorkerToken>) -> Router {
     let auth = WorkerAuth::new(hasher, file);
-    Router::new()
+    let router = Router::new()
         .route(
             "/worker/v1/account/{account_id}/auth/{auth_id}",
             get(read_credential),
         )
-        .fallback(|| async { envelope(StatusCode::NOT_FOUND, "Not found") })
-        .layer(axum::middleware::from_fn(audit::assign_request_id))
-        .with_state(WorkerState { app, auth })
+        .fallback(|| async { envelope(StatusCode::NOT_FOUND, "Not found") });
+    crate::request_id::layered(router).with_state(WorkerState { app, auth })
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {

@@ -1,7 +1,8 @@
 //! Row decoding shared by authd's SQL backends. Both schemas use the same column names and
 //! compatible types (TEXT ids, 64-bit integers for times and role bits, blobs/bytea, booleans),
-//! so turning a row into a domain record is written once here against [`SqlRow`], which both
-//! `SqliteRow` and `PgRow` implement. The SQL itself stays in each backend.
+//! so turning a row into a domain record is written once here against [`SqlRow`], which
+//! sqlx's `SqliteRow` and `PgRow` and rusqlite's `Row` (SQLite's synchronous read path)
+//! implement. The SQL itself stays in each backend.
 //!
 //! A column that does not decode, or holds an id or enum that does not parse, is a corrupt
 //! row: `Error::Internal`, whose cause is logged and never shown to a client.
@@ -19,12 +20,14 @@ use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
-/// A value that can be read from a column of either backend.
+/// A value that can be read from a column of any backend driver.
 pub trait Column: Sized {
-    /// Reads column `col` of a SQLite row.
+    /// Reads column `col` of a sqlx SQLite row.
     fn from_sqlite(row: &SqliteRow, col: &str) -> sqlx::Result<Self>;
     /// Reads column `col` of a PostgreSQL row.
     fn from_pg(row: &PgRow, col: &str) -> sqlx::Result<Self>;
+    /// Reads column `col` of a rusqlite row (SQLite's synchronous read path).
+    fn from_rusqlite(row: &rusqlite::Row<'_>, col: &str) -> rusqlite::Result<Self>;
 }
 
 macro_rules! column {
@@ -36,27 +39,36 @@ macro_rules! column {
             fn from_pg(row: &PgRow, col: &str) -> sqlx::Result<Self> {
                 row.try_get(col)
             }
+            fn from_rusqlite(row: &rusqlite::Row<'_>, col: &str) -> rusqlite::Result<Self> {
+                row.get(col)
+            }
         }
     )*};
 }
 
 column!(String, Option<String>, i64, Option<i64>, Vec<u8>, bool);
 
-/// A result row of either backend.
+/// A result row of any backend driver.
 pub trait SqlRow {
     /// Reads column `col` as `T`.
-    fn column<T: Column>(&self, col: &str) -> sqlx::Result<T>;
+    fn column<T: Column>(&self, col: &str) -> anyhow::Result<T>;
 }
 
 impl SqlRow for SqliteRow {
-    fn column<T: Column>(&self, col: &str) -> sqlx::Result<T> {
-        T::from_sqlite(self, col)
+    fn column<T: Column>(&self, col: &str) -> anyhow::Result<T> {
+        Ok(T::from_sqlite(self, col)?)
     }
 }
 
 impl SqlRow for PgRow {
-    fn column<T: Column>(&self, col: &str) -> sqlx::Result<T> {
-        T::from_pg(self, col)
+    fn column<T: Column>(&self, col: &str) -> anyhow::Result<T> {
+        Ok(T::from_pg(self, col)?)
+    }
+}
+
+impl SqlRow for rusqlite::Row<'_> {
+    fn column<T: Column>(&self, col: &str) -> anyhow::Result<T> {
+        Ok(T::from_rusqlite(self, col)?)
     }
 }
 
@@ -67,7 +79,7 @@ pub fn corrupt(what: &str) -> Error {
 
 /// Reads a column; a decode failure is an internal error.
 pub fn get<T: Column>(row: &impl SqlRow, col: &str) -> Result<T> {
-    row.column(col).map_err(|e| Error::Internal(e.into()))
+    row.column(col).map_err(Error::Internal)
 }
 
 /// Reads a TEXT id column.

@@ -665,30 +665,24 @@ impl WorkStore for SqliteStore {
 
     async fn get_work(&self, account: AccountId, id: WorkId) -> Result<Option<Work>> {
         let sql = format!("{WORK_SELECT} WHERE w.account_id = ? AND w.id = ?");
-        sqlx::query(&sql)
-            .bind(account.to_string())
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?
-            .as_ref()
-            .map(work_from_row)
-            .transpose()
+        self.read
+            .one(&sql, [account.to_string(), id.to_string()], |r| {
+                work_from_row(r)
+            })
     }
 
     async fn list_works(&self, account: AccountId, page: Page<WorkId>) -> Result<Vec<Work>> {
         let sql =
             format!("{WORK_SELECT} WHERE w.account_id = ? AND w.id > ? ORDER BY w.id LIMIT ?");
-        sqlx::query(&sql)
-            .bind(account.to_string())
-            .bind(page.after.map(|a| a.to_string()).unwrap_or_default())
-            .bind(limit(page.limit))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?
-            .iter()
-            .map(work_from_row)
-            .collect()
+        self.read.all(
+            &sql,
+            rusqlite::params![
+                account.to_string(),
+                page.after.map(|a| a.to_string()).unwrap_or_default(),
+                limit(page.limit),
+            ],
+            |r| work_from_row(r),
+        )
     }
 
     async fn delete_work(
@@ -806,26 +800,18 @@ impl ProviderStore for SqliteStore {
     }
 
     async fn list_providers(&self, account: AccountId) -> Result<Vec<Provider>> {
-        sqlx::query("SELECT * FROM providers WHERE account_id = ? ORDER BY slug")
-            .bind(account.to_string())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?
-            .iter()
-            .map(provider_from_row)
-            .collect()
+        self.read.all(
+            "SELECT * FROM providers WHERE account_id = ? ORDER BY slug",
+            [account.to_string()],
+            |r| provider_from_row(r),
+        )
     }
 
     async fn get_provider(&self, account: AccountId, key: &str) -> Result<Option<Provider>> {
-        sqlx::query("SELECT * FROM providers WHERE account_id = ? AND (id = ? OR slug = ?)")
-            .bind(account.to_string())
-            .bind(key)
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?
-            .as_ref()
-            .map(provider_from_row)
-            .transpose()
+        self.read.one(
+            "SELECT * FROM providers WHERE account_id = ? AND (id = ? OR slug = ?)",
+            rusqlite::params![account.to_string(), key, key],
+            |r| provider_from_row(r),
+        )
     }
 }

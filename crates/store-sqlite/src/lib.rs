@@ -29,6 +29,7 @@ mod credentials;
 mod feed;
 mod group_commit;
 mod master_key;
+mod reader;
 mod settings;
 mod worker_credentials;
 
@@ -40,6 +41,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pub(crate) pool: SqlitePool,
+    /// Synchronous reads (see [`reader`]).
+    pub(crate) read: std::sync::Arc<reader::Reader>,
     group: std::sync::Arc<group_commit::GroupCommit>,
 }
 
@@ -69,12 +72,32 @@ impl SqliteStore {
             .connect_with(opts)
             .await?;
         MIGRATOR.run(&pool).await?;
+        let path = db_path(&url)?;
+        let read = reader::Reader::open(path.clone())?;
+        let group = group_commit::GroupCommit::start(path)?;
         Ok(Self {
             pool,
-            group: std::sync::Arc::default(),
+            read: std::sync::Arc::new(read),
+            group: std::sync::Arc::new(group),
         })
     }
+}
 
+/// The database file a `sqlite:` URL names. authd's store is a file: an in-memory database
+/// would be a different, empty database on every connection.
+fn db_path(url: &str) -> anyhow::Result<std::path::PathBuf> {
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    let path = path.split('?').next().unwrap_or(path);
+    if path.is_empty() || path == ":memory:" {
+        anyhow::bail!("the SQLite store needs a database file, not {path:?}");
+    }
+    Ok(std::path::PathBuf::from(path))
+}
+
+impl SqliteStore {
     /// The underlying pool (for tooling such as bulk seeding).
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
@@ -110,45 +133,31 @@ async fn insert_token_conn(
     t: &NewToken,
     now_ms: i64,
 ) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO auths (id, account_id, kind, provider_id, name, label, description, \
-         user_id, user_name, parent_id, scopes, expires_ms, ttl_secs, token_hash, created_ms, \
-         updated_ms) VALUES (?, ?, 'api_token', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(t.id.to_string())
-    .bind(account.to_string())
-    .bind(authd_core::provider::LYTICS_PROVIDER_ID.to_string())
-    .bind(&t.name)
-    .bind(&t.label)
-    .bind(&t.description)
-    .bind(t.user_id.map(|u| u.to_string()))
-    .bind(&t.user_name)
-    .bind(t.parent_id.map(|p| p.to_string()))
-    .bind(i64::from(t.scopes.bits()))
-    .bind(t.expires_ms)
-    .bind(t.ttl_secs)
-    .bind(t.hash.as_slice())
-    .bind(now_ms)
-    .bind(now_ms)
-    .execute(conn)
-    .await
-    .map_err(db_err)?;
+    sqlx::query(INSERT_TOKEN_SQL)
+        .bind(t.id.to_string())
+        .bind(account.to_string())
+        .bind(authd_core::provider::LYTICS_PROVIDER_ID.to_string())
+        .bind(&t.name)
+        .bind(&t.label)
+        .bind(&t.description)
+        .bind(t.user_id.map(|u| u.to_string()))
+        .bind(&t.user_name)
+        .bind(t.parent_id.map(|p| p.to_string()))
+        .bind(i64::from(t.scopes.bits()))
+        .bind(t.expires_ms)
+        .bind(t.ttl_secs)
+        .bind(t.hash.as_slice())
+        .bind(now_ms)
+        .bind(now_ms)
+        .execute(conn)
+        .await
+        .map_err(db_err)?;
     Ok(())
 }
 
-/// Inserts a token and its audit entry (if any) on `conn` and reads the record back.
-pub(crate) async fn insert_token_with_audit(
-    conn: &mut sqlx::SqliteConnection,
-    account: AccountId,
-    t: &NewToken,
-    now_ms: i64,
-) -> Result<Auth> {
-    insert_token_conn(&mut *conn, account, t, now_ms).await?;
-    if let Some(e) = &t.audit {
-        insert_audit(&mut *conn, e).await?;
-    }
-    // Everything stored is known here; no need to read the row back.
-    Ok(Auth {
+/// The record of a token just inserted: everything stored is known, no need to read it back.
+pub(crate) fn stored_token(account: AccountId, t: &NewToken, now_ms: i64) -> Auth {
+    Auth {
         id: t.id,
         account_id: account,
         kind: AuthKind::ApiToken,
@@ -165,29 +174,38 @@ pub(crate) async fn insert_token_with_audit(
         created_ms: now_ms,
         updated_ms: now_ms,
         last_accessed_ms: None,
-    })
+    }
 }
+
+/// Inserts one token (15 parameters: see [`insert_token_conn`] for their order).
+pub(crate) const INSERT_TOKEN_SQL: &str =
+    "INSERT INTO auths (id, account_id, kind, provider_id, name, label, description, \
+     user_id, user_name, parent_id, scopes, expires_ms, ttl_secs, token_hash, created_ms, \
+     updated_ms) VALUES (?, ?, 'api_token', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+/// Appends one audit row and returns its sequence number (8 parameters: see
+/// [`insert_audit`]).
+pub(crate) const INSERT_AUDIT_SQL: &str =
+    "INSERT INTO audit (at_ms, account_id, actor, action, target, outcome, request_id, \
+     detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq";
 
 /// Appends one audit row inside a transaction; returns its sequence number.
 pub(crate) async fn insert_audit(
     conn: &mut sqlx::SqliteConnection,
     e: &authd_core::audit::AuditEntry,
 ) -> Result<i64> {
-    sqlx::query_scalar(
-        "INSERT INTO audit (at_ms, account_id, actor, action, target, outcome, request_id, \
-         detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
-    )
-    .bind(e.at_ms)
-    .bind(e.account_id.map(|a| a.to_string()))
-    .bind(&e.actor)
-    .bind(e.action.as_str())
-    .bind(&e.target)
-    .bind(&e.outcome)
-    .bind(&e.request_id)
-    .bind(&e.detail)
-    .fetch_one(conn)
-    .await
-    .map_err(db_err)
+    sqlx::query_scalar(INSERT_AUDIT_SQL)
+        .bind(e.at_ms)
+        .bind(e.account_id.map(|a| a.to_string()))
+        .bind(&e.actor)
+        .bind(e.action.as_str())
+        .bind(&e.target)
+        .bind(&e.outcome)
+        .bind(&e.request_id)
+        .bind(&e.detail)
+        .fetch_one(conn)
+        .await
+        .map_err(db_err)
 }
 
 /// Inserts a mutation's audit entries for what it did, inside its transaction.
@@ -201,6 +219,14 @@ pub(crate) async fn insert_audits<T>(
     }
     Ok(())
 }
+
+/// A token's credential and public record in one read (`AUTH_COLS` prefixed with `a.`).
+const TOKEN_RECORD_SQL: &str = "SELECT a.id, a.account_id, a.kind, a.provider_id, a.name, \
+     a.label, a.description, a.user_id, a.user_name, a.parent_id, a.scopes, a.expires_ms, \
+     a.ttl_secs, a.created_ms, a.updated_ms, a.last_accessed_ms, c.aid, a.token_hash, \
+     u.roles AS user_roles FROM auths a JOIN accounts c ON c.id = a.account_id \
+     LEFT JOIN users u ON u.account_id = a.account_id AND u.id = a.user_id \
+     WHERE a.id = ? AND a.kind = 'api_token'";
 
 fn limit(l: u32) -> i64 {
     authd_core::model::sql_limit(l)
@@ -227,25 +253,18 @@ impl AccountStore for SqliteStore {
     }
 
     async fn get_account(&self, id: AccountId) -> Result<Option<Account>> {
-        sqlx::query("SELECT * FROM accounts WHERE id = ?")
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?
-            .as_ref()
-            .map(account_from_row)
-            .transpose()
+        self.read.one(
+            "SELECT * FROM accounts WHERE id = ?",
+            [id.to_string()],
+            |r| account_from_row(r),
+        )
     }
 
     async fn get_account_by_aid(&self, aid: i64) -> Result<Option<Account>> {
-        sqlx::query("SELECT * FROM accounts WHERE aid = ?")
-            .bind(aid)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?
-            .as_ref()
-            .map(account_from_row)
-            .transpose()
+        self.read
+            .one("SELECT * FROM accounts WHERE aid = ?", [aid], |r| {
+                account_from_row(r)
+            })
     }
 
     async fn count_accounts(&self) -> Result<u64> {
@@ -287,29 +306,20 @@ impl UserStore for SqliteStore {
     }
 
     async fn get_user(&self, account: AccountId, id: UserId) -> Result<Option<User>> {
-        sqlx::query("SELECT * FROM users WHERE account_id = ? AND id = ?")
-            .bind(account.to_string())
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?
-            .as_ref()
-            .map(user_from_row)
-            .transpose()
+        self.read.one(
+            "SELECT * FROM users WHERE account_id = ? AND id = ?",
+            [account.to_string(), id.to_string()],
+            |r| user_from_row(r),
+        )
     }
 
     async fn list_users(&self, account: AccountId, page: Page<UserId>) -> Result<Vec<User>> {
         let after = page.after.map(|a| a.to_string()).unwrap_or_default();
-        sqlx::query("SELECT * FROM users WHERE account_id = ? AND id > ? ORDER BY id LIMIT ?")
-            .bind(account.to_string())
-            .bind(after)
-            .bind(limit(page.limit))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?
-            .iter()
-            .map(user_from_row)
-            .collect()
+        self.read.all(
+            "SELECT * FROM users WHERE account_id = ? AND id > ? ORDER BY id LIMIT ?",
+            rusqlite::params![account.to_string(), after, limit(page.limit)],
+            |r| user_from_row(r),
+        )
     }
 
     async fn update_user(
@@ -472,9 +482,7 @@ async fn user_tokens(
 #[async_trait]
 impl AuthStore for SqliteStore {
     async fn create_token(&self, account: AccountId, t: NewToken, now_ms: i64) -> Result<Auth> {
-        self.group
-            .create_token(&self.pool, account, t, now_ms)
-            .await
+        self.group.create_token(account, t, now_ms).await
     }
 
     async fn create_tokens(
@@ -492,15 +500,10 @@ impl AuthStore for SqliteStore {
 
     async fn get_auth(&self, account: AccountId, id: AuthId) -> Result<Option<Auth>> {
         let sql = format!("SELECT {AUTH_COLS} FROM auths WHERE account_id = ? AND id = ?");
-        sqlx::query(&sql)
-            .bind(account.to_string())
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?
-            .as_ref()
-            .map(auth_from_row)
-            .transpose()
+        self.read
+            .one(&sql, [account.to_string(), id.to_string()], |r| {
+                auth_from_row(r)
+            })
     }
 
     async fn list_auths(
@@ -515,20 +518,19 @@ impl AuthStore for SqliteStore {
         );
         let kind = filter.kind.map(AuthKind::as_str);
         let provider = filter.provider_id.map(|p| p.to_string());
-        sqlx::query(&sql)
-            .bind(account.to_string())
-            .bind(page.after.map(|a| a.to_string()).unwrap_or_default())
-            .bind(kind)
-            .bind(kind)
-            .bind(provider.clone())
-            .bind(provider)
-            .bind(limit(page.limit))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?
-            .iter()
-            .map(auth_from_row)
-            .collect()
+        self.read.all(
+            &sql,
+            rusqlite::params![
+                account.to_string(),
+                page.after.map(|a| a.to_string()).unwrap_or_default(),
+                kind,
+                kind,
+                provider,
+                provider,
+                limit(page.limit),
+            ],
+            |r| auth_from_row(r),
+        )
     }
 
     async fn delete_auth(&self, account: AccountId, id: AuthId) -> Result<Vec<AuthId>> {
@@ -557,62 +559,45 @@ impl AuthStore for SqliteStore {
     }
 
     async fn token_credential(&self, id: AuthId) -> Result<Option<TokenCredential>> {
-        let row = sqlx::query(
+        self.read.one(
             "SELECT a.id, a.account_id, c.aid, a.user_id, a.token_hash, a.scopes, a.expires_ms, \
              u.roles AS user_roles FROM auths a JOIN accounts c ON c.id = a.account_id \
              LEFT JOIN users u ON u.account_id = a.account_id AND u.id = a.user_id \
              WHERE a.id = ? AND a.kind = 'api_token'",
+            [id.to_string()],
+            |row| {
+                let hash: Vec<u8> = get(row, "token_hash")?;
+                let user_id = opt_id_col(row, "user_id", UserId::parse)?;
+                Ok(TokenCredential {
+                    id: id_col(row, "id", AuthId::parse)?,
+                    account_id: id_col(row, "account_id", AccountId::parse)?,
+                    account_aid: get(row, "aid")?,
+                    user_roles: user_roles_col(row, user_id.is_some())?,
+                    user_id,
+                    hash: hash.try_into().map_err(|_| corrupt("token_hash"))?,
+                    scopes: roles_col(row, "scopes")?,
+                    expires_ms: get(row, "expires_ms")?,
+                })
+            },
         )
-        .bind(id.to_string())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db_err)?;
-        let Some(row) = row else { return Ok(None) };
-        let hash: Vec<u8> = get(&row, "token_hash")?;
-        let user_id = opt_id_col(&row, "user_id", UserId::parse)?;
-        Ok(Some(TokenCredential {
-            id: id_col(&row, "id", AuthId::parse)?,
-            account_id: id_col(&row, "account_id", AccountId::parse)?,
-            account_aid: get(&row, "aid")?,
-            user_roles: user_roles_col(&row, user_id.is_some())?,
-            user_id,
-            hash: hash.try_into().map_err(|_| corrupt("token_hash"))?,
-            scopes: roles_col(&row, "scopes")?,
-            expires_ms: get(&row, "expires_ms")?,
-        }))
     }
 
     async fn token_record(&self, id: AuthId) -> Result<Option<(TokenCredential, Auth)>> {
-        let cols = AUTH_COLS
-            .split(", ")
-            .map(|c| format!("a.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!(
-            "SELECT {cols}, c.aid, a.token_hash, u.roles AS user_roles FROM auths a \
-             JOIN accounts c ON c.id = a.account_id \
-             LEFT JOIN users u ON u.account_id = a.account_id AND u.id = a.user_id \
-             WHERE a.id = ? AND a.kind = 'api_token'"
-        );
-        let row = sqlx::query(&sql)
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?;
-        let Some(row) = row else { return Ok(None) };
-        let auth = auth_from_row(&row)?;
-        let hash: Vec<u8> = get(&row, "token_hash")?;
-        let cred = TokenCredential {
-            id: auth.id,
-            account_id: auth.account_id,
-            account_aid: get(&row, "aid")?,
-            user_id: auth.user_id,
-            hash: hash.try_into().map_err(|_| corrupt("token_hash"))?,
-            scopes: auth.scopes,
-            expires_ms: auth.expires_ms,
-            user_roles: user_roles_col(&row, auth.user_id.is_some())?,
-        };
-        Ok(Some((cred, auth)))
+        self.read.one(TOKEN_RECORD_SQL, [id.to_string()], |row| {
+            let auth = auth_from_row(row)?;
+            let hash: Vec<u8> = get(row, "token_hash")?;
+            let cred = TokenCredential {
+                id: auth.id,
+                account_id: auth.account_id,
+                account_aid: get(row, "aid")?,
+                user_id: auth.user_id,
+                hash: hash.try_into().map_err(|_| corrupt("token_hash"))?,
+                scopes: auth.scopes,
+                expires_ms: auth.expires_ms,
+                user_roles: user_roles_col(row, auth.user_id.is_some())?,
+            };
+            Ok((cred, auth))
+        })
     }
 
     async fn touch_tokens(&self, touches: &[(AuthId, i64)]) -> Result<()> {

@@ -23,32 +23,21 @@ fn to_json(v: &Value) -> Result<String> {
 #[async_trait]
 impl SettingsStore for SqliteStore {
     async fn list_settings(&self, account: AccountId) -> Result<Vec<StoredSetting>> {
-        sqlx::query(
+        self.read.all(
             "SELECT slug, value, updated_ms FROM account_settings WHERE account_id = ? \
              ORDER BY slug",
+            [account.to_string()],
+            |r| setting_from_row(r),
         )
-        .bind(account.to_string())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db_err)?
-        .iter()
-        .map(setting_from_row)
-        .collect()
     }
 
     async fn get_setting(&self, account: AccountId, slug: &str) -> Result<Option<StoredSetting>> {
-        sqlx::query(
+        self.read.one(
             "SELECT slug, value, updated_ms FROM account_settings \
              WHERE account_id = ? AND slug = ?",
+            rusqlite::params![account.to_string(), slug],
+            |r| setting_from_row(r),
         )
-        .bind(account.to_string())
-        .bind(slug)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db_err)?
-        .as_ref()
-        .map(setting_from_row)
-        .transpose()
     }
 
     async fn put_setting(
@@ -139,20 +128,14 @@ impl EntityStore for SqliteStore {
     ) -> Result<Option<Value>> {
         // The field is bound as a quoted JSON path, never spliced into the SQL text.
         let path = format!("$.\"{}\"", field.replace('"', ""));
-        let row = sqlx::query(
+        let text: Option<String> = self.read.one(
             "SELECT body FROM entities WHERE account_id = ?1 AND kind = ?2 \
              AND json_type(body, ?3) NOT IN ('object', 'array') \
              AND CAST(json_extract(body, ?3) AS TEXT) = ?4 ORDER BY key LIMIT 1",
-        )
-        .bind(account.to_string())
-        .bind(kind)
-        .bind(path)
-        .bind(value)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db_err)?;
-        let Some(row) = row else { return Ok(None) };
-        let text: String = get(&row, "body")?;
+            rusqlite::params![account.to_string(), kind, path, value],
+            |r| get(r, "body"),
+        )?;
+        let Some(text) = text else { return Ok(None) };
         serde_json::from_str(&text)
             .map(Some)
             .map_err(|_| corrupt("entity body"))

@@ -6,8 +6,9 @@
 //! message may quote the input that caused it (a serde error, an invalid duration) safely.
 //!
 //! **Invariant:** a 5xx body never carries the cause. Internal and unavailable errors are
-//! logged here with a short random reference that the body repeats, so an operator can find
-//! the log line without the client learning anything about the internals.
+//! logged here, inside the request's span, and the body names the request id as its
+//! reference, so an operator can find the log line (and any audit entry) without the client
+//! learning anything about the internals.
 
 use authd_core::Error;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -65,15 +66,13 @@ pub fn envelope(status: StatusCode, message: &str) -> Response {
     resp
 }
 
-fn reference() -> String {
-    format!("{:08x}", rand_u32())
-}
-
-fn rand_u32() -> u32 {
-    // An incident reference, not a secret: the id generator's randomness is plenty.
-    let b = authd_core::ids::AuthId::generate();
-    let [a, b2, c, d, ..] = *b.as_bytes();
-    u32::from_be_bytes([a, b2, c, d])
+/// A 5xx envelope with a fixed message; the request-id layer appends the request id as its
+/// reference (`crate::request_id::reference_server_errors`).
+pub fn server_error(status: StatusCode, message: &'static str) -> Response {
+    let mut resp = envelope(status, message);
+    resp.extensions_mut()
+        .insert(crate::request_id::ServerError(message));
+    resp
 }
 
 impl IntoResponse for ApiError {
@@ -87,21 +86,18 @@ impl IntoResponse for ApiError {
                 Error::Unauthenticated => envelope(StatusCode::UNAUTHORIZED, "Not authorized"),
                 Error::Expired => envelope(StatusCode::UNAUTHORIZED, "Expired Token"),
                 Error::Forbidden(m) => envelope(StatusCode::FORBIDDEN, &m),
+                // Logged inside the request's span, which carries the request id that the
+                // body quotes as its reference.
                 Error::Unavailable(cause) => {
-                    let r = reference();
-                    tracing::error!(reference = %r, error = format!("{cause:#}"), "dependency unavailable");
-                    envelope(
+                    tracing::error!(error = format!("{cause:#}"), "dependency unavailable");
+                    server_error(
                         StatusCode::SERVICE_UNAVAILABLE,
-                        &format!("Service temporarily unavailable (reference {r})"),
+                        "Service temporarily unavailable",
                     )
                 }
                 Error::Internal(cause) => {
-                    let r = reference();
-                    tracing::error!(reference = %r, error = format!("{cause:#}"), "internal error");
-                    envelope(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        &format!("Internal error (reference {r})"),
-                    )
+                    tracing::error!(error = format!("{cause:#}"), "internal error");
+                    server_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal error")
                 }
             },
         }

@@ -1,8 +1,9 @@
 //! The HTTP API: the router, the success envelope and the wire DTOs.
 //!
 //! Each resource module exposes `router()`; this module merges them, adds the fallbacks (404,
-//! 405 in the envelope), the body limit, panic catching and request tracing. Request spans
-//! record the matched route only — never the URI, whose query may carry a token.
+//! 405 in the envelope), the body limit, panic catching, the request id (`crate::request_id`)
+//! and request tracing. Request spans record the matched route and the request id — never the
+//! URI, whose query may carry a token.
 
 pub mod accounts;
 pub mod audit;
@@ -23,20 +24,19 @@ pub mod works;
 use std::any::Any;
 
 use authd_core::model::MAX_PAGE;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use serde::Serialize;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::trace::TraceLayer;
 
 use crate::state::AppState;
 
 /// Builds the whole API router over `state`.
 pub fn router(state: AppState) -> Router {
     let limit = state.config.body_limit_bytes;
-    Router::new()
+    let router = Router::new()
         .merge(health::router())
         .merge(auths::router())
         .merge(accounts::router())
@@ -52,17 +52,8 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
-        .layer(CatchPanicLayer::custom(panic_response))
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
-            let route = req
-                .extensions()
-                .get::<MatchedPath>()
-                .map(MatchedPath::as_str)
-                .unwrap_or("<unmatched>");
-            tracing::info_span!("request", method = %req.method(), route)
-        }))
-        .layer(axum::middleware::from_fn(crate::audit::assign_request_id))
-        .with_state(state)
+        .layer(CatchPanicLayer::custom(panic_response));
+    crate::request_id::layered(router).with_state(state)
 }
 
 async fn not_found() -> Response {
@@ -76,7 +67,7 @@ async fn method_not_allowed() -> Response {
 fn panic_response(_: Box<dyn Any + Send + 'static>) -> Response {
     // The panic payload may hold anything; it is not echoed.
     tracing::error!("handler panicked");
-    error::envelope(StatusCode::INTERNAL_SERVER_ERROR, "Internal error")
+    error::server_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal error")
 }
 
 /// The Lytics success envelope `{"status":"success","data":…}` with an HTTP status.

@@ -1,0 +1,173 @@
+//! One request id per request, from the edge to the log line, the audit entry and the 5xx
+//! body.
+//!
+//! - An incoming `X-Request-Id` is kept when it is well-formed (1 to 128 characters of
+//!   `A-Z a-z 0-9 - _ . :`, sent once); otherwise it is dropped and an id is generated
+//!   (128 random bits, 32 hex digits). tower-http's `SetRequestId` does the assignment.
+//! - The id is returned on every response (tower-http's `PropagateRequestId`), recorded on
+//!   the request's tracing span (`request_id`), carried into audit entries through the
+//!   [`crate::audit::RequestId`] extractor, and quoted as the reference of every 5xx body
+//!   ([`reference_server_errors`]), so one id leads from a user's error report to the log
+//!   line and the audit entry.
+//!
+//! Everything here is a plain function or a tower-http layer: no boxing per request.
+
+use axum::body::Body;
+use axum::extract::MatchedPath;
+use axum::http::{HeaderName, HeaderValue, Request};
+use axum::response::Response;
+use axum::Router;
+use tower::util::{MapRequestLayer, MapResponseLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tower_http::trace::TraceLayer;
+
+/// The header carrying the id, both ways.
+pub const HEADER: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The longest id accepted from a client.
+pub const MAX_LEN: usize = 128;
+
+/// Wraps a router (the API's and the worker's) in the request-id and tracing layers. From
+/// the outside in: drop a malformed id, assign one, open the span that records it, quote it
+/// in a 5xx body, copy it to the response.
+pub fn layered<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
+    router
+        .layer(PropagateRequestIdLayer::new(HEADER))
+        .layer(MapResponseLayer::new(
+            reference_server_errors as fn(Response) -> Response,
+        ))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span as fn(&Request<Body>) -> tracing::Span)
+                .on_request(())
+                .on_response(())
+                .on_body_chunk(())
+                .on_eos(())
+                .on_failure(()),
+        )
+        .layer(SetRequestIdLayer::new(HEADER, MakeId))
+        .layer(MapRequestLayer::new(
+            drop_malformed::<Body> as fn(Request<Body>) -> Request<Body>,
+        ))
+}
+
+/// The request's span: method, matched route (never the URI, whose query may carry a token)
+/// and request id. Errors logged while serving the request carry all three.
+fn request_span(req: &Request<Body>) -> tracing::Span {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(MatchedPath::as_str)
+        .unwrap_or("<unmatched>");
+    tracing::info_span!(
+        "request",
+        method = %req.method(),
+        route,
+        request_id = of(req.extensions()),
+    )
+}
+
+/// Generates ids: 128 random bits as 32 lowercase hex digits.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MakeId;
+
+impl MakeRequestId for MakeId {
+    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
+        let id = format!("{:032x}", rand::random::<u128>());
+        HeaderValue::try_from(id).ok().map(RequestId::new)
+    }
+}
+
+/// Whether a client-supplied id may be kept.
+pub fn well_formed(v: &HeaderValue) -> bool {
+    let b = v.as_bytes();
+    !b.is_empty()
+        && b.len() <= MAX_LEN
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b':'))
+}
+
+/// Request side: drops an `X-Request-Id` that is malformed or sent more than once, so that
+/// one is generated instead.
+pub fn drop_malformed<B>(mut req: Request<B>) -> Request<B> {
+    let mut values = req.headers().get_all(&HEADER).iter();
+    let keep = match (values.next(), values.next()) {
+        (Some(v), None) => well_formed(v),
+        (None, _) => true,
+        (Some(_), Some(_)) => false,
+    };
+    if !keep {
+        req.headers_mut().remove(&HEADER);
+    }
+    req
+}
+
+/// The id of a request, as a string (empty only outside the router's layers, e.g. in tests
+/// that call a handler directly).
+pub fn of(extensions: &axum::http::Extensions) -> &str {
+    extensions
+        .get::<RequestId>()
+        .and_then(|r| r.header_value().to_str().ok())
+        .unwrap_or("")
+}
+
+/// Marks a response as a server error whose body is to carry the request id as its
+/// reference; the value is the fixed, internals-free message.
+#[derive(Clone, Copy, Debug)]
+pub struct ServerError(pub &'static str);
+
+/// Response side: a 5xx marked [`ServerError`] gets the envelope
+/// `"<message> (reference <request id>)"`. Runs outside `PropagateRequestId`, so the id is
+/// already in the response's headers.
+pub fn reference_server_errors(mut resp: Response) -> Response {
+    let status = resp.status();
+    if !status.is_server_error() {
+        return resp;
+    }
+    let Some(ServerError(msg)) = resp.extensions_mut().remove::<ServerError>() else {
+        return resp;
+    };
+    let id = resp
+        .headers()
+        .get(&HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let body = serde_json::json!({
+        "status": status.as_u16(),
+        "message": format!("{msg} (reference {id})"),
+        "data": null,
+    });
+    *resp.body_mut() = Body::from(body.to_string());
+    resp.headers_mut()
+        .remove(axum::http::header::CONTENT_LENGTH);
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_accepted_only_when_well_formed() {
+        for ok in ["a", "req-1_2.3:4", &"x".repeat(MAX_LEN)] {
+            assert!(well_formed(&HeaderValue::from_str(ok).unwrap()), "{ok}");
+        }
+        for bad in ["", "has space", "semi;colon", "ü", &"x".repeat(MAX_LEN + 1)] {
+            let v = HeaderValue::from_bytes(bad.as_bytes()).unwrap();
+            assert!(!well_formed(&v), "{bad}");
+        }
+    }
+
+    #[test]
+    fn generated_ids_are_32_hex_digits_and_differ() {
+        let req = Request::new(());
+        let a = MakeId.make_request_id(&req).unwrap();
+        let b = MakeId.make_request_id(&req).unwrap();
+        let a = a.header_value().to_str().unwrap();
+        assert_eq!(a.len(), 32);
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b.header_value().to_str().unwrap());
+    }
+}
