@@ -2,7 +2,9 @@
 //! limited to its user's current roles, so a role change drops the user's tokens from this
 //! node's cache at once (the store publishes them to the other nodes in the same transaction),
 //! and deleting a user revokes the user's tokens and everything they created. The store
-//! refuses, atomically, to leave an account without a user holding `admin`.
+//! refuses, atomically, to leave an account without a user holding `admin`. Either change
+//! drops the user from this node's user cache at once ([`crate::records`]); the store
+//! publishes it to the other nodes in the same transaction.
 
 use authd_core::ids::{AccountId, UserId};
 use authd_core::model::{User, UserPatch};
@@ -25,6 +27,7 @@ pub async fn update(
         return Ok(None);
     };
     state.tokens.evict(&tokens);
+    state.records.evict_user(id);
     Ok(Some(user))
 }
 
@@ -35,5 +38,6 @@ pub async fn delete(state: &AppState, account: AccountId, id: UserId) -> Result<
         return Ok(None);
     };
     state.tokens.evict(&revoked);
+    state.records.evict_user(id);
     Ok(Some(revoked.len()))
 }

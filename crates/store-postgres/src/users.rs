@@ -139,6 +139,7 @@ impl UserStore for PgStore {
             } else {
                 Vec::new()
             };
+            crate::notify::publish_users(&mut tx, &[id]).await?;
             tx.commit().await.map_err(db_err)?;
             Ok(Some((user, tokens)))
         })
@@ -190,6 +191,7 @@ impl UserStore for PgStore {
                 .await
                 .map_err(db_err)?;
             publish(&mut tx, &revoked).await?;
+            crate::notify::publish_users(&mut tx, &[id]).await?;
             tx.commit().await.map_err(db_err)?;
             Ok(Some(revoked))
         }))

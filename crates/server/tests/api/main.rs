@@ -24,6 +24,7 @@ mod pagination;
 mod pg_cascade;
 mod postgres;
 mod quiet_log;
+mod read_cache;
 mod settings;
 mod slow_clients;
 mod token_info;
