@@ -8,7 +8,8 @@
 //! in one layer shows without a load generator: a bare axum route (the floor), the
 //! router and its middleware on `/healthz` (no auth), the auth extractor alone, the
 //! `GET /api/auth/{id}` handler's serialization alone, and whole requests (a cached
-//! token check, `/api/auth/self`, `/api/account/current`, a bad token's 401).
+//! token check, `/api/auth/self`, `/api/account/current`, `/api/user/{id}`, introspection,
+//! a bad token's 401).
 //! BENCHMARKS.md keeps the per-layer budget measured with these.
 //!
 //! Run: `cargo bench -p authd --bench token_check`.
@@ -210,6 +211,8 @@ mod request {
         /// The bootstrap admin token and its id.
         pub(super) token: String,
         pub(super) id: String,
+        /// The bootstrap admin user's id.
+        pub(super) user: String,
         _app: Application,
         _dir: tempfile::TempDir,
     }
@@ -233,12 +236,19 @@ mod request {
         let id = token.split('.').nth(1).unwrap().to_owned();
         let state = app.state().clone();
         let router = authd::api::router(state.clone());
+        let user = rt
+            .block_on(state.tokens.authenticate(&token))
+            .unwrap()
+            .user_id
+            .unwrap()
+            .to_string();
         let a = App {
             rt,
             router,
             state,
             token,
             id,
+            user,
             _app: app,
             _dir: dir,
         };
@@ -255,10 +265,16 @@ mod request {
                 a.token.as_str(),
                 StatusCode::OK,
             ),
+            (
+                format!("/api/user/{}", a.user),
+                a.token.as_str(),
+                StatusCode::OK,
+            ),
             ("/healthz".into(), "", StatusCode::OK),
         ] {
             assert_eq!(a.call(&path, token), want, "{path}");
         }
+        assert_eq!(a.introspect(), StatusCode::OK);
         assert_eq!(
             a.call(&format!("/api/auth/{}", a.id), &a.bad_token()),
             StatusCode::UNAUTHORIZED
@@ -282,6 +298,26 @@ mod request {
         /// One request through the router, body read to the end; its status.
         pub(super) fn call(&self, path: &str, token: &str) -> StatusCode {
             let req = self.request(path, token);
+            self.rt.block_on(async {
+                let resp = self.router.clone().oneshot(req).await.unwrap();
+                let status = resp.status();
+                axum::body::to_bytes(resp.into_body(), usize::MAX)
+                    .await
+                    .unwrap();
+                status
+            })
+        }
+
+        /// `POST /api/auth/introspect` of the admin token by itself; its status.
+        pub(super) fn introspect(&self) -> StatusCode {
+            let body = serde_json::json!({ "token": self.token }).to_string();
+            let mut req = Request::post("/api/auth/introspect")
+                .header("authorization", &self.token)
+                .header("content-type", "application/json")
+                .body(Body::from(body))
+                .unwrap();
+            req.extensions_mut()
+                .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))));
             self.rt.block_on(async {
                 let resp = self.router.clone().oneshot(req).await.unwrap();
                 let status = resp.status();
@@ -391,6 +427,21 @@ mod request {
     fn full_account_current(b: divan::Bencher<'_, '_>) {
         let a = &*APP;
         b.bench(|| a.call("/api/account/current", &a.token));
+    }
+
+    /// The whole request: `GET /api/user/{id}` (the admin's own user).
+    #[divan::bench]
+    fn full_user_read(b: divan::Bencher<'_, '_>) {
+        let a = &*APP;
+        let path = format!("/api/user/{}", a.user);
+        b.bench(|| a.call(&path, &a.token));
+    }
+
+    /// The whole request: `POST /api/auth/introspect` of a cached token.
+    #[divan::bench]
+    fn full_introspect(b: divan::Bencher<'_, '_>) {
+        let a = &*APP;
+        b.bench(|| a.introspect());
     }
 
     /// The whole request: a known id with a wrong secret, 401 (and its refusal audit).

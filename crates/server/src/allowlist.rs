@@ -2,14 +2,14 @@
 //! client address (socket peer, or `X-Forwarded-For` only when the peer is a configured trusted
 //! proxy) and matching it against the account's allowlist.
 //!
-//! The parsed allowlist is cached per account in memory so the hot path costs one cache hit.
+//! The parsed allowlist is cached per account in memory (an [`EpochCache`], so a read racing a
+//! change never puts the old list back) and the hot path costs one cache hit.
 //! The API invalidates an account's entry as soon as the setting changes in this process;
 //! entries are also re-read after [`REFRESH_MS`] of (injected) clock time, so a change made
 //! elsewhere — by another node or by the operator's `authd account setting delete` on the
 //! host — takes effect within that window without a restart.
 
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use authd_core::clock::Clock;
@@ -20,20 +20,15 @@ use authd_core::{Error, Result};
 use axum::http::HeaderMap;
 use ipnet::IpNet;
 
+use crate::cache::EpochCache;
+
 /// How long a cached allowlist is trusted before it is read again (milliseconds).
 pub const REFRESH_MS: i64 = 5_000;
-
-struct Entry {
-    list: IpAllowlist,
-    loaded_ms: i64,
-}
 
 /// Per-account cache of parsed IP allowlists.
 pub struct Allowlists {
     store: Arc<dyn Store>,
-    clock: Arc<dyn Clock>,
-    cache: quick_cache::sync::Cache<AccountId, Arc<Entry>>,
-    epoch: AtomicU64,
+    cache: EpochCache<AccountId, Arc<IpAllowlist>>,
 }
 
 impl Allowlists {
@@ -41,9 +36,7 @@ impl Allowlists {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
         Self {
             store,
-            clock,
-            cache: quick_cache::sync::Cache::new(65_536),
-            epoch: AtomicU64::new(0),
+            cache: EpochCache::new(65_536, clock).with_policy(true, Some(REFRESH_MS)),
         }
     }
 
@@ -55,12 +48,12 @@ impl Allowlists {
         account: AccountId,
         client: impl FnOnce() -> Option<IpAddr>,
     ) -> Result<()> {
-        let entry = self.entry(account).await?;
-        if !entry.list.is_restricted() {
+        let list = self.list(account).await?;
+        if !list.is_restricted() {
             return Ok(());
         }
         match client() {
-            Some(ip) if entry.list.allows(ip) => Ok(()),
+            Some(ip) if list.allows(ip) => Ok(()),
             other => {
                 // Per request, so debug only: the refusal is audited (with the account) and
                 // counted in the aggregated `credential_refused` line (crate::quiet).
@@ -70,35 +63,27 @@ impl Allowlists {
         }
     }
 
-    async fn entry(&self, account: AccountId) -> Result<Arc<Entry>> {
-        let now = self.clock.now_ms();
-        if let Some(e) = self.cache.get(&account) {
-            if (e.loaded_ms..e.loaded_ms.saturating_add(REFRESH_MS)).contains(&now) {
-                return Ok(e);
-            }
-        }
-        let epoch = self.epoch.load(Ordering::Acquire);
+    /// The account's allowlist (no setting: the unrestricted default).
+    async fn list(&self, account: AccountId) -> Result<Arc<IpAllowlist>> {
         let list = self
-            .store
-            .get_setting(account, SettingSlug::ApiIpWhitelist.slug())
-            .await?
-            .map(|s| IpAllowlist::from_value(&s.value))
-            .unwrap_or_default();
-        let entry = Arc::new(Entry {
-            list,
-            loaded_ms: now,
-        });
-        // A change that raced this read must not be overwritten by the stale value.
-        if self.epoch.load(Ordering::Acquire) == epoch {
-            self.cache.insert(account, entry.clone());
-        }
-        Ok(entry)
+            .cache
+            .get_or_load(&account, || async {
+                let setting = self
+                    .store
+                    .get_setting(account, SettingSlug::ApiIpWhitelist.slug())
+                    .await?;
+                let list = setting
+                    .map(|s| IpAllowlist::from_value(&s.value))
+                    .unwrap_or_default();
+                Ok::<_, Error>(Some(Arc::new(list)))
+            })
+            .await?;
+        Ok(list.unwrap_or_default())
     }
 
     /// Forgets an account's cached allowlist; called after the setting changed.
     pub fn invalidate(&self, account: AccountId) {
-        self.epoch.fetch_add(1, Ordering::AcqRel);
-        self.cache.remove(&account);
+        self.cache.evict([&account]);
     }
 }
 

@@ -6,6 +6,7 @@
 pub mod allowlist;
 pub mod api;
 pub mod audit;
+pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod credential_seal;
@@ -17,6 +18,7 @@ pub mod layout;
 pub mod listener;
 pub mod provision;
 pub mod quiet;
+pub mod records;
 pub mod request_id;
 pub mod settings;
 pub mod startup;

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use authd_core::clock::Clock;
-use authd_core::invalidation::{InvalidationFeed, InvalidationSink};
+use authd_core::invalidation::{InvalidationFeed, InvalidationSink, Sinks};
 use authd_core::store::Store;
 use authd_crypto::{KeyWrapper, MasterKey, TokenHasher};
 use authd_store_postgres::{PgSettings, PgStore};
@@ -143,7 +143,7 @@ pub async fn open_backend(config: &mut Config) -> anyhow::Result<(Backend, Unloc
     let keys = unlock(&store, key).await?;
     // Other processes on the same file (`authd token revoke`) reach this server's caches
     // through the file's invalidations table.
-    let feed = Arc::new(store.feed());
+    let feed = Arc::new(store.feed().await?);
     Ok((
         Backend {
             store: Arc::new(store),
@@ -187,6 +187,9 @@ async fn bind_worker(
     Ok((l, router))
 }
 
+/// Accounts and users cached per node (each; they are small and change rarely).
+const RECORD_CACHE_CAPACITY: usize = 65_536;
+
 /// Stops the invalidation follower when the application goes away, served or not.
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
@@ -227,10 +230,17 @@ impl Application {
             clock.clone(),
             config.token_cache_capacity,
         );
-        let tokens = Arc::new(
-            tokens.with_invalidation(feed.trusted_at_start(), config.effective_token_max_age_ms()),
-        );
-        let sink: Arc<dyn InvalidationSink> = tokens.clone();
+        let (trusted, max_age) = (feed.trusted_at_start(), config.effective_token_max_age_ms());
+        let tokens = Arc::new(tokens.with_invalidation(trusted, max_age));
+        let records = Arc::new(crate::records::Records::new(
+            store.clone(),
+            clock.clone(),
+            RECORD_CACHE_CAPACITY,
+            trusted,
+            max_age,
+        ));
+        let sink: Arc<dyn InvalidationSink> =
+            Arc::new(Sinks(vec![tokens.clone(), records.clone()]));
         let feed = AbortOnDrop(tokio::spawn(async move { feed.follow(sink).await }));
         let (stop_flusher, stop) = tokio::sync::oneshot::channel();
         let flusher = tokio::spawn(run_touch_flusher(store.clone(), touches, stop));
@@ -245,6 +255,7 @@ impl Application {
             refusals,
             quiet,
             allowlists: Arc::new(Allowlists::new(store.clone(), clock.clone())),
+            records,
             store,
             tokens,
             clock,

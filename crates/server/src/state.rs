@@ -41,6 +41,8 @@ pub struct Shared {
     pub clock: Arc<dyn Clock>,
     /// The resolved configuration.
     pub config: Arc<Config>,
+    /// Cached account and user records.
+    pub records: Arc<crate::records::Records>,
     /// Cached per-account IP allowlists (`api_ip_whitelist`).
     pub allowlists: Arc<Allowlists>,
     /// The data-key ring that seals and opens stored credentials.

@@ -4,10 +4,9 @@
 //! Authentication is served from an in-memory cache of token records keyed by the public
 //! handle; a miss loads one row (no preload, so start-up does not grow with the store). The
 //! presented token is always checked against the stored keyed hash in constant time, so the
-//! cache never holds anything that would let a guess succeed. Revocation evicts at once and
-//! bumps an epoch so that a load racing the revocation cannot re-insert the dead record: the
-//! fill's epoch compare and insert, and the eviction's bump and removal, each happen under one
-//! lock, so no eviction can fall between a compare and its insert.
+//! cache never holds anything that would let a guess succeed. The cache is an
+//! [`EpochCache`]: revocation evicts at once and a load racing the revocation cannot re-insert
+//! the dead record (see [`crate::cache`] for the epoch guard).
 //!
 //! A token acts with its *effective* roles: its scopes limited to its user's current roles
 //! ([`RoleSet::limited_to`]), read with the record, so a user's demotion reaches the user's
@@ -22,12 +21,15 @@
 //! the store, and [`Invalidation::Resumed`] drops everything cached. As a bounded-staleness
 //! backstop, an entry older than the configured maximum age is re-read from the store.
 //!
+//! The cached record also answers `/api/auth/self` and introspection without a store read
+//! ([`TokenService::own_record`], [`TokenService::inspect`]).
+//!
 //! `last_accessed_at` is coalesced: at most one touch per token per second goes to a channel,
 //! and a background task writes them in batches. No request waits on a write.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use authd_core::audit::{Audit, AuditAction, AuditEntry};
@@ -43,6 +45,8 @@ use authd_core::token::{self, ApiToken};
 use authd_core::{Error, Result};
 use authd_crypto::TokenHasher;
 use tokio::sync::mpsc;
+
+use crate::cache::EpochCache;
 
 mod rotate;
 pub use rotate::{Rotated, MAX_GRACE_MS};
@@ -79,7 +83,6 @@ struct CachedToken {
     scopes: RoleSet,
     permissions: PermissionSet,
     last_touch_ms: AtomicI64,
-    loaded_ms: i64,
 }
 
 /// What a caller asks for when minting a token.
@@ -102,17 +105,7 @@ pub struct TokenService {
     store: Arc<dyn Store>,
     hasher: TokenHasher,
     clock: Arc<dyn Clock>,
-    cache: quick_cache::sync::Cache<AuthId, Arc<CachedToken>>,
-    epoch: AtomicU64,
-    /// Held while a fill compares the epoch and inserts, and while an eviction bumps it and
-    /// removes: the two never interleave.
-    fill_lock: Mutex<()>,
-    #[cfg(test)]
-    fill_hook: Mutex<Option<Box<dyn FnMut() + Send>>>,
-    /// Whether cached entries may be used (the invalidation feed is connected).
-    trusted: AtomicBool,
-    /// Cached entries older than this are re-read from the store; `None` keeps them.
-    max_age_ms: Option<i64>,
+    cache: EpochCache<AuthId, Arc<CachedToken>>,
     touches: mpsc::Sender<(AuthId, i64)>,
     /// Touch batches the store refused (each one's last-access times are lost).
     lost_touch_batches: Arc<AtomicU64>,
@@ -141,14 +134,8 @@ impl TokenService {
             Self {
                 store,
                 hasher,
+                cache: EpochCache::new(cache_capacity, clock.clone()),
                 clock,
-                cache: quick_cache::sync::Cache::new(cache_capacity.max(16)),
-                epoch: AtomicU64::new(0),
-                fill_lock: Mutex::new(()),
-                #[cfg(test)]
-                fill_hook: Mutex::new(None),
-                trusted: AtomicBool::new(true),
-                max_age_ms: None,
                 touches: tx,
                 lost_touch_batches: lost.clone(),
             },
@@ -164,26 +151,26 @@ impl TokenService {
     /// Sets the invalidation policy: whether the cache may be used before the feed first
     /// reports [`Invalidation::Resumed`], and the maximum age of a cached entry.
     pub fn with_invalidation(mut self, trusted_at_start: bool, max_age_ms: Option<i64>) -> Self {
-        self.trusted = AtomicBool::new(trusted_at_start);
-        self.max_age_ms = max_age_ms.filter(|m| *m > 0);
+        self.cache = self.cache.with_policy(trusted_at_start, max_age_ms);
         self
     }
 
     /// Authenticates a presented token. Malformed tokens are refused before any lookup; a
     /// cache miss loads one row.
     pub async fn authenticate(&self, presented: &str) -> Result<Principal> {
-        self.check(presented, true).await
+        self.check(presented, true).await.map(|(p, _)| p)
     }
 
     /// Checks a token on behalf of another service (introspection): like
-    /// [`Self::authenticate`] but without recording an access.
-    pub async fn inspect(&self, presented: &str) -> Result<Principal> {
+    /// [`Self::authenticate`] but without recording an access; also returns the token's
+    /// public record (from the same cache entry).
+    pub async fn inspect(&self, presented: &str) -> Result<(Principal, Arc<Auth>)> {
         self.check(presented, false).await
     }
 
-    async fn check(&self, presented: &str, touch: bool) -> Result<Principal> {
+    async fn check(&self, presented: &str, touch: bool) -> Result<(Principal, Arc<Auth>)> {
         let parsed = token::parse(presented).ok_or(Error::Unauthenticated)?;
-        let entry = match self.cache.get(&parsed.id).filter(|e| self.usable(e)) {
+        let entry = match self.cache.get(&parsed.id) {
             Some(e) => e,
             None => match self.load(parsed.id).await {
                 Err(Error::Unauthenticated) => {
@@ -196,7 +183,8 @@ impl TokenService {
                 other => other?,
             },
         };
-        self.verify(&parsed, &entry, touch)
+        let principal = self.verify(&parsed, &entry, touch)?;
+        Ok((principal, entry.record.clone()))
     }
 
     /// The synchronous fast path: `None` when the token's record is not in memory (the caller
@@ -205,7 +193,7 @@ impl TokenService {
         let Some(parsed) = token::parse(presented) else {
             return Some(Err(Error::Unauthenticated));
         };
-        let entry = self.cache.get(&parsed.id)?;
+        let entry = self.cache.peek(&parsed.id)?;
         Some(self.verify(&parsed, &entry, true))
     }
 
@@ -246,16 +234,10 @@ impl TokenService {
         })
     }
 
-    /// Whether a cached entry may answer without asking the store.
-    fn usable(&self, e: &CachedToken) -> bool {
-        self.trusted.load(Ordering::Acquire)
-            && self
-                .max_age_ms
-                .is_none_or(|max| self.clock.now_ms() - e.loaded_ms < max)
-    }
-
     async fn load(&self, id: AuthId) -> Result<Arc<CachedToken>> {
-        let epoch = self.epoch.load(Ordering::Acquire);
+        // Taken before the read: only cache if no revocation happened while we were reading,
+        // and only while the invalidation feed can tell us about later ones.
+        let ticket = self.cache.ticket();
         let (cred, record) = self
             .store
             .token_record(id)
@@ -269,26 +251,8 @@ impl TokenService {
             permissions: scopes.permissions(),
             record: Arc::new(record),
             last_touch_ms: AtomicI64::new(i64::MIN / 2),
-            loaded_ms: self.clock.now_ms(),
         });
-        // Only cache if no revocation happened while we were reading, and only while the
-        // invalidation feed can tell us about later ones. Compare and insert are one step
-        // with respect to evictions (`fill_lock`).
-        let _guard = self.fill_lock.lock().unwrap_or_else(|e| e.into_inner());
-        let current =
-            self.epoch.load(Ordering::Acquire) == epoch && self.trusted.load(Ordering::Acquire);
-        #[cfg(test)]
-        if let Some(hook) = self
-            .fill_hook
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_mut()
-        {
-            hook();
-        }
-        if current {
-            self.cache.insert(id, entry.clone());
-        }
+        let _ = self.cache.fill(id, ticket, entry.clone());
         Ok(entry)
     }
 
@@ -296,29 +260,36 @@ impl TokenService {
     pub fn cached_record(&self, account: AccountId, id: AuthId) -> Option<Arc<Auth>> {
         self.cache
             .get(&id)
-            .filter(|e| e.record.account_id == account && self.usable(e))
+            .filter(|e| e.record.account_id == account)
             .map(|e| e.record.clone())
+    }
+
+    /// The public record of the caller's own token: the cached one (it is in memory right
+    /// after authenticating), else from the store. `None` if it is gone.
+    pub async fn own_record(&self, caller: &Principal) -> Result<Option<Arc<Auth>>> {
+        match self.cached_record(caller.account_id, caller.auth_id) {
+            Some(r) => Ok(Some(r)),
+            None => Ok(self
+                .store
+                .get_auth(caller.account_id, caller.auth_id)
+                .await?
+                .map(Arc::new)),
+        }
     }
 
     /// Drops tokens from the cache; called after they were deleted from the store.
     pub fn evict(&self, ids: &[AuthId]) {
-        let _guard = self.fill_lock.lock().unwrap_or_else(|e| e.into_inner());
-        self.epoch.fetch_add(1, Ordering::AcqRel);
-        for id in ids {
-            self.cache.remove(id);
-        }
+        self.cache.evict(ids);
     }
 
     /// Whether a check of this token would be answered from the cache, without the store
     /// (for tests and diagnostics).
     pub fn serves_from_cache(&self, id: AuthId) -> bool {
-        self.cache.get(&id).is_some_and(|e| self.usable(&e))
+        self.cache.get(&id).is_some()
     }
 
     /// Drops every cached token.
     pub fn evict_all(&self) {
-        let _guard = self.fill_lock.lock().unwrap_or_else(|e| e.into_inner());
-        self.epoch.fetch_add(1, Ordering::AcqRel);
         self.cache.clear();
     }
 
@@ -326,7 +297,7 @@ impl TokenService {
     pub fn last_accessed(&self, id: AuthId, stored: Option<i64>) -> Option<i64> {
         let cached = self
             .cache
-            .get(&id)
+            .peek(&id)
             .map(|e| e.last_touch_ms.load(Ordering::Relaxed))
             .filter(|t| *t > 0);
         match (stored, cached) {
@@ -362,7 +333,7 @@ impl TokenService {
         // after authenticating), else from the store.
         let cached_name = self
             .cache
-            .get(&caller.auth_id)
+            .peek(&caller.auth_id)
             .map(|e| e.record.user_name.clone());
         let user_name = match (cached_name, caller.user_id) {
             (Some(n), _) => n,
@@ -619,17 +590,8 @@ pub(crate) fn capped(own: Option<i64>, creator: Option<i64>) -> Option<i64> {
 
 impl InvalidationSink for TokenService {
     fn invalidate(&self, msg: Invalidation) {
-        match msg {
-            Invalidation::Auths(ids) => self.evict(&ids),
-            Invalidation::All => self.evict_all(),
-            Invalidation::Lost => {
-                self.trusted.store(false, Ordering::Release);
-                self.evict_all();
-            }
-            Invalidation::Resumed => {
-                self.evict_all();
-                self.trusted.store(true, Ordering::Release);
-            }
+        if let Some(Invalidation::Auths(ids)) = self.cache.apply_feed_state(msg) {
+            self.evict(&ids);
         }
     }
 }
@@ -677,58 +639,5 @@ async fn flush(store: &dyn Store, pending: &mut HashMap<AuthId, i64>, lost: &Ato
     if let Err(e) = store.touch_tokens(&batch).await {
         lost.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(error = %e, count = batch.len(), "could not record token last access");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::mpsc as sync_mpsc;
-
-    use authd_core::clock::ManualClock;
-
-    use super::*;
-
-    /// Forces an eviction into the window between the fill's epoch check and its insert (the
-    /// test hook runs exactly there and waits for the eviction to finish). Under the fill lock
-    /// the eviction cannot finish inside the window, so it removes the record after the insert;
-    /// without it, the evicted record would be put back.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn an_eviction_never_falls_between_the_epoch_check_and_the_insert() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("t.db");
-        let store: Arc<dyn Store> = Arc::new(
-            authd_store_sqlite::SqliteStore::open(db.to_str().unwrap())
-                .await
-                .unwrap(),
-        );
-        let key = authd_crypto::MasterKey::generate();
-        let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(1_000));
-        let p = crate::provision::account(store.as_ref(), &key.token_hasher(), clock.as_ref(), "a")
-            .await
-            .unwrap();
-        let (svc, _touches) = TokenService::new(store, key.token_hasher(), clock, 64);
-        let svc = Arc::new(svc);
-        let id = p.token.id();
-        let (in_window, window_entered) = sync_mpsc::channel::<()>();
-        let (evicted, eviction_done) = sync_mpsc::channel::<()>();
-        *svc.fill_hook.lock().unwrap() = Some(Box::new(move || {
-            in_window.send(()).unwrap();
-            // Bounded: under the fill lock the eviction cannot complete until we return.
-            let _ = eviction_done.recv_timeout(Duration::from_millis(300));
-        }));
-        let evictor = {
-            let svc = svc.clone();
-            std::thread::spawn(move || {
-                window_entered.recv().unwrap();
-                svc.evict(&[id]);
-                let _ = evicted.send(());
-            })
-        };
-        svc.authenticate(p.token.expose()).await.unwrap();
-        evictor.join().unwrap();
-        assert!(
-            !svc.serves_from_cache(id),
-            "a record evicted during the fill stayed cached"
-        );
     }
 }

@@ -3,7 +3,9 @@
 //! node's cache at once (the store publishes them to the other nodes in the same transaction),
 //! and deleting a user revokes the user's tokens and everything they created. The store
 //! refuses, atomically, to leave an account without a user holding `admin`. Each change's
-//! audit entry (`user.update`, `user.delete`) commits with it.
+//! audit entry (`user.update`, `user.delete`) commits with it. Either change drops the user
+//! from this node's user cache at once ([`crate::records`]); the store publishes it to the
+//! other nodes in the same transaction.
 
 use authd_core::audit::{Audit, AuditAction, AuditEntry};
 use authd_core::ids::{AccountId, AuthId, UserId};
@@ -39,6 +41,7 @@ pub async fn update(
         return Ok(None);
     };
     state.tokens.evict(&tokens);
+    state.records.evict_user(id);
     Ok(Some(user))
 }
 
@@ -62,5 +65,6 @@ pub async fn delete(
         return Ok(None);
     };
     state.tokens.evict(&revoked);
+    state.records.evict_user(id);
     Ok(Some(revoked.len()))
 }

@@ -1,9 +1,10 @@
 //! Cross-node invalidation over PostgreSQL LISTEN/NOTIFY.
 //!
-//! Writers call [`publish`] inside the transaction that changes auth records: PostgreSQL
-//! delivers a NOTIFY only when (and if) that transaction commits, to every session listening on
-//! [`INVALIDATE_CHANNEL`] — including the writer's own node. The payload is a comma-separated
-//! list of auth ids (chunked under the 8000-byte payload limit), or `*` for "everything".
+//! Writers call [`publish`] inside the transaction that changes auth records ([`publish_users`]
+//! for users): PostgreSQL delivers a NOTIFY only when (and if) that transaction commits, to
+//! every session listening on [`INVALIDATE_CHANNEL`] — including the writer's own node. The
+//! payload is [`Invalidation::payload`] (a list of ids, chunked under the 8000-byte payload
+//! limit, or `*` for "everything").
 //!
 //! [`PgFeed`] is the listening side: one dedicated connection per node. When the connection
 //! drops it reports [`Invalidation::Lost`], reconnects with backoff, re-subscribes, and reports
@@ -14,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use authd_core::ids::AuthId;
+use authd_core::ids::{AuthId, UserId};
 use authd_core::invalidation::{Invalidation, InvalidationFeed, InvalidationSink};
 use authd_core::Result;
 use sqlx::postgres::{PgListener, PgPool};
@@ -30,13 +31,23 @@ const IDS_PER_PAYLOAD: usize = 200;
 /// Announces, within the caller's transaction, that these auth records changed or are gone.
 /// Nothing is sent if `ids` is empty.
 pub async fn publish(tx: &mut sqlx::PgConnection, ids: &[AuthId]) -> Result<()> {
+    publish_chunks(tx, ids, Invalidation::Auths).await
+}
+
+/// Announces, within the caller's transaction, that these users changed or are gone.
+pub async fn publish_users(tx: &mut sqlx::PgConnection, ids: &[UserId]) -> Result<()> {
+    publish_chunks(tx, ids, Invalidation::Users).await
+}
+
+async fn publish_chunks<T: Copy>(
+    tx: &mut sqlx::PgConnection,
+    ids: &[T],
+    message: fn(Vec<T>) -> Invalidation,
+) -> Result<()> {
     for chunk in ids.chunks(IDS_PER_PAYLOAD) {
-        let payload = chunk
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(",");
-        send(tx, &payload).await?;
+        if let Some(payload) = message(chunk.to_vec()).payload() {
+            send(tx, &payload).await?;
+        }
     }
     Ok(())
 }
@@ -59,17 +70,11 @@ async fn send(tx: &mut sqlx::PgConnection, payload: &str) -> Result<()> {
 
 /// Parses a payload; unparsable parts make the whole message "everything".
 fn parse(payload: &str) -> Invalidation {
-    if payload == "*" {
-        return Invalidation::All;
+    let msg = Invalidation::from_payload(payload);
+    if msg == Invalidation::All && payload != "*" {
+        tracing::warn!(payload, "unparsable invalidation; dropping the whole cache");
     }
-    let ids: Option<Vec<AuthId>> = payload.split(',').map(AuthId::parse).collect();
-    match ids {
-        Some(ids) => Invalidation::Auths(ids),
-        None => {
-            tracing::warn!(payload, "unparsable invalidation; dropping the whole cache");
-            Invalidation::All
-        }
-    }
+    msg
 }
 
 /// The listening side of the invalidation channel (one per node).
@@ -144,5 +149,7 @@ mod tests {
         assert_eq!(parse(&format!("{a},{b}")), Invalidation::Auths(vec![a, b]));
         assert_eq!(parse("*"), Invalidation::All);
         assert_eq!(parse("nonsense"), Invalidation::All);
+        let u = UserId::generate();
+        assert_eq!(parse(&format!("user:{u}")), Invalidation::Users(vec![u]));
     }
 }

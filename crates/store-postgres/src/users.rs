@@ -145,6 +145,7 @@ impl UserStore for PgStore {
             } else {
                 Vec::new()
             };
+            crate::notify::publish_users(&mut tx, &[id]).await?;
             let out = (user, tokens);
             insert_audits(&mut tx, &audit, &out).await?;
             tx.commit().await.map_err(db_err)?;
@@ -203,6 +204,7 @@ impl UserStore for PgStore {
                 .await
                 .map_err(db_err)?;
             publish(&mut tx, &revoked).await?;
+            crate::notify::publish_users(&mut tx, &[id]).await?;
             insert_audits(&mut tx, audit, &revoked).await?;
             tx.commit().await.map_err(db_err)?;
             Ok(Some(revoked))

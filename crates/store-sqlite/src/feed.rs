@@ -2,8 +2,9 @@
 //!
 //! A running server evicts what it changes itself, but another process writing the same file
 //! — `authd token revoke` beside a running server — cannot reach its cache. So every store
-//! transaction that revokes or changes API tokens calls [`publish`], which appends one row
-//! listing the affected ids (the same places that call `notify::publish` on PostgreSQL), and
+//! transaction that revokes or changes API tokens calls [`publish`] (users: [`publish_users`]),
+//! which appends one row holding the message's [`Invalidation::payload`] (the same places that
+//! call `notify::publish` on PostgreSQL; the column is still named `ids`), and
 //! each server runs a [`SqliteFeed`] that polls for rows past the last one it saw, every
 //! [`POLL_EVERY`], and hands them to the token cache. A row commits with the change, so a
 //! change is seen exactly when it is durable. Only the newest [`KEEP_ROWS`] rows are kept; a
@@ -18,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use authd_core::ids::AuthId;
+use authd_core::ids::{AuthId, UserId};
 use authd_core::invalidation::{Invalidation, InvalidationFeed, InvalidationSink};
 use authd_core::Result;
 use sqlx::{Row, SqliteConnection, SqlitePool};
@@ -40,11 +41,21 @@ pub(crate) async fn publish(tx: &mut SqliteConnection, ids: &[AuthId]) -> Result
     if ids.is_empty() {
         return Ok(());
     }
-    let list = ids
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(",");
+    append(tx, Invalidation::Auths(ids.to_vec())).await
+}
+
+/// Announces, within the caller's transaction, that these users changed or are gone.
+pub(crate) async fn publish_users(tx: &mut SqliteConnection, ids: &[UserId]) -> Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    append(tx, Invalidation::Users(ids.to_vec())).await
+}
+
+async fn append(tx: &mut SqliteConnection, msg: Invalidation) -> Result<()> {
+    let Some(list) = msg.payload() else {
+        return Ok(());
+    };
     let seq = sqlx::query("INSERT INTO invalidations (ids) VALUES (?)")
         .bind(list)
         .execute(&mut *tx)
@@ -63,19 +74,16 @@ pub(crate) async fn publish(tx: &mut SqliteConnection, ids: &[AuthId]) -> Result
 #[derive(Clone, Debug)]
 pub struct SqliteFeed {
     pool: SqlitePool,
+    /// The newest row when the feed was made: it delivers every row after it. Taken before
+    /// any cache exists, so a change committed between start-up and the first poll is not
+    /// skipped.
+    start: i64,
 }
 
 impl SqliteFeed {
-    pub(crate) fn new(pool: SqlitePool) -> Self {
-        Self { pool }
-    }
-
-    /// The newest row's sequence number (0 for none).
-    async fn newest(&self) -> Result<i64> {
-        sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM invalidations")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db_err)
+    pub(crate) async fn new(pool: SqlitePool) -> Result<Self> {
+        let start = newest(&pool).await?;
+        Ok(Self { pool, start })
     }
 
     /// The messages for rows after `last`, advancing it.
@@ -96,11 +104,18 @@ impl SqliteFeed {
                 out.push(Invalidation::All);
             }
             *last = seq;
-            let ids: Vec<AuthId> = ids.split(',').filter_map(AuthId::parse).collect();
-            out.push(Invalidation::Auths(ids));
+            out.push(Invalidation::from_payload(&ids));
         }
         Ok(out)
     }
+}
+
+/// The newest row's sequence number (0 for none).
+async fn newest(pool: &SqlitePool) -> Result<i64> {
+    sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM invalidations")
+        .fetch_one(pool)
+        .await
+        .map_err(db_err)
 }
 
 #[async_trait]
@@ -111,20 +126,13 @@ impl InvalidationFeed for SqliteFeed {
     }
 
     async fn follow(&self, sink: Arc<dyn InvalidationSink>) {
-        let mut last = None;
+        let mut last = self.start;
         let mut lost = false;
         let mut tick = tokio::time::interval(POLL_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let polled = match last.as_mut() {
-                None => self.newest().await.map(|n| {
-                    last = Some(n);
-                    Vec::new()
-                }),
-                Some(l) => self.poll(l).await,
-            };
-            match polled {
+            match self.poll(&mut last).await {
                 Ok(msgs) => {
                     if std::mem::take(&mut lost) {
                         sink.invalidate(Invalidation::Resumed);
@@ -135,7 +143,7 @@ impl InvalidationFeed for SqliteFeed {
                 }
                 Err(e) => {
                     if !lost {
-                        tracing::warn!(error = %e, "cannot read token invalidations; checking every token against the store until it can");
+                        tracing::warn!(error = %e, "cannot read invalidations; reading every record from the store until it can");
                         sink.invalidate(Invalidation::Lost);
                         lost = true;
                     }
@@ -156,16 +164,21 @@ mod tests {
         let store = SqliteStore::open(dir.path().join("t.db").to_str().unwrap())
             .await
             .unwrap();
-        let feed = store.feed();
-        let mut last = feed.newest().await.unwrap();
+        let feed = store.feed().await.unwrap();
+        let mut last = feed.start;
         let (a, b) = (AuthId::generate(), AuthId::generate());
         let mut tx = store.pool.begin().await.unwrap();
         publish(&mut tx, &[a, b]).await.unwrap();
         publish(&mut tx, &[]).await.unwrap();
+        let u = UserId::generate();
+        publish_users(&mut tx, &[u]).await.unwrap();
         tx.commit().await.unwrap();
         assert_eq!(
             feed.poll(&mut last).await.unwrap(),
-            vec![Invalidation::Auths(vec![a, b])]
+            vec![
+                Invalidation::Auths(vec![a, b]),
+                Invalidation::Users(vec![u])
+            ]
         );
         assert!(feed.poll(&mut last).await.unwrap().is_empty());
         // A rolled-back change is never announced.

@@ -48,8 +48,9 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     /// The follower of this file's invalidations (changes made by other processes).
-    pub fn feed(&self) -> SqliteFeed {
-        SqliteFeed::new(self.pool.clone())
+    /// Starts at the file's newest row: every change committed from now on is delivered.
+    pub async fn feed(&self) -> Result<SqliteFeed> {
+        SqliteFeed::new(self.pool.clone()).await
     }
 
     /// Opens (creating if needed) the database at `url` (`sqlite://path` or a bare path) and
@@ -375,6 +376,7 @@ impl UserStore for SqliteStore {
             Vec::new()
         };
         feed::publish(&mut tx, &tokens).await?;
+        feed::publish_users(&mut tx, &[id]).await?;
         let out = (user, tokens);
         insert_audits(&mut tx, &audit, &out).await?;
         tx.commit().await.map_err(db_err)?;
@@ -423,6 +425,7 @@ impl UserStore for SqliteStore {
             .await
             .map_err(db_err)?;
         feed::publish(&mut tx, &revoked).await?;
+        feed::publish_users(&mut tx, &[id]).await?;
         insert_audits(&mut tx, &audit, &revoked).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(Some(revoked))

@@ -1,5 +1,6 @@
 //! `/api/account`: the caller's own account. Another account is never visible: it answers
-//! exactly like one that does not exist.
+//! exactly like one that does not exist. Both answer from the account cache
+//! ([`crate::records`]).
 
 use authd_core::ids::AccountId;
 use axum::extract::State;
@@ -26,11 +27,11 @@ async fn list(
     State(state): State<AppState>,
 ) -> ApiResult<Response> {
     let acct = state
-        .store
-        .get_account(caller.account_id)
+        .records
+        .account(caller.account_id)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    Ok(Listed(vec![AccountDto::from(&acct)], None).into_response())
+    Ok(Listed(vec![AccountDto::from(acct.as_ref())], None).into_response())
 }
 
 async fn read(
@@ -45,9 +46,9 @@ async fn read(
         return Err(ApiError::not_found());
     }
     let acct = state
-        .store
-        .get_account(caller.account_id)
+        .records
+        .account(caller.account_id)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    Ok(Success(StatusCode::OK, AccountDto::from(&acct)).into_response())
+    Ok(Success(StatusCode::OK, AccountDto::from(acct.as_ref())).into_response())
 }

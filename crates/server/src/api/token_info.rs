@@ -1,6 +1,7 @@
 //! Asking authd about a token: `GET /api/auth/self` (the caller's own token) and
 //! `POST /api/auth/introspect` (RFC 7662 for other services; needs `tokens.introspect`).
 //! Neither ever returns a secret. The contract is documented in `docs/introspection.md`.
+//! Both answer from the token cache's record (no store read when the token is cached).
 
 use authd_core::clock::rfc3339;
 use authd_core::roles::{Permission, PermissionSet};
@@ -49,18 +50,18 @@ async fn me(
     caller: Authed<perm::AccountRead>,
     State(state): State<AppState>,
 ) -> ApiResult<Response> {
+    let p: &Principal = &caller;
     let auth = state
-        .store
-        .get_auth(caller.account_id, caller.auth_id)
+        .tokens
+        .own_record(p)
         .await?
         .ok_or(authd_core::Error::Unauthenticated)?;
-    let p: &Principal = &caller;
     let dto = SelfDto {
         id: p.auth_id.to_string(),
         account_id: p.account_id.to_string(),
         aid: p.account_aid,
         user_id: p.user_id.map(|u| u.to_string()).unwrap_or_default(),
-        name: auth.name,
+        name: auth.name.clone(),
         auth_type: "api_token",
         scopes: p.scopes.slugs(),
         permissions: permission_names(p.permissions),
@@ -148,28 +149,23 @@ async fn introspect(
         .ok_or_else(|| ApiError::bad_request("token is required"))?;
     let answer = match state.tokens.inspect(token.trim()).await {
         // Another tenant's token is as unknown as a garbage one.
-        Ok(p) if p.account_id == caller.account_id => {
-            match state.store.get_auth(p.account_id, p.auth_id).await? {
-                Some(auth) => Introspection {
-                    active: true,
-                    scope: Some(p.scopes.slugs().join(" ")),
-                    client_id: Some(p.auth_id.to_string()),
-                    token_type: Some("api_token"),
-                    exp: p.expires_ms.map(|e| e.div_euclid(1000)),
-                    iat: Some(auth.created_ms.div_euclid(1000)),
-                    sub: Some(
-                        p.user_id
-                            .map(|u| u.to_string())
-                            .unwrap_or_else(|| p.auth_id.to_string()),
-                    ),
-                    account_id: Some(p.account_id.to_string()),
-                    aid: Some(p.account_aid),
-                    permissions: Some(permission_names(p.permissions)),
-                    pii: Some(p.permissions.contains(Permission::PiiRead)),
-                },
-                None => Introspection::default(),
-            }
-        }
+        Ok((p, auth)) if p.account_id == caller.account_id => Introspection {
+            active: true,
+            scope: Some(p.scopes.slugs().join(" ")),
+            client_id: Some(p.auth_id.to_string()),
+            token_type: Some("api_token"),
+            exp: p.expires_ms.map(|e| e.div_euclid(1000)),
+            iat: Some(auth.created_ms.div_euclid(1000)),
+            sub: Some(
+                p.user_id
+                    .map(|u| u.to_string())
+                    .unwrap_or_else(|| p.auth_id.to_string()),
+            ),
+            account_id: Some(p.account_id.to_string()),
+            aid: Some(p.account_aid),
+            permissions: Some(permission_names(p.permissions)),
+            pii: Some(p.permissions.contains(Permission::PiiRead)),
+        },
         Ok(_)
         | Err(
             authd_core::Error::Unauthenticated

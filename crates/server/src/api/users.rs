@@ -1,7 +1,8 @@
 //! `/api/user`: users of the caller's account. Reading needs `users.read`; creating,
 //! changing (including granting roles) and deleting need `users.manage`, which only admin has.
 //! Changes go through [`crate::users`], which carries them to the user's tokens; taking
-//! `admin` from the account's last admin user is refused with 409.
+//! `admin` from the account's last admin user is refused with 409. A single user is read
+//! from the user cache ([`crate::records`]).
 
 use authd_core::audit::{Audit, AuditAction, AuditEntry};
 use authd_core::ids::UserId;
@@ -147,8 +148,8 @@ async fn read(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Response> {
     let user = state
-        .store
-        .get_user(caller.account_id, user_id(&id)?)
+        .records
+        .user(caller.account_id, user_id(&id)?)
         .await?
         .ok_or_else(ApiError::not_found)?;
     Ok(Success(StatusCode::OK, UserDto::new(&user, caller.account_aid)).into_response())

@@ -26,6 +26,7 @@ mod pagination;
 mod pg_cascade;
 mod postgres;
 mod quiet_log;
+mod read_cache;
 mod request_id;
 mod settings;
 mod slow_clients;

@@ -32,7 +32,7 @@ pub(crate) fn node_config(url: &str, key: &MasterKey, dir: &tempfile::TempDir) -
 }
 
 /// Two nodes on one fresh database; node A's `token` is the admin token of a new account.
-async fn two_nodes(server: &str) -> (TestApp, TestApp) {
+pub(crate) async fn two_nodes(server: &str) -> (TestApp, TestApp) {
     let (_, a, b) = two_nodes_with_url(server).await;
     (a, b)
 }

@@ -1,0 +1,226 @@
+//! Authenticated reads answered from memory: `/api/auth/self`, introspection,
+//! `/api/account/current`, `/api/account` and `/api/user/{id}` need no store read once their
+//! records are cached, and a change is still seen at once on its node, within the feed's poll
+//! by another writer of the same SQLite file, and within a second on another PostgreSQL node.
+
+use std::time::{Duration, Instant};
+
+use authd::config::{Config, MasterKeySource};
+use authd_core::ids::UserId;
+use authd_store_postgres::testing::server_url;
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+use crate::postgres::{two_nodes, CLUSTER};
+
+/// A raw connection to a node's SQLite file, behind its caches' back.
+async fn raw_pool(app: &TestApp) -> sqlx::SqlitePool {
+    let path = app.dir.path().join("authd.db");
+    authd_store_sqlite::SqliteStore::open(path.to_str().unwrap())
+        .await
+        .unwrap()
+        .pool()
+        .clone()
+}
+
+async fn raw(pool: &sqlx::SqlitePool, sql: &str) {
+    sqlx::query(sql).execute(pool).await.unwrap();
+}
+
+/// Creates a user with `roles`; returns its id.
+async fn new_user(app: &TestApp, email: &str, roles: &[&str]) -> String {
+    let r = app
+        .post(
+            "/api/user",
+            &app.token,
+            json!({"email": email, "name": "Ann", "roles": roles}),
+        )
+        .await;
+    r.ok(201)["id"].as_str().unwrap().to_owned()
+}
+
+/// Reads `path` on `app` until `done` holds for the answer; panics if that takes `within`
+/// from `t0` (taken just before the change was sent).
+async fn until(app: &TestApp, path: &str, t0: Instant, done: impl Fn(&Resp) -> bool) {
+    let within = Duration::from_secs(1);
+    loop {
+        let r = app.get(path, &app.token).await;
+        if done(&r) {
+            return;
+        }
+        assert!(t0.elapsed() < within, "{path} never changed: {r:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Introspects the bootstrap admin token as `svc`; the answer.
+async fn introspect(app: &TestApp, svc: &str) -> Value {
+    let body = json!({"token": app.token});
+    let r = app.post("/api/auth/introspect", svc, body).await;
+    r.ok(200).clone()
+}
+
+fn data(r: &Resp, field: &str) -> Value {
+    if r.status.as_u16() == 200 {
+        r.body["data"][field].clone()
+    } else {
+        Value::Null
+    }
+}
+
+/// Rows changed directly in the file, with no invalidation, stay unseen: the answers come from
+/// memory. (The same reads on a store-backed handler would show the new names at once.)
+#[tokio::test]
+async fn cached_reads_need_no_store_read() {
+    let app = spawn_app().await;
+    let user = new_user(&app, "ann@example.com", &["data"]).await;
+    let svc = app.token_with(&["admin"]).await;
+    let me = app.get("/api/auth/self", &app.token).await.ok(200).clone();
+    let acct = app
+        .get("/api/account/current", &app.token)
+        .await
+        .ok(200)
+        .clone();
+    app.get(&format!("/api/user/{user}"), &app.token)
+        .await
+        .ok(200);
+    assert_eq!(introspect(&app, &svc).await["active"], true);
+    assert!(app
+        .app_state
+        .records
+        .serves_user(UserId::parse(&user).unwrap()));
+    let pool = raw_pool(&app).await;
+    raw(
+        &pool,
+        "UPDATE accounts SET name = 'renamed behind the cache'",
+    )
+    .await;
+    raw(&pool, "UPDATE users SET name = 'renamed behind the cache'").await;
+    raw(&pool, "UPDATE auths SET name = 'renamed behind the cache'").await;
+    let me_id = me["id"].as_str().unwrap();
+    raw(&pool, &format!("DELETE FROM auths WHERE id = '{me_id}'")).await;
+    assert_eq!(app.get("/api/auth/self", &app.token).await.ok(200), &me);
+    assert_eq!(
+        app.get("/api/account/current", &app.token).await.ok(200),
+        &acct
+    );
+    let list = app.get("/api/account", &app.token).await;
+    assert_eq!(list.ok(200)[0]["name"], acct["name"]);
+    let u = app.get(&format!("/api/user/{user}"), &app.token).await;
+    assert_eq!(u.ok(200)["name"], "Ann");
+    let answer = introspect(&app, &svc).await;
+    assert_eq!(answer["active"], true);
+    assert_eq!(answer["client_id"], me["id"]);
+    app.stop().await;
+}
+
+/// Changes made through this node are seen by its very next read.
+#[tokio::test]
+async fn a_user_change_is_seen_at_once_on_its_node() {
+    let app = spawn_app().await;
+    let user = new_user(&app, "ann@example.com", &["data"]).await;
+    let path = format!("/api/user/{user}");
+    assert_eq!(
+        app.get(&path, &app.token).await.ok(200)["roles"],
+        json!(["data"])
+    );
+    assert!(app
+        .app_state
+        .records
+        .serves_user(UserId::parse(&user).unwrap()));
+    let body = json!({"roles": ["observer"], "name": "Ann B"});
+    app.put(&path, &app.token, body).await.ok(200);
+    let r = app.get(&path, &app.token).await;
+    assert_eq!(r.ok(200)["roles"], json!(["observer"]));
+    assert_eq!(r.ok(200)["name"], "Ann B");
+    assert_eq!(app.delete(&path, &app.token).await.status, 204);
+    app.get(&path, &app.token)
+        .await
+        .assert_error(404, "Not found");
+    // Another tenant asking for a cached user is answered as for an absent one.
+    let user = new_user(&app, "bob@example.com", &["data"]).await;
+    let path = format!("/api/user/{user}");
+    app.get(&path, &app.token).await.ok(200);
+    let other = app.new_account("other").await;
+    app.get(&path, &other).await.assert_error(404, "Not found");
+    app.stop().await;
+}
+
+/// A second server on the same SQLite file (as another process would be) sees the first one's
+/// user changes within the invalidations table's poll.
+#[tokio::test]
+async fn another_writer_of_the_sqlite_file_is_seen_within_the_poll() {
+    let a = spawn_app().await;
+    let mut config = Config::embedded(a.dir.path());
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    config.master_key = MasterKeySource::Key(a.master.clone().unwrap());
+    let mut b = start(config, tempfile::tempdir().unwrap()).await;
+    b.token = a.token.clone();
+    let user = new_user(&a, "ann@example.com", &["data"]).await;
+    let path = format!("/api/user/{user}");
+    b.get(&path, &b.token).await.ok(200);
+    assert!(b
+        .app_state
+        .records
+        .serves_user(UserId::parse(&user).unwrap()));
+    let t0 = Instant::now();
+    a.put(&path, &a.token, json!({"roles": ["observer"]}))
+        .await
+        .ok(200);
+    until(&b, &path, t0, |r| data(r, "roles") == json!(["observer"])).await;
+    let t0 = Instant::now();
+    assert_eq!(a.delete(&path, &a.token).await.status, 204);
+    until(&b, &path, t0, |r| r.status.as_u16() == 404).await;
+    // An account change announced in the file reaches the account cache the same way.
+    let acct = b.get("/api/account/current", &b.token).await.ok(200)["id"].clone();
+    let pool = raw_pool(&a).await;
+    raw(&pool, "UPDATE accounts SET name = 'renamed'").await;
+    let note = format!(
+        "INSERT INTO invalidations (ids) VALUES ('account:{}')",
+        acct.as_str().unwrap()
+    );
+    let t0 = Instant::now();
+    raw(&pool, &note).await;
+    until(&b, "/api/account/current", t0, |r| {
+        data(r, "name") == "renamed"
+    })
+    .await;
+    b.stop().await;
+    a.stop().await;
+}
+
+/// Two PostgreSQL nodes: a user's change or deletion on A is seen by B (which had the user
+/// cached) within a second.
+#[tokio::test]
+async fn user_changes_reach_the_other_postgres_node_within_a_second() {
+    let Some(server) = server_url("user_changes_reach_the_other_postgres_node_within_a_second")
+    else {
+        return;
+    };
+    let _shared = CLUSTER.read().await;
+    let (a, b) = two_nodes(&server).await;
+    let user = new_user(&a, "ann@example.com", &["data"]).await;
+    let path = format!("/api/user/{user}");
+    let id = UserId::parse(&user).unwrap();
+    let t0 = Instant::now();
+    while !b.app_state.records.serves_user(id) {
+        // Until B's feed listens (before that nothing is cached) and B has read the user.
+        b.get(&path, &b.token).await.ok(200);
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "B never cached the user"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let t0 = Instant::now();
+    a.put(&path, &a.token, json!({"roles": ["observer"]}))
+        .await
+        .ok(200);
+    until(&b, &path, t0, |r| data(r, "roles") == json!(["observer"])).await;
+    b.get(&path, &b.token).await.ok(200);
+    let t0 = Instant::now();
+    assert_eq!(a.delete(&path, &a.token).await.status, 204);
+    until(&b, &path, t0, |r| r.status.as_u16() == 404).await;
+    a.stop().await;
+    b.stop().await;
+}
