@@ -114,7 +114,7 @@ async fn init_then_account_create_while_serving() {
 }
 
 /// Starts `authd serve` and reads stderr until it says where it listens.
-fn serve(cmd: &mut Command) -> (std::process::Child, String, String) {
+pub(crate) fn serve(cmd: &mut Command) -> (std::process::Child, String, String) {
     let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

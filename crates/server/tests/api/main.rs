@@ -17,6 +17,7 @@ mod cli;
 mod credential_integrity;
 mod credentials;
 mod cross_tenant;
+mod durability;
 mod entities;
 mod hostile;
 mod key_lifecycle;
