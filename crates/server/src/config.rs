@@ -17,8 +17,8 @@ use std::time::Duration;
 use authd_crypto::MasterKey;
 use ipnet::IpNet;
 
-pub use layered::{Layered, Settings, Source, KEYS};
 use layered::{read_secret_file, Either};
+pub use layered::{Layered, Settings, Source, KEYS};
 
 /// Default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:5353";
@@ -492,9 +492,9 @@ fn master_key_source(
     let file = l.settings.master_key_file.as_ref();
     let file_source = l.source("master_key_file");
     match (env_key, file) {
-        (Some(_), Some(_)) if file_source == Source::Env => anyhow::bail!(
-            "both AUTHD_MASTER_KEY and AUTHD_MASTER_KEY_FILE are set; set only one"
-        ),
+        (Some(_), Some(_)) if file_source == Source::Env => {
+            anyhow::bail!("both AUTHD_MASTER_KEY and AUTHD_MASTER_KEY_FILE are set; set only one")
+        }
         (Some(b64), f) if f.is_none() || file_source < Source::Env => Ok(MasterKeySource::Key(
             MasterKey::from_base64(b64)
                 .map_err(|e| anyhow::anyhow!("AUTHD_MASTER_KEY is not a valid key: {e}"))?,

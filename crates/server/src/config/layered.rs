@@ -134,19 +134,35 @@ const HARNESS_VARS: &[&str] = &["AUTHD_BIN"];
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     /// Data directory.
-    #[serde(default, deserialize_with = "text", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "text",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub data_dir: Option<PathBuf>,
     /// Database URL (`sqlite://…` or `postgres://…`); a secret when it holds a password.
-    #[serde(default, deserialize_with = "text", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "text",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub database_url: Option<String>,
     /// File holding the database URL (mode 0600 or stricter).
-    #[serde(default, deserialize_with = "text", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "text",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub database_url_file: Option<PathBuf>,
     /// Listen address for `serve`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub listen: Option<SocketAddr>,
     /// Path of a file holding the base64 master key.
-    #[serde(default, deserialize_with = "text", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "text",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub master_key_file: Option<PathBuf>,
     /// Maximum request body in bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -156,10 +172,18 @@ pub struct Settings {
     pub token_cache_capacity: Option<usize>,
     /// Proxies (addresses or CIDRs) whose `X-Forwarded-For` header is believed; in the
     /// environment and on the command line a comma-separated list.
-    #[serde(default, deserialize_with = "list", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "list",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub trusted_proxies: Option<Vec<String>>,
     /// The field that identifies a user profile in collect uploads.
-    #[serde(default, deserialize_with = "text", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "text",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub entity_key_field: Option<String>,
     /// Maximum size of one collect upload in bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -171,7 +195,11 @@ pub struct Settings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub worker_listen_public: Option<bool>,
     /// File holding the file worker credential (mode 0600; generated format only).
-    #[serde(default, deserialize_with = "text", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "text",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub worker_token_file: Option<PathBuf>,
     /// Database pool size per node (PostgreSQL).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -229,20 +257,21 @@ impl Layered {
         }
         let known = env.known.clone();
         figment = figment.merge(Named::new(
-            Env::prefixed("AUTHD_").filter(move |k| known.contains(&k.as_str().to_ascii_lowercase())),
+            Env::prefixed("AUTHD_")
+                .filter(move |k| known.contains(&k.as_str().to_ascii_lowercase())),
             Source::ENV,
             None,
         ));
-        figment = figment.merge(Named::new(
-            Serialized::defaults(flags),
-            Source::FLAG,
-            None,
-        ));
+        figment = figment.merge(Named::new(Serialized::defaults(flags), Source::FLAG, None));
         // Lossy: `true`/`yes`/`1` for a switch, `"3000"` for a number, wherever they came from.
         let settings: Settings = figment.extract_lossy().map_err(describe_error)?;
         let sources = KEYS
             .iter()
-            .filter_map(|k| figment.find_metadata(k.name).map(|m| (k.name, Source::of(m))))
+            .filter_map(|k| {
+                figment
+                    .find_metadata(k.name)
+                    .map(|m| (k.name, Source::of(m)))
+            })
             .collect();
         Ok(Self {
             settings,
@@ -333,7 +362,11 @@ pub fn read_secret_file(what: &str, path: &Path) -> anyhow::Result<Zeroizing<Str
     f.read_to_string(&mut text)
         .map_err(|e| anyhow::anyhow!("cannot read {what} file {}: {e}", path.display()))?;
     let trimmed = Zeroizing::new(text.trim_end_matches(['\n', '\r']).to_owned());
-    anyhow::ensure!(!trimmed.is_empty(), "{what} file {} is empty", path.display());
+    anyhow::ensure!(
+        !trimmed.is_empty(),
+        "{what} file {} is empty",
+        path.display()
+    );
     Ok(trimmed)
 }
 
@@ -347,7 +380,9 @@ fn describe_error(err: figment::Error) -> anyhow::Error {
         let key = e.path.last().cloned().unwrap_or_default();
         let layer = e.metadata.as_ref().map(Source::of);
         let place = match (layer, &e.metadata) {
-            (Some(Source::Env), _) => format!("environment variable AUTHD_{}", key.to_ascii_uppercase()),
+            (Some(Source::Env), _) => {
+                format!("environment variable AUTHD_{}", key.to_ascii_uppercase())
+            }
             (Some(Source::Flag), _) => format!("flag --{}", key.replace('_', "-")),
             (_, Some(m)) => match m.source.as_ref() {
                 Some(src) => format!("{key} in {} {src}", m.name),

@@ -114,7 +114,7 @@ async fn init_then_account_create_while_serving() {
 }
 
 /// Starts `authd serve` and reads stderr until it says where it listens.
-fn serve(cmd: &mut Command) -> (std::process::Child, String, String) {
+pub(crate) fn serve(cmd: &mut Command) -> (std::process::Child, String, String) {
     let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -218,7 +218,7 @@ async fn serve_prints_the_bootstrap_token_once_in_a_banner() {
 }
 
 /// SIGTERM, then the process must exit successfully by itself.
-fn stop(child: &mut std::process::Child) {
+pub(crate) fn stop(child: &mut std::process::Child) {
     let st = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
