@@ -167,6 +167,14 @@ fn fixture() -> tempfile::TempDir {
     dir
 }
 
+/// One layering: the file, the environment, the flags, and the source expected.
+type Step<'a> = (
+    Option<&'a str>,
+    &'a [(String, String)],
+    &'a [String],
+    &'a str,
+);
+
 /// One key through the four layers: default, file, file + env, file + env + flag.
 fn check_case(dir: &Path, c: &Case) {
     let d = dir.display().to_string();
@@ -180,7 +188,7 @@ fn check_case(dir: &Path, c: &Case) {
     let env = vec![(env_name(c.key), fill(c.env))];
     let mut flag = vec![format!("--{}", c.key.replace('_', "-"))];
     flag.extend(c.flag.map(fill));
-    let steps: [(Option<&str>, &[(String, String)], &[String], &str); 4] = [
+    let steps: [Step<'_>; 4] = [
         (None, &[], &[], "default"),
         (Some(&toml), &[], &[], "file"),
         (Some(&toml), &env, &[], "env"),
