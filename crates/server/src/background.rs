@@ -9,8 +9,9 @@
 //! [`Background::spawn_until_cancelled`] and simply dropped at cancellation.
 //!
 //! Shutdown order (in [`crate::startup::Application::run_until_stopped`]): the listeners stop
-//! accepting and drain in-flight requests first (they are not background tasks: their own
-//! limits bound the drain), then the background tasks are cancelled, so nothing a request
+//! accepting and drain in-flight requests first (the API listener in the foreground, the
+//! worker listener as the task of a second `Background` that the signal cancels; the client
+//! limits bound their drain), then the background tasks are cancelled, so nothing a request
 //! queued is lost. An application dropped without being served cancels its tasks too.
 //!
 //! Not here: the IP allowlist refresh is not a task (entries are re-read lazily after
@@ -72,6 +73,11 @@ impl Background {
                 () = stop.cancelled() => {},
             }
         });
+    }
+
+    /// A handle that cancels every task (without waiting), e.g. from a shutdown signal.
+    pub fn stopper(&self) -> CancellationToken {
+        self.stop.clone()
     }
 
     /// Cancels every task and waits up to `within` for them to return. Returns whether they

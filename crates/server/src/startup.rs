@@ -300,26 +300,27 @@ impl Application {
             background,
             ..
         } = self;
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        tokio::spawn(async move {
-            shutdown.await;
-            let _ = stop_tx.send(true);
-        });
-        let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-            let _ = rx.wait_for(|stop| *stop).await;
-        };
         let limits = state.config.http;
         let quiet = state.quiet.clone();
-        let worker_task = worker.map(|(l, r)| {
-            let stop = wait(stop_rx.clone());
+        // The worker listener runs beside the API listener and stops with it, through the
+        // same mechanism as the background tasks (but before them: see crate::background).
+        let listeners = Background::new();
+        if let Some((l, r)) = worker {
             let quiet = quiet.clone();
-            tokio::spawn(crate::listener::serve(l, r, limits, quiet, stop))
-        });
-        let router = crate::api::router(state);
-        crate::listener::serve(listener, router, limits, quiet.clone(), wait(stop_rx)).await;
-        if let Some(t) = worker_task {
-            t.await.context("worker listener task")?;
+            listeners.spawn("worker listener", move |stop| {
+                crate::listener::serve(l, r, limits, quiet, stop.cancelled_owned())
+            });
         }
+        let stop_listeners = listeners.stopper();
+        let stop = async move {
+            shutdown.await;
+            stop_listeners.cancel();
+        };
+        let router = crate::api::router(state);
+        crate::listener::serve(listener, router, limits, quiet.clone(), stop).await;
+        // A drain is bounded by the client limits (a head, then a body) and the handler.
+        let drain = limits.head_timeout + limits.body_timeout + crate::background::SHUTDOWN_WITHIN;
+        listeners.shutdown(drain).await;
         // In-flight requests are done: the background tasks write what they still hold.
         background
             .shutdown(crate::background::SHUTDOWN_WITHIN)
