@@ -27,7 +27,15 @@ use crate::startup::{self, Application};
 
 /// authd: a multi-tenant, Lytics-compatible auth service.
 #[derive(Debug, Parser)]
-#[command(name = "authd", version, about)]
+#[command(
+    name = "authd",
+    version,
+    about,
+    after_help = "Every setting flag --some-key can also be set with the AUTHD_SOME_KEY variable or the \
+                  some_key key of the --config file (flag > variable > file > default); the master key \
+                  only with AUTHD_MASTER_KEY or --master-key-file. `authd config show` prints the \
+                  effective values; docs/configuration.md lists every key."
+)]
 pub struct Cli {
     #[command(flatten)]
     global: GlobalArgs,
