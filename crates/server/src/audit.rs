@@ -338,12 +338,25 @@ fn enqueue(state: &AppState, r: Refusal) {
     }
 }
 
-/// Appends queued refusals until every sender is gone.
+/// Appends queued refusals until every sender is gone, or `stop` is cancelled and what was
+/// queued before is appended.
 pub async fn run_refusal_writer(
     store: std::sync::Arc<dyn Store>,
     mut rx: tokio::sync::mpsc::Receiver<RefusalMsg>,
+    stop: tokio_util::sync::CancellationToken,
 ) {
-    while let Some(msg) = rx.recv().await {
+    let mut stopping = false;
+    loop {
+        let msg = tokio::select! {
+            msg = rx.recv() => msg,
+            () = stop.cancelled(), if !stopping => {
+                // No more refusals are accepted; those queued are still received.
+                stopping = true;
+                rx.close();
+                continue;
+            }
+        };
+        let Some(msg) = msg else { break };
         match msg {
             RefusalMsg::Flush(done) => {
                 let _ = done.send(());

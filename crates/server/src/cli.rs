@@ -1,7 +1,8 @@
-//! The command line: `authd serve | init | account … | keys … | token … | worker … | dev …`
-//! (`dev` only with the `dev-tools` cargo feature, off in release builds), and the
-//! layering of flags, `AUTHD_*` environment variables, the TOML file and defaults into one
-//! [`Config`].
+//! The command line: `authd serve | config show | init | account … | keys … | token … |
+//! worker … | dev …` (`dev` only with the `dev-tools` cargo feature, off in release builds).
+//! Its flags are the top layer of the settings that [`crate::config::layered`] merges with the
+//! `AUTHD_*` environment, the TOML file and the defaults into one [`Config`]; clap reads no
+//! environment variable but `AUTHD_CONFIG` (where the file is).
 //!
 //! Machine-readable output (a new token) goes to stdout alone; every message goes to stderr,
 //! so `TOKEN=$(authd init)` works. Only `init` and `serve` create a store; every other
@@ -18,19 +19,23 @@ use authd_core::clock::{Clock, SystemClock};
 use clap::{Args, Parser, Subcommand};
 use zeroize::Zeroizing;
 
-use crate::config::{
-    check_entity_key_field, parse_trusted_proxies, Config, DatabaseUrl, FileConfig,
-    MasterKeySource, DEFAULT_BODY_LIMIT, DEFAULT_COLLECT_LIMIT, DEFAULT_DATA_DIR,
-    DEFAULT_DB_MAX_CONNECTIONS, DEFAULT_DB_TIMEOUT_MS, DEFAULT_ENTITY_KEY_FIELD, DEFAULT_LISTEN,
-    DEFAULT_TOKEN_CACHE,
-};
-use crate::config::{HttpLimits, DEFAULT_AUDIT_QUEUE};
+use serde::Serialize;
+
+use crate::config::{Config, Layered};
 use crate::provision;
 use crate::startup::{self, Application};
 
 /// authd: a multi-tenant, Lytics-compatible auth service.
 #[derive(Debug, Parser)]
-#[command(name = "authd", version, about)]
+#[command(
+    name = "authd",
+    version,
+    about,
+    after_help = "Every setting flag --some-key can also be set with the AUTHD_SOME_KEY variable or the \
+                  some_key key of the --config file (flag > variable > file > default); the master key \
+                  only with AUTHD_MASTER_KEY or --master-key-file. `authd config show` prints the \
+                  effective values; docs/configuration.md lists every key."
+)]
 pub struct Cli {
     #[command(flatten)]
     global: GlobalArgs,
@@ -64,60 +69,116 @@ pub fn take_env(name: &str) -> Option<Zeroizing<String>> {
     value
 }
 
-/// Options every subcommand accepts.
-#[derive(Debug, Args)]
+/// Options every subcommand accepts. Each setting flag has an `AUTHD_*` variable and a file
+/// key of the same name (docs/configuration.md); [`crate::config::layered`] merges them.
+#[derive(Debug, Args, Serialize)]
 struct GlobalArgs {
     /// TOML config file (defaults < file < AUTHD_* env < flags).
     #[arg(long, global = true, env = "AUTHD_CONFIG")]
+    #[serde(skip)]
     config: Option<PathBuf>,
     /// Data directory [default: ./authd-data].
-    #[arg(long, global = true, env = "AUTHD_DATA_DIR")]
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     data_dir: Option<PathBuf>,
-    /// Database URL [default: a SQLite file in the data dir].
-    #[arg(
-        long,
-        global = true,
-        env = "AUTHD_DATABASE_URL",
-        hide_env_values = true
-    )]
+    /// Database URL [default: a SQLite file in the data dir]; better in AUTHD_DATABASE_URL or
+    /// a file (--database-url-file) when it holds a password.
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     database_url: Option<String>,
+    /// File holding the database URL (mode 0600).
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    database_url_file: Option<PathBuf>,
     /// File holding the base64 master key (or set AUTHD_MASTER_KEY).
-    #[arg(long, global = true, env = "AUTHD_MASTER_KEY_FILE")]
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     master_key_file: Option<PathBuf>,
     /// Bound on one database call in ms (PostgreSQL) [default: 3000].
-    #[arg(long, global = true, env = "AUTHD_DB_TIMEOUT_MS")]
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     db_timeout_ms: Option<u64>,
     /// Database pool size per node (PostgreSQL) [default: 16].
-    #[arg(long, global = true, env = "AUTHD_DB_MAX_CONNECTIONS")]
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     db_max_connections: Option<u32>,
-    /// Re-read cached token records older than this many ms [default: 10000; 0 disables].
-    #[arg(long, global = true, env = "AUTHD_TOKEN_CACHE_MAX_AGE_MS")]
+    /// Re-read cached token records older than this many ms [default: 10000 with
+    /// PostgreSQL, none with SQLite; 0 disables].
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     token_cache_max_age_ms: Option<u64>,
     /// Seals a data key may make before it is rotated automatically [default: 2^30].
-    #[arg(long, global = true, env = "AUTHD_DATA_KEY_SEAL_BUDGET")]
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     data_key_seal_budget: Option<u64>,
+}
+
+/// The settings of a running server (`serve`, and `config show` to preview them).
+#[derive(Debug, Default, Clone, Args, Serialize)]
+struct ServeArgs {
+    /// Listen address [default: 127.0.0.1:5353].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    listen: Option<SocketAddr>,
+    /// Enable the worker plaintext listener on this address (off by default; loopback
+    /// only unless --worker-listen-public).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    worker_listen: Option<SocketAddr>,
+    /// Accept a non-loopback --worker-listen (it answers plaintext over plain HTTP).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    worker_listen_public: bool,
+    /// File holding a worker credential that reads every account (mode 0600, the format
+    /// `authd worker credential create` prints); `<data dir>/worker.token` if it exists.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    worker_token_file: Option<PathBuf>,
+    /// Maximum request body in bytes [default: 1048576].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    body_limit_bytes: Option<usize>,
+    /// Maximum size of one collect upload in bytes [default: 1048576].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    collect_limit_bytes: Option<usize>,
+    /// Token records kept in memory [default: 200000].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_cache_capacity: Option<usize>,
+    /// Proxies (addresses or CIDRs, comma-separated) whose X-Forwarded-For is believed.
+    #[arg(long, value_delimiter = ',')]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    trusted_proxies: Vec<String>,
+    /// The field that identifies a user profile in collect uploads [default: user_id].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    entity_key_field: Option<String>,
+    #[command(flatten)]
+    #[serde(flatten)]
+    limits: LimitArgs,
+}
+
+/// Every flag that carries a setting, as one layer.
+#[derive(Serialize)]
+struct FlagLayer<'a> {
+    #[serde(flatten)]
+    global: &'a GlobalArgs,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    serve: Option<&'a ServeArgs>,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the HTTP API.
     Serve {
-        /// Listen address [default: 127.0.0.1:5353].
-        #[arg(long, env = "AUTHD_LISTEN")]
-        listen: Option<SocketAddr>,
-        /// Enable the worker plaintext listener on this address (off by default; loopback
-        /// only unless --worker-listen-public).
-        #[arg(long, env = "AUTHD_WORKER_LISTEN")]
-        worker_listen: Option<SocketAddr>,
-        /// Accept a non-loopback --worker-listen (it answers plaintext over plain HTTP).
-        #[arg(long, env = "AUTHD_WORKER_LISTEN_PUBLIC")]
-        worker_listen_public: bool,
-        /// File holding a worker credential that reads every account (mode 0600, the format
-        /// `authd worker credential create` prints); `<data dir>/worker.token` if it exists.
-        #[arg(long, env = "AUTHD_WORKER_TOKEN_FILE")]
-        worker_token_file: Option<PathBuf>,
         #[command(flatten)]
-        limits: LimitArgs,
+        serve: ServeArgs,
+    },
+    /// The effective configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
     },
     /// Manage the data keys that encrypt stored credentials.
     Keys {
@@ -156,23 +217,42 @@ enum Command {
 }
 
 /// What one client may cost the server (`serve` only); see docs/http.md.
-#[derive(Debug, Default, Clone, Args)]
+#[derive(Debug, Default, Clone, Args, Serialize)]
 struct LimitArgs {
     /// Time a client has to send a request head, in ms [default: 10000].
-    #[arg(long, env = "AUTHD_HEAD_TIMEOUT_MS")]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     head_timeout_ms: Option<u64>,
     /// Time a client has to send a request body after its head, in ms [default: 30000].
-    #[arg(long, env = "AUTHD_BODY_TIMEOUT_MS")]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     body_timeout_ms: Option<u64>,
     /// Time a kept-alive connection may wait for its next request, in ms [default: 60000].
-    #[arg(long, env = "AUTHD_IDLE_TIMEOUT_MS")]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     idle_timeout_ms: Option<u64>,
     /// Connections open at once per listener; one more gets 503 [default: 10000].
-    #[arg(long, env = "AUTHD_MAX_CONNECTIONS")]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     max_connections: Option<usize>,
     /// Refused credentials that may wait to be audited; more are counted [default: 4096].
-    #[arg(long, env = "AUTHD_AUDIT_QUEUE")]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     audit_queue: Option<usize>,
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print the effective configuration (every key, its value and whether it came from a
+    /// flag, the environment, the file or the default), secrets hidden, and exit. Takes the
+    /// flags of `serve`, so `authd config show ARGS` previews `authd serve ARGS`.
+    Show {
+        /// One JSON object: key -> {"value", "source"}.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -227,129 +307,67 @@ impl Cli {
         }
     }
 
-    /// Resolves the layered configuration for this invocation.
-    fn config(&self) -> anyhow::Result<Config> {
-        let file = match &self.global.config {
-            Some(p) => FileConfig::load(p)?,
-            None => FileConfig::default(),
+    /// Layers the settings for this invocation (reporting unknown `AUTHD_*` variables) and
+    /// resolves them.
+    fn config(&self) -> anyhow::Result<(Config, Layered)> {
+        let serve = match &self.command {
+            Command::Serve { serve } => Some(serve),
+            Command::Config {
+                command: ConfigCommand::Show { serve, .. },
+            } => Some(serve),
+            _ => None,
         };
-        let data_dir = self
-            .global
-            .data_dir
-            .clone()
-            .or(file.data_dir)
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
-        let database_url = match self.global.database_url.clone().or(file.database_url) {
-            Some(u) => DatabaseUrl::new(u),
-            None => DatabaseUrl::sqlite_in(&data_dir),
+        let flags = FlagLayer {
+            global: &self.global,
+            serve,
         };
-        let (listen_flag, worker_flag, worker_public_flag, worker_file_flag, limits) =
-            match &self.command {
-                Command::Serve {
-                    listen,
-                    worker_listen,
-                    worker_listen_public,
-                    worker_token_file,
-                    limits,
-                } => (
-                    *listen,
-                    *worker_listen,
-                    *worker_listen_public,
-                    worker_token_file.clone(),
-                    limits.clone(),
-                ),
-                _ => (None, None, false, None, LimitArgs::default()),
-            };
-        let http = HttpLimits::resolve(
-            limits.head_timeout_ms.or(file.head_timeout_ms),
-            limits.body_timeout_ms.or(file.body_timeout_ms),
-            limits.idle_timeout_ms.or(file.idle_timeout_ms),
-            limits.max_connections.or(file.max_connections),
-        )?;
-        let audit_queue = limits
-            .audit_queue
-            .or(file.audit_queue)
-            .unwrap_or(DEFAULT_AUDIT_QUEUE);
-        anyhow::ensure!(audit_queue >= 1, "audit_queue must be at least 1");
-        let listen = match listen_flag.or(file.listen) {
-            Some(l) => l,
-            None => DEFAULT_LISTEN.parse().context("default listen address")?,
-        };
-        let key_file = self.global.master_key_file.clone().or(file.master_key_file);
-        let master_key = match self.env_master_key.as_ref().map(|s| s.0.as_str()) {
-            Some(b64) if !b64.trim().is_empty() => MasterKeySource::Key(
-                authd_crypto::MasterKey::from_base64(b64)
-                    .map_err(|e| anyhow::anyhow!("AUTHD_MASTER_KEY is not a valid key: {e}"))?,
-            ),
-            _ => match key_file {
-                Some(p) => MasterKeySource::File(p),
-                None if database_url.is_postgres() => anyhow::bail!(
-                    "with PostgreSQL the master key must be given: set AUTHD_MASTER_KEY \
-                     (base64 of 32 bytes) or --master-key-file, the same on every node"
-                ),
-                None => MasterKeySource::GenerateAt(data_dir.join("master.key")),
-            },
-        };
-        let entity_key_field = file
-            .entity_key_field
-            .unwrap_or_else(|| DEFAULT_ENTITY_KEY_FIELD.to_owned());
-        check_entity_key_field(&entity_key_field)?;
-        let worker = match worker_flag.or(file.worker_listen) {
-            None => None,
-            Some(listen) => Some(crate::worker::WorkerConfig::resolve(
-                listen,
-                worker_public_flag || file.worker_listen_public.unwrap_or(false),
-                worker_file_flag.or(file.worker_token_file),
-                &data_dir,
-            )?),
-        };
-        let data_key_seal_budget = crate::keys::check_seal_budget(
-            self.global
-                .data_key_seal_budget
-                .or(file.data_key_seal_budget)
-                .unwrap_or(crate::keys::DEFAULT_SEAL_BUDGET),
-        )?;
-        Ok(Config {
-            data_key_seal_budget,
-            http,
-            audit_queue,
-            worker,
-            data_dir,
-            database_url,
-            listen,
-            master_key,
-            body_limit_bytes: file.body_limit_bytes.unwrap_or(DEFAULT_BODY_LIMIT),
-            token_cache_capacity: file.token_cache_capacity.unwrap_or(DEFAULT_TOKEN_CACHE),
-            trusted_proxies: parse_trusted_proxies(&file.trusted_proxies.unwrap_or_default())?,
-            entity_key_field,
-            collect_limit_bytes: file.collect_limit_bytes.unwrap_or(DEFAULT_COLLECT_LIMIT),
-            db_max_connections: self
-                .global
-                .db_max_connections
-                .or(file.db_max_connections)
-                .unwrap_or(DEFAULT_DB_MAX_CONNECTIONS),
-            db_timeout_ms: self
-                .global
-                .db_timeout_ms
-                .or(file.db_timeout_ms)
-                .unwrap_or(DEFAULT_DB_TIMEOUT_MS),
-            token_cache_max_age_ms: self
-                .global
-                .token_cache_max_age_ms
-                .or(file.token_cache_max_age_ms),
-        })
+        let layered = Layered::load(self.global.config.as_deref(), &flags)?;
+        layered.warn_unknown();
+        let key = self.env_master_key.as_ref().map(|s| s.0.as_str());
+        Ok((Config::resolve(&layered, key)?, layered))
     }
+}
+
+/// Prints [`Config::describe`]: aligned text, or one JSON object.
+fn show_config(config: &Config, layered: &Layered, json: bool) -> anyhow::Result<()> {
+    let rows = config.describe(layered);
+    let mut out = std::io::stdout().lock();
+    if json {
+        let map: serde_json::Map<String, serde_json::Value> = rows
+            .into_iter()
+            .map(|(k, v, src)| {
+                (
+                    k.to_owned(),
+                    serde_json::json!({ "value": v, "source": src }),
+                )
+            })
+            .collect();
+        writeln!(out, "{}", serde_json::Value::Object(map)).context("writing to stdout")?;
+    } else {
+        for (k, v, src) in rows {
+            let src = serde_json::to_value(src)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            writeln!(out, "{k:<24} {:<40} ({src})", v.as_deref().unwrap_or("-"))
+                .context("writing to stdout")?;
+        }
+    }
+    out.flush().context("writing to stdout")
 }
 
 /// Runs one CLI invocation.
 pub async fn run(mut cli: Cli) -> anyhow::Result<()> {
     cli.take_master_key_env();
-    let mut config = cli.config()?;
+    let (mut config, layered) = cli.config()?;
     // The key now lives only in `config` (until start-up takes it); drop this copy.
     cli.env_master_key = None;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     match cli.command {
         Command::Serve { .. } => serve(config, clock).await,
+        Command::Config {
+            command: ConfigCommand::Show { json, .. },
+        } => show_config(&config, &layered, json),
         Command::Keys { command } => {
             let (store, keys) = open_existing(&mut config).await?;
             let budget = config.data_key_seal_budget;

@@ -1,10 +1,13 @@
-//! authd's configuration: one [`Config`], layered defaults → optional TOML file (`--config`) →
-//! `AUTHD_*` environment → command-line flags. The CLI in [`crate::cli`] does the layering;
-//! this module owns the shape, the defaults and validation.
+//! authd's configuration: one [`Config`], resolved from the settings layered by [`layered`]
+//! (defaults < optional TOML file (`--config`) < `AUTHD_*` environment < command-line flags;
+//! docs/configuration.md lists every key). This module owns the shape, the defaults, the
+//! validation and `authd config show`'s view of the result ([`Config::describe`]).
 //!
 //! The master key is never a flag (it would show in `ps`): it comes from `AUTHD_MASTER_KEY`
 //! (base64), from a key file, or — for the embedded SQLite default only — is generated into the
 //! data dir on first start.
+
+pub mod layered;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -13,7 +16,9 @@ use std::time::Duration;
 
 use authd_crypto::MasterKey;
 use ipnet::IpNet;
-use serde::Deserialize;
+
+use layered::{read_secret_file, Either};
+pub use layered::{Layered, Settings, Source, KEYS};
 
 /// Default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:5353";
@@ -45,65 +50,6 @@ pub const DEFAULT_IDLE_TIMEOUT_MS: u64 = 60_000;
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 /// Default number of refused credentials that may wait to be audited.
 pub const DEFAULT_AUDIT_QUEUE: usize = 4_096;
-
-/// The optional TOML file. Every field is optional; unknown keys are an error so typos do not
-/// silently fall back to defaults.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileConfig {
-    /// Data directory.
-    pub data_dir: Option<PathBuf>,
-    /// Database URL (`sqlite://…` or `postgres://…`).
-    pub database_url: Option<String>,
-    /// Listen address for `serve`.
-    pub listen: Option<SocketAddr>,
-    /// Path of a file holding the base64 master key.
-    pub master_key_file: Option<PathBuf>,
-    /// Maximum request body in bytes.
-    pub body_limit_bytes: Option<usize>,
-    /// Maximum number of token records cached in memory.
-    pub token_cache_capacity: Option<usize>,
-    /// Proxies (addresses or CIDRs) whose `X-Forwarded-For` header is believed.
-    pub trusted_proxies: Option<Vec<String>>,
-    /// The field that identifies a user profile in collect uploads.
-    pub entity_key_field: Option<String>,
-    /// Maximum size of one collect upload in bytes.
-    pub collect_limit_bytes: Option<usize>,
-    /// Listen address of the worker plaintext listener (off when absent).
-    pub worker_listen: Option<SocketAddr>,
-    /// Accept a non-loopback `worker_listen` (plaintext secrets over plain HTTP).
-    pub worker_listen_public: Option<bool>,
-    /// File holding the file worker credential (mode 0600; generated format only).
-    pub worker_token_file: Option<PathBuf>,
-    /// Database pool size per node (PostgreSQL).
-    pub db_max_connections: Option<u32>,
-    /// Bound on one database call in ms (PostgreSQL); past it the request gets 503.
-    pub db_timeout_ms: Option<u64>,
-    /// Cached token records older than this (ms) are re-read from the store; 0 disables.
-    pub token_cache_max_age_ms: Option<u64>,
-    /// Time a client has to send a request head, in ms.
-    pub head_timeout_ms: Option<u64>,
-    /// Time a client has to send a request body once its head arrived, in ms.
-    pub body_timeout_ms: Option<u64>,
-    /// Time a kept-alive connection may wait for its next request, in ms.
-    pub idle_timeout_ms: Option<u64>,
-    /// Cap on concurrent connections per listener.
-    pub max_connections: Option<usize>,
-    /// Number of refused credentials that may wait to be audited.
-    pub audit_queue: Option<usize>,
-    /// Seals a data key may make before it is rotated automatically (1 to 2^32).
-    pub data_key_seal_budget: Option<u64>,
-}
-
-impl FileConfig {
-    /// Reads and parses a TOML config file.
-    pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", path.display()))?;
-        toml::from_str(&text)
-            .map_err(|e| anyhow::anyhow!("invalid config file {}: {e}", path.display()))
-    }
-}
 
 /// Where the master key comes from.
 #[derive(Clone)]
@@ -385,6 +331,183 @@ impl fmt::Display for DatabaseUrl {
     }
 }
 
+impl Config {
+    /// Resolves the layered settings: applies the defaults, reads secret files, validates.
+    /// `env_master_key` is `AUTHD_MASTER_KEY`, taken out of the environment earlier.
+    pub fn resolve(l: &Layered, env_master_key: Option<&str>) -> anyhow::Result<Self> {
+        let s = &l.settings;
+        let data_dir = s
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let database_url = match l.pick(
+            ("database_url", s.database_url.as_deref()),
+            ("database_url_file", s.database_url_file.as_deref()),
+        )? {
+            None => DatabaseUrl::sqlite_in(&data_dir),
+            Some(Either::Value(u)) => DatabaseUrl::new(u),
+            Some(Either::File(p)) => {
+                DatabaseUrl::new(read_secret_file("database URL", p)?.as_str())
+            }
+        };
+        let http = HttpLimits::resolve(
+            s.head_timeout_ms,
+            s.body_timeout_ms,
+            s.idle_timeout_ms,
+            s.max_connections,
+        )?;
+        let audit_queue = s.audit_queue.unwrap_or(DEFAULT_AUDIT_QUEUE);
+        anyhow::ensure!(audit_queue >= 1, "audit_queue must be at least 1");
+        let listen = match s.listen {
+            Some(l) => l,
+            None => DEFAULT_LISTEN
+                .parse()
+                .map_err(|e| anyhow::anyhow!("default listen address: {e}"))?,
+        };
+        let master_key = master_key_source(l, env_master_key, &database_url, &data_dir)?;
+        let entity_key_field = s
+            .entity_key_field
+            .clone()
+            .unwrap_or_else(|| DEFAULT_ENTITY_KEY_FIELD.to_owned());
+        check_entity_key_field(&entity_key_field)?;
+        let worker = match s.worker_listen {
+            None => None,
+            Some(listen) => {
+                anyhow::ensure!(
+                    !l.worker_token_env,
+                    "AUTHD_WORKER_TOKEN is no longer read (an environment variable has no \
+                     permissions to check): create a named credential with `authd worker \
+                     credential create NAME` and unset it (see docs/credentials.md, \"Worker path\")"
+                );
+                Some(crate::worker::WorkerConfig::resolve(
+                    listen,
+                    s.worker_listen_public.unwrap_or(false),
+                    s.worker_token_file.clone(),
+                    &data_dir,
+                )?)
+            }
+        };
+        let data_key_seal_budget = crate::keys::check_seal_budget(
+            s.data_key_seal_budget
+                .unwrap_or(crate::keys::DEFAULT_SEAL_BUDGET),
+        )?;
+        Ok(Config {
+            data_key_seal_budget,
+            http,
+            audit_queue,
+            worker,
+            data_dir,
+            database_url,
+            listen,
+            master_key,
+            body_limit_bytes: s.body_limit_bytes.unwrap_or(DEFAULT_BODY_LIMIT),
+            token_cache_capacity: s.token_cache_capacity.unwrap_or(DEFAULT_TOKEN_CACHE),
+            trusted_proxies: parse_trusted_proxies(s.trusted_proxies.as_deref().unwrap_or(&[]))?,
+            entity_key_field,
+            collect_limit_bytes: s.collect_limit_bytes.unwrap_or(DEFAULT_COLLECT_LIMIT),
+            db_max_connections: s.db_max_connections.unwrap_or(DEFAULT_DB_MAX_CONNECTIONS),
+            db_timeout_ms: s.db_timeout_ms.unwrap_or(DEFAULT_DB_TIMEOUT_MS),
+            token_cache_max_age_ms: s.token_cache_max_age_ms,
+        })
+    }
+
+    /// The effective configuration as `authd config show` prints it: every key of
+    /// [`KEYS`] and `master_key`, with its value (`None`: unset, e.g. an optional file) and
+    /// where it came from. Secrets are never shown: the database URL's password is `***`, the
+    /// master key is `<hidden>`.
+    pub fn describe(&self, l: &Layered) -> Vec<(&'static str, Option<String>, Source)> {
+        let s = &l.settings;
+        let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+        let mut rows = Vec::with_capacity(KEYS.len() + 1);
+        for k in KEYS {
+            let value = match k.name {
+                "data_dir" => Some(self.data_dir.display().to_string()),
+                "database_url" => Some(self.database_url.redacted()),
+                "database_url_file" => path(&s.database_url_file),
+                "master_key_file" => path(&s.master_key_file),
+                "db_max_connections" => Some(self.db_max_connections.to_string()),
+                "db_timeout_ms" => Some(self.db_timeout_ms.to_string()),
+                "token_cache_max_age_ms" => {
+                    Some(self.effective_token_max_age_ms().unwrap_or(0).to_string())
+                }
+                "data_key_seal_budget" => Some(self.data_key_seal_budget.to_string()),
+                "listen" => Some(self.listen.to_string()),
+                "body_limit_bytes" => Some(self.body_limit_bytes.to_string()),
+                "collect_limit_bytes" => Some(self.collect_limit_bytes.to_string()),
+                "token_cache_capacity" => Some(self.token_cache_capacity.to_string()),
+                "trusted_proxies" => Some(
+                    self.trusted_proxies
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(","),
+                ),
+                "entity_key_field" => Some(self.entity_key_field.clone()),
+                "worker_listen" => s.worker_listen.map(|a| a.to_string()),
+                "worker_listen_public" => Some(s.worker_listen_public.unwrap_or(false).to_string()),
+                "worker_token_file" => path(&s.worker_token_file),
+                "head_timeout_ms" => Some(self.http.head_timeout.as_millis().to_string()),
+                "body_timeout_ms" => Some(self.http.body_timeout.as_millis().to_string()),
+                "idle_timeout_ms" => Some(self.http.idle_timeout.as_millis().to_string()),
+                "max_connections" => Some(self.http.max_connections.to_string()),
+                "audit_queue" => Some(self.audit_queue.to_string()),
+                _ => None,
+            };
+            let source = if k.name == "database_url" {
+                l.source("database_url").max(l.source("database_url_file"))
+            } else {
+                l.source(k.name)
+            };
+            rows.push((k.name, value, source));
+        }
+        let (key, source) = match &self.master_key {
+            MasterKeySource::Key(_) | MasterKeySource::Used => {
+                (Some("<hidden>".to_owned()), Source::Env)
+            }
+            MasterKeySource::File(p) => (
+                Some(format!("file {}", p.display())),
+                l.source("master_key_file"),
+            ),
+            MasterKeySource::GenerateAt(p) => (
+                Some(format!("file {} (generated if absent)", p.display())),
+                Source::Default,
+            ),
+        };
+        rows.push(("master_key", key, source));
+        rows
+    }
+}
+
+/// The master key's source: `AUTHD_MASTER_KEY` ranks as the environment layer against
+/// `master_key_file` (so `--master-key-file` beats it, a file key loses to it, and
+/// `AUTHD_MASTER_KEY_FILE` beside it is ambiguous); neither: generated in the data dir
+/// (SQLite) or refused (PostgreSQL).
+fn master_key_source(
+    l: &Layered,
+    env_key: Option<&str>,
+    database_url: &DatabaseUrl,
+    data_dir: &Path,
+) -> anyhow::Result<MasterKeySource> {
+    let env_key = env_key.filter(|k| !k.trim().is_empty());
+    let file = l.settings.master_key_file.as_ref();
+    let file_source = l.source("master_key_file");
+    match (env_key, file) {
+        (Some(_), Some(_)) if file_source == Source::Env => {
+            anyhow::bail!("both AUTHD_MASTER_KEY and AUTHD_MASTER_KEY_FILE are set; set only one")
+        }
+        (Some(b64), f) if f.is_none() || file_source < Source::Env => Ok(MasterKeySource::Key(
+            MasterKey::from_base64(b64)
+                .map_err(|e| anyhow::anyhow!("AUTHD_MASTER_KEY is not a valid key: {e}"))?,
+        )),
+        (_, Some(p)) => Ok(MasterKeySource::File(p.clone())),
+        _ if database_url.is_postgres() => anyhow::bail!(
+            "with PostgreSQL the master key must be given: set AUTHD_MASTER_KEY \
+             (base64 of 32 bytes) or --master-key-file, the same on every node"
+        ),
+        _ => Ok(MasterKeySource::GenerateAt(data_dir.join("master.key"))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -400,8 +523,8 @@ mod tests {
 
     #[test]
     fn file_config_rejects_unknown_keys() {
-        assert!(toml::from_str::<FileConfig>("listen = \"127.0.0.1:1\"").is_ok());
-        assert!(toml::from_str::<FileConfig>("lisen = \"127.0.0.1:1\"").is_err());
+        assert!(toml::from_str::<Settings>("listen = \"127.0.0.1:1\"").is_ok());
+        assert!(toml::from_str::<Settings>("lisen = \"127.0.0.1:1\"").is_err());
     }
 
     #[test]

@@ -6,6 +6,7 @@
 pub mod allowlist;
 pub mod api;
 pub mod audit;
+pub mod background;
 pub mod cache;
 pub mod cli;
 pub mod config;

@@ -12,7 +12,7 @@
 //! reference must be findable in the log.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::Weak;
 use std::time::{Duration, Instant};
 
 /// The longest a kind stays silent while occurrences are pending.
@@ -200,11 +200,6 @@ pub async fn run(quiet: Weak<Quiet>) {
         let Some(q) = quiet.upgrade() else { break };
         q.tick();
     }
-}
-
-/// Starts [`run`] for `quiet`.
-pub fn spawn(quiet: &Arc<Quiet>) {
-    tokio::spawn(run(Arc::downgrade(quiet)));
 }
 
 #[cfg(test)]

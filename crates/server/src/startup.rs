@@ -1,7 +1,8 @@
 //! Start-up: open the store (choosing the backend from the URL), load the master key, check
 //! that it opens the store and keep only its subkeys ([`unlock`]), build the state and the
-//! router, bind the listener, bootstrap an empty store, serve until told to stop (through
-//! [`crate::listener`], which enforces the per-client limits), then drain.
+//! router, bind the listener, bootstrap an empty store, start the background tasks (through
+//! [`crate::background`]), serve until told to stop (through [`crate::listener`], which
+//! enforces the per-client limits), then drain and stop the background tasks.
 //!
 //! Layout rules applied here (SQLite): the data dir is 0700, the database and its -wal/-shm
 //! files 0600, and a master key file inside the data dir is warned about at every start.
@@ -20,6 +21,7 @@ use authd_store_postgres::{PgSettings, PgStore};
 use tokio::net::TcpListener;
 
 use crate::allowlist::Allowlists;
+use crate::background::Background;
 use crate::config::{Config, MasterKeySource};
 use crate::provision::{self, Provisioned};
 use crate::state::AppState;
@@ -158,10 +160,8 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     bootstrap: Option<Provisioned>,
-    flusher: tokio::task::JoinHandle<()>,
-    stop_flusher: tokio::sync::oneshot::Sender<()>,
     worker: Option<(TcpListener, axum::Router)>,
-    feed: AbortOnDrop,
+    background: Background,
 }
 
 /// Binds the worker listener (its address already checked) and logs where it listens; warns
@@ -189,15 +189,6 @@ async fn bind_worker(
 
 /// Accounts and users cached per node (each; they are small and change rarely).
 const RECORD_CACHE_CAPACITY: usize = 65_536;
-
-/// Stops the invalidation follower when the application goes away, served or not.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
 
 impl Application {
     /// Opens the store, bootstraps it if empty (SQLite only: with PostgreSQL several nodes may
@@ -241,16 +232,25 @@ impl Application {
         ));
         let sink: Arc<dyn InvalidationSink> =
             Arc::new(Sinks(vec![tokens.clone(), records.clone()]));
-        let feed = AbortOnDrop(tokio::spawn(async move { feed.follow(sink).await }));
-        let (stop_flusher, stop) = tokio::sync::oneshot::channel();
-        let flusher = tokio::spawn(run_touch_flusher(store.clone(), touches, stop));
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {}", config.listen))?;
+        let background = Background::new();
+        background.spawn_until_cancelled("invalidation feed", async move {
+            feed.follow(sink).await;
+        });
+        let flusher_store = store.clone();
+        background.spawn("touch flusher", |stop| {
+            run_touch_flusher(flusher_store, touches, stop)
+        });
         let quiet = Arc::new(crate::quiet::Quiet::new());
-        crate::quiet::spawn(&quiet);
+        background
+            .spawn_until_cancelled("warning ticker", crate::quiet::run(Arc::downgrade(&quiet)));
         let (refusals, refusal_rx) = crate::audit::Refusals::new(config.audit_queue);
-        tokio::spawn(crate::audit::run_refusal_writer(store.clone(), refusal_rx));
+        let writer_store = store.clone();
+        background.spawn("refusal writer", |stop| {
+            crate::audit::run_refusal_writer(writer_store, refusal_rx, stop)
+        });
         let state = AppState::new(crate::state::Shared {
             refusals,
             quiet,
@@ -270,10 +270,8 @@ impl Application {
             listener,
             state,
             bootstrap,
-            flusher,
-            stop_flusher,
             worker,
-            feed,
+            background,
         })
     }
 
@@ -299,8 +297,9 @@ impl Application {
         &self.state
     }
 
-    /// Serves until `shutdown` completes, then drains in-flight requests and flushes
-    /// coalesced token touches.
+    /// Serves until `shutdown` completes, then drains in-flight requests and stops the
+    /// background tasks ([`Background::shutdown`]: coalesced token touches and queued refusals
+    /// are written first), bounded by [`crate::background::SHUTDOWN_WITHIN`].
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -308,37 +307,36 @@ impl Application {
         let Self {
             listener,
             state,
-            flusher,
-            stop_flusher,
             worker,
-            feed,
+            background,
             ..
         } = self;
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        tokio::spawn(async move {
-            shutdown.await;
-            let _ = stop_tx.send(true);
-        });
-        let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-            let _ = rx.wait_for(|stop| *stop).await;
-        };
         let limits = state.config.http;
         let quiet = state.quiet.clone();
-        let worker_task = worker.map(|(l, r)| {
-            let stop = wait(stop_rx.clone());
+        // The worker listener runs beside the API listener and stops with it, through the
+        // same mechanism as the background tasks (but before them: see crate::background).
+        let listeners = Background::new();
+        if let Some((l, r)) = worker {
             let quiet = quiet.clone();
-            tokio::spawn(crate::listener::serve(l, r, limits, quiet, stop))
-        });
-        let router = crate::api::router(state);
-        crate::listener::serve(listener, router, limits, quiet.clone(), wait(stop_rx)).await;
-        if let Some(t) = worker_task {
-            t.await.context("worker listener task")?;
+            listeners.spawn("worker listener", move |stop| {
+                crate::listener::serve(l, r, limits, quiet, stop.cancelled_owned())
+            });
         }
+        let stop_listeners = listeners.stopper();
+        let stop = async move {
+            shutdown.await;
+            stop_listeners.cancel();
+        };
+        let router = crate::api::router(state);
+        crate::listener::serve(listener, router, limits, quiet.clone(), stop).await;
+        // A drain is bounded by the client limits (a head, then a body) and the handler.
+        let drain = limits.head_timeout + limits.body_timeout + crate::background::SHUTDOWN_WITHIN;
+        listeners.shutdown(drain).await;
+        // In-flight requests are done: the background tasks write what they still hold.
+        background
+            .shutdown(crate::background::SHUTDOWN_WITHIN)
+            .await;
         quiet.flush();
-        // In-flight requests are done: let the flusher write what it still holds.
-        let _ = stop_flusher.send(());
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), flusher).await;
-        drop(feed);
         Ok(())
     }
 }

@@ -604,14 +604,14 @@ const MAX_EXPIRY_MS: i64 = 253_402_300_799_000;
 pub async fn run_touch_flusher(
     store: Arc<dyn Store>,
     queue: TouchQueue,
-    mut stop: tokio::sync::oneshot::Receiver<()>,
+    stop: tokio_util::sync::CancellationToken,
 ) {
     let TouchQueue { mut rx, lost } = queue;
     let mut pending: HashMap<AuthId, i64> = HashMap::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
-            _ = &mut stop => {
+            () = stop.cancelled() => {
                 while let Ok((id, at)) = rx.try_recv() {
                     let e = pending.entry(id).or_insert(at);
                     *e = (*e).max(at);

@@ -105,20 +105,14 @@ impl WorkerConfig {
     }
 
     /// Resolves the file credential: the given file, else `<data dir>/worker.token` when it
-    /// exists, else none (named credentials only). `AUTHD_WORKER_TOKEN` is refused.
+    /// exists, else none (named credentials only). (`AUTHD_WORKER_TOKEN` is refused by
+    /// [`crate::config::Config::resolve`].)
     pub fn resolve(
         listen: SocketAddr,
         public: bool,
         file: Option<PathBuf>,
         data_dir: &Path,
     ) -> anyhow::Result<Self> {
-        if std::env::var_os("AUTHD_WORKER_TOKEN").is_some_and(|v| !v.is_empty()) {
-            anyhow::bail!(
-                "AUTHD_WORKER_TOKEN is no longer read (an environment variable has no \
-                 permissions to check): create a named credential with `authd worker credential \
-                 create NAME` and unset it (see docs/credentials.md, \"Worker path\")"
-            );
-        }
         let token = match file {
             Some(p) => Some(read_credential_file(&p)?),
             None => {

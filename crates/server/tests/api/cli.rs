@@ -218,7 +218,7 @@ async fn serve_prints_the_bootstrap_token_once_in_a_banner() {
 }
 
 /// SIGTERM, then the process must exit successfully by itself.
-fn stop(child: &mut std::process::Child) {
+pub(crate) fn stop(child: &mut std::process::Child) {
     let st = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
