@@ -59,13 +59,18 @@ pub fn rfc3339(ms: Option<i64>) -> String {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rfc3339(pub Option<i64>);
 
-impl std::fmt::Display for Rfc3339 {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl Rfc3339 {
+    /// The longest text: `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+    const LEN: usize = 24;
+
+    /// Formats into `buf` by hand (no `fmt` machinery: this runs four times per auth in
+    /// every answer) and returns the text.
+    pub fn write_to(self, buf: &mut [u8; 24]) -> &str {
         // Days from 0001-01-01 to 1970-01-01 and to 10000-01-01.
         const MIN_MS: i64 = -62_135_596_800_000;
         const MAX_MS: i64 = 253_402_300_800_000;
         let Some(ms) = self.0.filter(|m| (MIN_MS..MAX_MS).contains(m)) else {
-            return f.write_str(NEVER);
+            return NEVER;
         };
         let days = ms.div_euclid(86_400_000);
         let in_day = ms.rem_euclid(86_400_000);
@@ -79,18 +84,47 @@ impl std::fmt::Display for Rfc3339 {
         let day = doy - (153 * mp + 2) / 5 + 1;
         let month = if mp < 10 { mp + 3 } else { mp - 9 };
         let year = yoe + era * 400 + i64::from(month <= 2);
-        write!(
-            f,
-            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-            in_day / 3_600_000,
-            in_day / 60_000 % 60,
-            in_day / 1_000 % 60,
-            in_day % 1_000
-        )
+        let mut put = |at: usize, width: usize, mut v: i64| {
+            for i in (at..at + width).rev() {
+                // v is non-negative and below 10^width here: each digit fits a u8.
+                buf[i] = b'0' + u8::try_from(v % 10).unwrap_or(0);
+                v /= 10;
+            }
+        };
+        put(0, 4, year);
+        put(5, 2, month);
+        put(8, 2, day);
+        put(11, 2, in_day / 3_600_000);
+        put(14, 2, in_day / 60_000 % 60);
+        put(17, 2, in_day / 1_000 % 60);
+        put(20, 3, in_day % 1_000);
+        for (i, c) in [
+            (4, b'-'),
+            (7, b'-'),
+            (10, b'T'),
+            (13, b':'),
+            (16, b':'),
+            (19, b'.'),
+            (23, b'Z'),
+        ] {
+            buf[i] = c;
+        }
+        std::str::from_utf8(&buf[..Self::LEN]).unwrap_or(NEVER)
     }
 }
 
-/// The wire form of "never".
+impl std::fmt::Display for Rfc3339 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.write_to(&mut [0; 24]))
+    }
+}
+
+impl serde::Serialize for Rfc3339 {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.write_to(&mut [0; 24]))
+    }
+}
+
 pub const NEVER: &str = "0001-01-01T00:00:00Z";
 
 #[cfg(test)]

@@ -63,7 +63,13 @@ macro_rules! id_type {
 
         impl serde::Serialize for $name {
             fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.collect_str(self)
+                // Straight to a str: `collect_str` would go through `fmt` (ids are on the
+                // path of every answer).
+                let mut buf = [0u8; 32];
+                match hex::encode_to_slice(self.0, &mut buf) {
+                    Ok(()) => s.serialize_str(std::str::from_utf8(&buf).unwrap_or_default()),
+                    Err(_) => s.collect_str(self),
+                }
             }
         }
     };

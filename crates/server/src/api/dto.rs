@@ -52,12 +52,12 @@ pub struct AuthDto<'a> {
 }
 
 fn date<S: serde::Serializer>(d: &Rfc3339, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_str(d)
+    serde::Serialize::serialize(d, s)
 }
 
 fn opt_date<S: serde::Serializer>(d: &Option<Rfc3339>, s: S) -> Result<S::Ok, S::Error> {
     match d {
-        Some(d) => s.collect_str(d),
+        Some(d) => serde::Serialize::serialize(d, s),
         None => s.serialize_none(),
     }
 }
@@ -65,7 +65,7 @@ fn opt_date<S: serde::Serializer>(d: &Option<Rfc3339>, s: S) -> Result<S::Ok, S:
 /// A missing user id is written as `""` (typed clients expect a string).
 fn opt_id<S: serde::Serializer>(id: &Option<UserId>, s: S) -> Result<S::Ok, S::Error> {
     match id {
-        Some(id) => s.collect_str(id),
+        Some(id) => serde::Serialize::serialize(id, s),
         None => s.serialize_str(""),
     }
 }

@@ -6,7 +6,7 @@
 //! message may quote the input that caused it (a serde error, an invalid duration) safely.
 //!
 //! **Invariant:** a 5xx body never carries the cause. Internal and unavailable errors are
-//! logged here, inside the request's span, and the body names the request id as its
+//! logged with the request id (by the request-id layer), and the body names that id as its
 //! reference, so an operator can find the log line (and any audit entry) without the client
 //! learning anything about the internals.
 
@@ -66,12 +66,20 @@ pub fn envelope(status: StatusCode, message: &str) -> Response {
     resp
 }
 
-/// A 5xx envelope with a fixed message; the request-id layer appends the request id as its
-/// reference (`crate::request_id::reference_server_errors`).
-pub fn server_error(status: StatusCode, message: &'static str) -> Response {
+/// A 5xx envelope with a fixed message; the request-id layer logs `cause` with the request
+/// id and appends the id to the body as its reference
+/// (`crate::request_id::reference_server_errors`).
+pub fn server_error(
+    status: StatusCode,
+    message: &'static str,
+    cause: Option<anyhow::Error>,
+) -> Response {
     let mut resp = envelope(status, message);
     resp.extensions_mut()
-        .insert(crate::request_id::ServerError(message));
+        .insert(crate::request_id::ServerError {
+            message,
+            cause: cause.map(std::sync::Arc::new),
+        });
     resp
 }
 
@@ -86,19 +94,17 @@ impl IntoResponse for ApiError {
                 Error::Unauthenticated => envelope(StatusCode::UNAUTHORIZED, "Not authorized"),
                 Error::Expired => envelope(StatusCode::UNAUTHORIZED, "Expired Token"),
                 Error::Forbidden(m) => envelope(StatusCode::FORBIDDEN, &m),
-                // Logged inside the request's span, which carries the request id that the
-                // body quotes as its reference.
-                Error::Unavailable(cause) => {
-                    tracing::error!(error = format!("{cause:#}"), "dependency unavailable");
-                    server_error(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "Service temporarily unavailable",
-                    )
-                }
-                Error::Internal(cause) => {
-                    tracing::error!(error = format!("{cause:#}"), "internal error");
-                    server_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal error")
-                }
+                // Logged with the request id that the body quotes as its reference.
+                Error::Unavailable(cause) => server_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Service temporarily unavailable",
+                    Some(cause),
+                ),
+                Error::Internal(cause) => server_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Internal error",
+                    Some(cause),
+                ),
             },
         }
     }

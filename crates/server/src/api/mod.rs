@@ -67,7 +67,7 @@ async fn method_not_allowed() -> Response {
 fn panic_response(_: Box<dyn Any + Send + 'static>) -> Response {
     // The panic payload may hold anything; it is not echoed.
     tracing::error!("handler panicked");
-    error::server_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal error")
+    error::server_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal error", None)
 }
 
 /// The Lytics success envelope `{"status":"success","data":…}` with an HTTP status.
