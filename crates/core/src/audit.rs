@@ -10,8 +10,6 @@
 //! (refused credentials, decrypting reads) and for operator actions spanning many
 //! transactions.
 
-use async_trait::async_trait;
-
 use crate::ids::AccountId;
 use crate::Result;
 
@@ -183,21 +181,6 @@ pub struct AuditFilter {
     pub target: Option<String>,
     /// Only this actor.
     pub actor: Option<String>,
-}
-
-/// The audit trail.
-#[async_trait]
-pub trait AuditStore: Send + Sync {
-    /// Appends an entry; returns its sequence number.
-    async fn append_audit(&self, entry: AuditEntry) -> Result<i64>;
-    /// An account's entries, newest first, with `seq < before` when given.
-    async fn list_audit(
-        &self,
-        account: AccountId,
-        filter: AuditFilter,
-        before: Option<i64>,
-        limit: u32,
-    ) -> Result<Vec<AuditEntry>>;
 }
 
 #[cfg(test)]

@@ -5,10 +5,6 @@
 //! Owns: [`MasterKeyStore`] and [`MasterRewrap`]. Must not: hold or see key material (only
 //! wrapped blobs pass through).
 
-use async_trait::async_trait;
-
-use crate::Result;
-
 /// Every wrapped key of a store rewrapped under a new master key, with the blob each one must
 /// still hold (compare-and-swap): a data key added or changed meanwhile makes the whole
 /// rotation fail instead of leaving a key under the old master.
@@ -31,22 +27,4 @@ impl std::fmt::Debug for MasterRewrap {
             .field("data_keys", &ids)
             .finish()
     }
-}
-
-/// Store side of the master key. Operator/start-up operations, not tenant-scoped; no HTTP
-/// handler calls them.
-#[async_trait]
-pub trait MasterKeyStore: Send + Sync {
-    /// The wrapped token-hash key, if the store has one yet.
-    async fn token_hash_key(&self) -> Result<Option<Vec<u8>>>;
-    /// Records `wrapped` as the token-hash key unless one exists; returns the one stored
-    /// (the caller's or a concurrent starter's).
-    async fn init_token_hash_key(&self, wrapped: Vec<u8>) -> Result<Vec<u8>>;
-    /// Applies a master-key rotation in one transaction. `Error::Conflict` (nothing written)
-    /// when any blob differs from what the rotation read or a data key is missing from it.
-    async fn rewrap_master(
-        &self,
-        rewrap: MasterRewrap,
-        audit: crate::audit::Audit<'_, ()>,
-    ) -> Result<()>;
 }

@@ -178,10 +178,12 @@ pub struct NewToken {
     pub audit: Option<crate::audit::AuditEntry>,
 }
 
-/// What authentication needs to know about a token: loaded by the public handle alone, since
-/// the token is what tells authd the account.
+/// The verification entry of a token: what checking a presented token needs (its keyed
+/// hash, account, scopes, expiry and its user's current roles), loaded by the public handle
+/// alone, since the token is what tells authd the account. Not the token's public record
+/// ([`Auth`]), and not a stored third-party credential.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TokenCredential {
+pub struct TokenVerifier {
     /// The auth id.
     pub id: AuthId,
     /// The account the token acts for.
@@ -201,7 +203,7 @@ pub struct TokenCredential {
     pub user_roles: Option<RoleSet>,
 }
 
-impl TokenCredential {
+impl TokenVerifier {
     /// The roles the token acts with now: its scopes limited to its user's current roles
     /// (a token without a user keeps its scopes).
     pub fn effective_scopes(&self) -> RoleSet {

@@ -3,7 +3,7 @@
 //!
 //! **Invariant:** every method that reads or changes tenant data takes the [`AccountId`] first
 //! and must not see another account's rows. The single exception is
-//! [`AuthStore::token_credential`], which resolves a presented token's public handle to the
+//! [`AuthStore::token_verifier`], which resolves a presented token's public handle to the
 //! account it belongs to — that is how the tenant of a request is learned.
 //!
 //! Every mutation takes its audit entries ([`Audit`]) and inserts them in its own
@@ -17,12 +17,28 @@ use async_trait::async_trait;
 use crate::audit::Audit;
 use crate::ids::{AccountId, AuthId, UserId};
 use crate::model::{
-    Account, Auth, AuthFilter, NewAccount, NewToken, Page, TokenCredential, User, UserPatch,
+    Account, Auth, AuthFilter, NewAccount, NewToken, Page, TokenVerifier, User, UserPatch,
 };
 use crate::Result;
 
+mod entities;
+mod rotation;
 mod settings;
-pub use settings::{EntityStore, RotationStore, SettingsStore};
+pub use entities::EntityStore;
+pub use rotation::RotationStore;
+pub use settings::SettingsStore;
+mod providers;
+pub use providers::ProviderStore;
+mod works;
+pub use works::WorkStore;
+mod worker_credentials;
+pub use worker_credentials::WorkerCredentialStore;
+mod master_key;
+pub use master_key::MasterKeyStore;
+mod credentials;
+pub use credentials::{CredentialStore, KeyStore};
+mod audit;
+pub use audit::AuditStore;
 
 /// Accounts (tenants).
 #[async_trait]
@@ -95,11 +111,11 @@ pub trait AuthStore: Send + Sync {
     /// transaction. Returns every deleted id (empty if `id` did not exist in this account).
     async fn delete_auth(&self, account: AccountId, id: AuthId) -> Result<Vec<AuthId>>;
     /// The authentication view of a token, by its public handle.
-    async fn token_credential(&self, id: AuthId) -> Result<Option<TokenCredential>>;
+    async fn token_verifier(&self, id: AuthId) -> Result<Option<TokenVerifier>>;
     /// The authentication view of a token together with its public record (what the token
     /// cache holds). Backends may override this with a single query.
-    async fn token_record(&self, id: AuthId) -> Result<Option<(TokenCredential, Auth)>> {
-        let Some(cred) = self.token_credential(id).await? else {
+    async fn token_record(&self, id: AuthId) -> Result<Option<(TokenVerifier, Auth)>> {
+        let Some(cred) = self.token_verifier(id).await? else {
             return Ok(None);
         };
         Ok(self
@@ -120,13 +136,13 @@ pub trait Store:
     + SettingsStore
     + EntityStore
     + RotationStore
-    + crate::credential::CredentialStore
-    + crate::credential::KeyStore
-    + crate::master_key::MasterKeyStore
-    + crate::work::WorkStore
-    + crate::audit::AuditStore
-    + crate::provider::ProviderStore
-    + crate::worker_credential::WorkerCredentialStore
+    + CredentialStore
+    + KeyStore
+    + MasterKeyStore
+    + WorkStore
+    + AuditStore
+    + ProviderStore
+    + WorkerCredentialStore
     + Send
     + Sync
     + 'static

@@ -7,10 +7,7 @@
 //! the account limit and the revocation time. Revoked rows stay for the record; a revoked
 //! credential's name may be reused.
 
-use async_trait::async_trait;
-
 use crate::ids::{AccountId, WorkerCredentialId};
-use crate::Result;
 
 /// A stored worker credential (never its secret).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,27 +38,4 @@ pub struct NewWorkerCredential {
     pub credential: WorkerCredential,
     /// HMAC of the secret under the worker-credential key.
     pub hash: [u8; 32],
-}
-
-/// Where worker credentials live.
-#[async_trait]
-pub trait WorkerCredentialStore: Send + Sync {
-    /// Inserts a credential; `Conflict` if a credential not revoked has the same name (or the
-    /// hash is already taken).
-    async fn create_worker_credential(
-        &self,
-        new: NewWorkerCredential,
-        audit: crate::audit::Audit<'_, ()>,
-    ) -> Result<()>;
-    /// The credential (not revoked) whose secret hashes to `hash`.
-    async fn worker_credential_by_hash(&self, hash: &[u8; 32]) -> Result<Option<WorkerCredential>>;
-    /// Every credential, revoked ones included, in creation order.
-    async fn list_worker_credentials(&self) -> Result<Vec<WorkerCredential>>;
-    /// Revokes a credential; `false` if there is no such credential not yet revoked.
-    async fn revoke_worker_credential(
-        &self,
-        id: WorkerCredentialId,
-        now_ms: i64,
-        audit: crate::audit::Audit<'_, ()>,
-    ) -> Result<bool>;
 }

@@ -365,7 +365,7 @@ pub async fn run_refusal_writer(
                 let (account, actor) = match (r.actor, r.account, r.handle) {
                     (Some(actor), a, _) => (a, actor),
                     (None, Some(a), Some(h)) => (Some(a), format!("token:{h}")),
-                    (None, _, Some(h)) => match store.token_credential(h).await {
+                    (None, _, Some(h)) => match store.token_verifier(h).await {
                         Ok(Some(c)) => (Some(c.account_id), format!("token:{h}")),
                         _ => (None, "anonymous".to_owned()),
                     },

@@ -18,7 +18,7 @@
 //! replaced automatically when its count reaches the seal budget; `authd keys destroy`
 //! removes a retired key no secret references.
 //!
-//! [`KeyStore::reserve_seals`]: authd_core::credential::KeyStore::reserve_seals
+//! [`KeyStore::reserve_seals`]: authd_core::store::KeyStore::reserve_seals
 
 use std::sync::{Arc, RwLock};
 

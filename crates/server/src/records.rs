@@ -6,9 +6,10 @@
 //! table: the store publishes [`Invalidation::Users`] in the changing transaction), and never
 //! from a copy read before the change.
 //!
-//! Accounts have no update path today (no store method changes or deletes one); the cache still
-//! honours [`Invalidation::Accounts`], `All`, `Lost` and `Resumed`, so the path that adds one
-//! only has to publish and evict.
+//! An account's stored settings are cached too (the few it has set): a settings change evicts
+//! them on its node and publishes [`Invalidation::Accounts`] for the others, which drops the
+//! account's record and its settings. Accounts themselves have no update path today; the
+//! path that adds one only has to publish and evict.
 //!
 //! Reads stay tenant-scoped: a user is loaded with its account, and a cached user is returned
 //! only to its own account — another tenant's id answers like an absent one.
@@ -19,6 +20,7 @@ use authd_core::clock::Clock;
 use authd_core::ids::{AccountId, UserId};
 use authd_core::invalidation::{Invalidation, InvalidationSink};
 use authd_core::model::{Account, User};
+use authd_core::settings::StoredSetting;
 use authd_core::store::Store;
 use authd_core::Result;
 
@@ -29,6 +31,8 @@ pub struct Records {
     store: Arc<dyn Store>,
     accounts: EpochCache<AccountId, Arc<Account>>,
     users: EpochCache<UserId, Arc<User>>,
+    /// Each account's stored settings (the few it has set; defaults are not stored).
+    settings: EpochCache<AccountId, Arc<Vec<StoredSetting>>>,
 }
 
 impl Records {
@@ -45,7 +49,9 @@ impl Records {
             store,
             accounts: EpochCache::new(capacity, clock.clone())
                 .with_policy(trusted_at_start, max_age_ms),
-            users: EpochCache::new(capacity, clock).with_policy(trusted_at_start, max_age_ms),
+            users: EpochCache::new(capacity, clock.clone())
+                .with_policy(trusted_at_start, max_age_ms),
+            settings: EpochCache::new(capacity, clock).with_policy(trusted_at_start, max_age_ms),
         }
     }
 
@@ -70,6 +76,22 @@ impl Records {
         Ok(user.filter(|u| u.account_id == account))
     }
 
+    /// The stored settings of `account`, from memory when possible.
+    pub async fn settings(&self, account: AccountId) -> Result<Arc<Vec<StoredSetting>>> {
+        let loaded = self
+            .settings
+            .get_or_load(&account, || async {
+                Ok(Some(Arc::new(self.store.list_settings(account).await?)))
+            })
+            .await?;
+        Ok(loaded.unwrap_or_default())
+    }
+
+    /// Drops an account's settings this node changed (after the store committed the change).
+    pub fn evict_settings(&self, account: AccountId) {
+        self.settings.evict([&account]);
+    }
+
     /// Whether a read of user `id` would be answered from memory (tests and diagnostics).
     pub fn serves_user(&self, id: UserId) -> bool {
         self.users.get(&id).is_some()
@@ -87,11 +109,15 @@ impl InvalidationSink for Records {
         if let Some(listed) = self.accounts.apply_feed_state(msg.clone()) {
             match listed {
                 Invalidation::Users(ids) => self.users.evict(&ids),
-                Invalidation::Accounts(ids) => self.accounts.evict(&ids),
+                Invalidation::Accounts(ids) => {
+                    self.accounts.evict(&ids);
+                    self.settings.evict(&ids);
+                }
                 _ => {}
             }
         } else {
-            self.users.apply_feed_state(msg);
+            self.users.apply_feed_state(msg.clone());
+            self.settings.apply_feed_state(msg);
         }
     }
 }

@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use crate::allowlist::Allowlists;
 use crate::audit::By;
+use crate::records::Records;
 
 /// One setting as the API shows it: the stored value or the default.
 #[derive(Debug)]
@@ -51,9 +52,26 @@ pub fn slug(s: &str) -> Result<SettingSlug> {
     SettingSlug::from_slug(s).ok_or(Error::NotFound)
 }
 
-/// Every known setting of an account, with defaults for those never set.
-pub async fn list(store: &dyn Store, account: AccountId) -> Result<Vec<Setting>> {
-    let stored = store.list_settings(account).await?;
+/// This node's copies of an account's settings, dropped after a change: the IP allowlist and
+/// the cached stored settings.
+pub struct Cached<'a> {
+    /// The IP allowlists.
+    pub allowlists: &'a Allowlists,
+    /// The stored settings (and account records).
+    pub records: &'a Records,
+}
+
+impl Cached<'_> {
+    fn drop_account(&self, account: AccountId) {
+        self.allowlists.invalidate(account);
+        self.records.evict_settings(account);
+    }
+}
+
+/// Every known setting of an account, with defaults for those never set (from memory when
+/// cached: see [`Records::settings`]).
+pub async fn list(records: &Records, account: AccountId) -> Result<Vec<Setting>> {
+    let stored = records.settings(account).await?;
     Ok(SettingSlug::ALL
         .into_iter()
         .map(|k| {
@@ -64,8 +82,9 @@ pub async fn list(store: &dyn Store, account: AccountId) -> Result<Vec<Setting>>
 }
 
 /// One setting of an account.
-pub async fn get(store: &dyn Store, account: AccountId, slug: SettingSlug) -> Result<Setting> {
-    let s = store.get_setting(account, slug.slug()).await?;
+pub async fn get(records: &Records, account: AccountId, slug: SettingSlug) -> Result<Setting> {
+    let stored = records.settings(account).await?;
+    let s = stored.iter().find(|s| s.slug == slug.slug()).cloned();
     Ok(Setting::from_stored(slug, s))
 }
 
@@ -73,7 +92,7 @@ pub async fn get(store: &dyn Store, account: AccountId, slug: SettingSlug) -> Re
 /// transaction), then drops cached copies.
 pub async fn put(
     store: &dyn Store,
-    allowlists: &Allowlists,
+    cached: &Cached<'_>,
     by: &By,
     account: AccountId,
     slug: SettingSlug,
@@ -85,7 +104,7 @@ pub async fn put(
     store
         .put_setting(account, slug.slug(), &value, now_ms, Audit::Entry(entry))
         .await?;
-    allowlists.invalidate(account);
+    cached.drop_account(account);
     Ok(Setting {
         slug,
         value,
@@ -99,7 +118,7 @@ pub async fn put(
 /// changes (and audits) nothing.
 pub async fn reset(
     store: &dyn Store,
-    allowlists: Option<&Allowlists>,
+    cached: Option<&Cached<'_>>,
     by: &By,
     account: AccountId,
     slug: SettingSlug,
@@ -108,8 +127,8 @@ pub async fn reset(
     let removed = store
         .delete_setting(account, slug.slug(), Audit::Entry(entry))
         .await?;
-    if let Some(a) = allowlists {
-        a.invalidate(account);
+    if let Some(c) = cached {
+        c.drop_account(account);
     }
     Ok(removed)
 }

@@ -114,7 +114,7 @@ pub async fn run(
                 .ok_or_else(|| anyhow::anyhow!("not a token id: expected 32 hex characters"))?;
             // The token's handle tells its account (the one unscoped read, as for a request).
             let cred = store
-                .token_credential(id)
+                .token_verifier(id)
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("no API token with id {id}"))?;
             let by = crate::audit::By::operator(clock.as_ref(), Some(cred.account_id));

@@ -2,8 +2,9 @@
 //! first. Sequence numbers come from an identity column.
 
 use async_trait::async_trait;
-use authd_core::audit::{Audit, AuditEntry, AuditFilter, AuditStore};
+use authd_core::audit::{Audit, AuditEntry, AuditFilter};
 use authd_core::ids::AccountId;
+use authd_core::store::AuditStore;
 use authd_core::Result;
 use authd_store_sql::audit_from_row;
 

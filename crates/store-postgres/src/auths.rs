@@ -13,7 +13,7 @@
 
 use async_trait::async_trait;
 use authd_core::ids::{AccountId, AuthId, UserId};
-use authd_core::model::{Auth, AuthFilter, AuthKind, NewToken, Page, TokenCredential};
+use authd_core::model::{Auth, AuthFilter, AuthKind, NewToken, Page, TokenVerifier};
 use authd_core::store::AuthStore;
 use authd_core::Result;
 use authd_store_sql::{auth_from_row, user_roles_col, AUTH_COLS};
@@ -190,7 +190,7 @@ impl AuthStore for PgStore {
         .await
     }
 
-    async fn token_credential(&self, id: AuthId) -> Result<Option<TokenCredential>> {
+    async fn token_verifier(&self, id: AuthId) -> Result<Option<TokenVerifier>> {
         self.bounded(async {
             let row = sqlx::query(
                 "SELECT a.id, a.account_id, c.aid, a.user_id, a.token_hash, a.scopes, \
@@ -206,7 +206,7 @@ impl AuthStore for PgStore {
             let Some(row) = row else { return Ok(None) };
             let hash: Vec<u8> = get(&row, "token_hash")?;
             let user_id = opt_id_col(&row, "user_id", UserId::parse)?;
-            Ok(Some(TokenCredential {
+            Ok(Some(TokenVerifier {
                 id: id_col(&row, "id", AuthId::parse)?,
                 account_id: id_col(&row, "account_id", AccountId::parse)?,
                 account_aid: get(&row, "aid")?,

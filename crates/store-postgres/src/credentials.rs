@@ -15,11 +15,13 @@
 use async_trait::async_trait;
 use authd_core::audit::Audit;
 use authd_core::credential::{
-    CredentialPatch, CredentialRecord, CredentialStore, DataKeyRecord, DeleteOutcome, KeyDestroy,
-    KeyStore, NewCredential, SealGrant, SecretLocation, StoredSecret,
+    CredentialPatch, CredentialRecord, DataKeyRecord, DeleteOutcome, KeyDestroy, NewCredential,
+    SealGrant, SecretLocation, StoredSecret,
 };
 use authd_core::ids::{AccountId, AuthId, WorkId};
 use authd_core::model::{Auth, AuthKind};
+use authd_core::store::CredentialStore;
+use authd_core::store::KeyStore;
 use authd_core::{Error, Result};
 use authd_store_sql::{data_key_from_row, secret_from_row};
 use sqlx::postgres::PgRow;

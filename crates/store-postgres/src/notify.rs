@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use authd_core::ids::{AuthId, UserId};
+use authd_core::ids::{AccountId, AuthId, UserId};
 use authd_core::invalidation::{Invalidation, InvalidationFeed, InvalidationSink};
 use authd_core::Result;
 use sqlx::postgres::{PgListener, PgPool};
@@ -37,6 +37,12 @@ pub async fn publish(tx: &mut sqlx::PgConnection, ids: &[AuthId]) -> Result<()> 
 /// Announces, within the caller's transaction, that these users changed or are gone.
 pub async fn publish_users(tx: &mut sqlx::PgConnection, ids: &[UserId]) -> Result<()> {
     publish_chunks(tx, ids, Invalidation::Users).await
+}
+
+/// Announces, within the caller's transaction, that these accounts (their record or their
+/// settings) changed.
+pub async fn publish_accounts(tx: &mut sqlx::PgConnection, ids: &[AccountId]) -> Result<()> {
+    publish_chunks(tx, ids, Invalidation::Accounts).await
 }
 
 async fn publish_chunks<T: Copy>(

@@ -4,7 +4,8 @@
 use async_trait::async_trait;
 use authd_core::audit::Audit;
 use authd_core::ids::AccountId;
-use authd_core::provider::{Provider, ProviderStore};
+use authd_core::provider::Provider;
+use authd_core::store::ProviderStore;
 use authd_core::{Error, Result};
 use authd_store_sql::provider_from_row;
 

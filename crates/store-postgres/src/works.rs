@@ -9,7 +9,8 @@ use async_trait::async_trait;
 use authd_core::audit::Audit;
 use authd_core::ids::{AccountId, WorkId};
 use authd_core::model::Page;
-use authd_core::work::{StatusChange, Work, WorkStatus, WorkStore};
+use authd_core::store::WorkStore;
+use authd_core::work::{StatusChange, Work, WorkStatus};
 use authd_core::{Error, Result};
 use authd_store_sql::work_from_row;
 

@@ -102,7 +102,8 @@ async fn deletions_are_announced_to_every_listener_after_commit() {
 
 #[tokio::test]
 async fn the_credential_cascade_and_rotation_are_announced_after_commit() {
-    use authd_core::credential::{CredentialStore, NewCredential};
+    use authd_core::credential::NewCredential;
+    use authd_core::store::CredentialStore;
     use authd_core::store::RotationStore;
     let Some(server) = server_url("the_credential_cascade_and_rotation_are_announced_after_commit")
     else {

@@ -7,15 +7,20 @@
 //! another writer commits in between.
 
 use async_trait::async_trait;
-use authd_core::audit::{Audit, AuditEntry, AuditFilter, AuditStore};
+use authd_core::audit::{Audit, AuditEntry, AuditFilter};
 use authd_core::credential::{
-    CredentialPatch, CredentialRecord, CredentialStore, DataKeyRecord, DeleteOutcome, KeyDestroy,
-    KeyStore, NewCredential, SealGrant, SecretLocation, StoredSecret,
+    CredentialPatch, CredentialRecord, DataKeyRecord, DeleteOutcome, KeyDestroy, NewCredential,
+    SealGrant, SecretLocation, StoredSecret,
 };
 use authd_core::ids::{AccountId, AuthId, WorkId};
 use authd_core::model::Page;
-use authd_core::provider::{Provider, ProviderStore};
-use authd_core::work::{StatusChange, Work, WorkStatus, WorkStore};
+use authd_core::provider::Provider;
+use authd_core::store::AuditStore;
+use authd_core::store::CredentialStore;
+use authd_core::store::KeyStore;
+use authd_core::store::ProviderStore;
+use authd_core::store::WorkStore;
+use authd_core::work::{StatusChange, Work, WorkStatus};
 use authd_core::{Error, Result};
 use authd_store_sql::{
     audit_from_row, data_key_from_row, provider_from_row, secret_from_row, work_from_row,

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use authd_core::ids::{AuthId, UserId};
+use authd_core::ids::{AccountId, AuthId, UserId};
 use authd_core::invalidation::{Invalidation, InvalidationFeed, InvalidationSink};
 use authd_core::Result;
 use sqlx::{Row, SqliteConnection, SqlitePool};
@@ -50,6 +50,15 @@ pub(crate) async fn publish_users(tx: &mut SqliteConnection, ids: &[UserId]) -> 
         return Ok(());
     }
     append(tx, Invalidation::Users(ids.to_vec())).await
+}
+
+/// Announces, within the caller's transaction, that these accounts (their record or their
+/// settings) changed.
+pub(crate) async fn publish_accounts(tx: &mut SqliteConnection, ids: &[AccountId]) -> Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    append(tx, Invalidation::Accounts(ids.to_vec())).await
 }
 
 async fn append(tx: &mut SqliteConnection, msg: Invalidation) -> Result<()> {

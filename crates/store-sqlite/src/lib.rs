@@ -15,8 +15,7 @@ use async_trait::async_trait;
 use authd_core::audit::Audit;
 use authd_core::ids::{AccountId, AuthId, UserId};
 use authd_core::model::{
-    Account, Auth, AuthFilter, AuthKind, NewAccount, NewToken, Page, TokenCredential, User,
-    UserPatch,
+    Account, Auth, AuthFilter, AuthKind, NewAccount, NewToken, Page, TokenVerifier, User, UserPatch,
 };
 use authd_core::roles::{Role, RoleSet};
 use authd_core::store::{AccountStore, AuthStore, Store, UserStore};
@@ -26,10 +25,12 @@ use sqlx::sqlite::{
 };
 
 mod credentials;
+mod entities;
 mod feed;
 mod group_commit;
 mod master_key;
 mod reader;
+mod rotation;
 mod settings;
 mod worker_credentials;
 
@@ -561,7 +562,7 @@ impl AuthStore for SqliteStore {
         Ok(ids)
     }
 
-    async fn token_credential(&self, id: AuthId) -> Result<Option<TokenCredential>> {
+    async fn token_verifier(&self, id: AuthId) -> Result<Option<TokenVerifier>> {
         self.read.one(
             "SELECT a.id, a.account_id, c.aid, a.user_id, a.token_hash, a.scopes, a.expires_ms, \
              u.roles AS user_roles FROM auths a JOIN accounts c ON c.id = a.account_id \
@@ -571,7 +572,7 @@ impl AuthStore for SqliteStore {
             |row| {
                 let hash: Vec<u8> = get(row, "token_hash")?;
                 let user_id = opt_id_col(row, "user_id", UserId::parse)?;
-                Ok(TokenCredential {
+                Ok(TokenVerifier {
                     id: id_col(row, "id", AuthId::parse)?,
                     account_id: id_col(row, "account_id", AccountId::parse)?,
                     account_aid: get(row, "aid")?,
@@ -585,11 +586,11 @@ impl AuthStore for SqliteStore {
         )
     }
 
-    async fn token_record(&self, id: AuthId) -> Result<Option<(TokenCredential, Auth)>> {
+    async fn token_record(&self, id: AuthId) -> Result<Option<(TokenVerifier, Auth)>> {
         self.read.one(TOKEN_RECORD_SQL, [id.to_string()], |row| {
             let auth = auth_from_row(row)?;
             let hash: Vec<u8> = get(row, "token_hash")?;
-            let cred = TokenCredential {
+            let cred = TokenVerifier {
                 id: auth.id,
                 account_id: auth.account_id,
                 account_aid: get(row, "aid")?,

@@ -2,7 +2,8 @@
 //! migration 0009) and the one-transaction master-key rewrap.
 
 use async_trait::async_trait;
-use authd_core::master_key::{MasterKeyStore, MasterRewrap};
+use authd_core::master_key::MasterRewrap;
+use authd_core::store::MasterKeyStore;
 use authd_core::{Error, Result};
 
 use crate::{db_err, SqliteStore};

@@ -4,7 +4,8 @@
 use async_trait::async_trait;
 use authd_core::audit::Audit;
 use authd_core::ids::WorkerCredentialId;
-use authd_core::worker_credential::{NewWorkerCredential, WorkerCredential, WorkerCredentialStore};
+use authd_core::store::WorkerCredentialStore;
+use authd_core::worker_credential::{NewWorkerCredential, WorkerCredential};
 use authd_core::{Error, Result};
 use authd_store_sql::{worker_accounts_text, worker_credential_from_row, WORKER_CREDENTIAL_COLS};
 

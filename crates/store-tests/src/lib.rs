@@ -256,7 +256,7 @@ async fn tokens_round_trip_and_are_scoped(s: Arc<dyn Store>) {
     assert_eq!(auth.provider_id, authd_core::provider::LYTICS_PROVIDER_ID);
     assert_eq!(s.get_auth(a, t.id).await.unwrap().unwrap(), auth);
     assert!(s.get_auth(b, t.id).await.unwrap().is_none());
-    let cred = s.token_credential(t.id).await.unwrap().unwrap();
+    let cred = s.token_verifier(t.id).await.unwrap().unwrap();
     assert_eq!(cred.hash, t.hash);
     assert_eq!(cred.account_id, a);
     assert_eq!(
@@ -264,7 +264,7 @@ async fn tokens_round_trip_and_are_scoped(s: Arc<dyn Store>) {
         s.get_account(a).await.unwrap().unwrap().aid
     );
     assert!(s
-        .token_credential(AuthId::generate())
+        .token_verifier(AuthId::generate())
         .await
         .unwrap()
         .is_none());
@@ -294,8 +294,8 @@ async fn delete_cascades_to_created_tokens_only(s: Arc<dyn Store>) {
     let mut want = vec![root.id, child.id, grandchild.id];
     want.sort();
     assert_eq!(gone, want);
-    assert!(s.token_credential(grandchild.id).await.unwrap().is_none());
-    assert!(s.token_credential(other.id).await.unwrap().is_some());
+    assert!(s.token_verifier(grandchild.id).await.unwrap().is_none());
+    assert!(s.token_verifier(other.id).await.unwrap().is_some());
     assert!(s.delete_auth(a, root.id).await.unwrap().is_empty());
 }
 
@@ -397,10 +397,7 @@ async fn bulk_token_insert(s: Arc<dyn Store>) {
     let batch: Vec<NewToken> = (0..250).map(|_| new_token(None)).collect();
     s.create_tokens(a, &batch, 3).await.unwrap();
     for t in batch.iter().step_by(50) {
-        assert_eq!(
-            s.token_credential(t.id).await.unwrap().unwrap().hash,
-            t.hash
-        );
+        assert_eq!(s.token_verifier(t.id).await.unwrap().unwrap().hash, t.hash);
     }
 }
 
@@ -571,7 +568,7 @@ async fn rotation_caps_the_old_expiry_and_is_scoped(s: Arc<dyn Store>) {
         .unwrap()
         .unwrap();
     assert_eq!(
-        s.token_credential(never.id)
+        s.token_verifier(never.id)
             .await
             .unwrap()
             .unwrap()
@@ -635,7 +632,7 @@ async fn concurrent_token_creations_fail_alone(s: Arc<dyn Store>) {
         match r {
             Ok(auth) => {
                 assert_eq!(auth.id, id);
-                assert!(s.token_credential(id).await.unwrap().is_some());
+                assert!(s.token_verifier(id).await.unwrap().is_some());
                 ok += 1;
             }
             Err(Error::Conflict(_)) => assert_eq!(id, dup.id),

@@ -84,7 +84,7 @@ pub(crate) async fn user_changes_reach_tokens(s: Arc<dyn Store>) {
     s.create_token(a, child.clone(), 1).await.unwrap();
     let loose = new_token(None);
     s.create_token(a, loose.clone(), 1).await.unwrap();
-    let cred = s.token_credential(mine.id).await.unwrap().unwrap();
+    let cred = s.token_verifier(mine.id).await.unwrap().unwrap();
     assert_eq!(cred.user_roles, Some(RoleSet::of(&[Role::Observer])));
     assert_eq!(cred.effective_scopes(), RoleSet::of(&[Role::Observer]));
     let (_, rec) = s.token_record(mine.id).await.unwrap().unwrap();
@@ -92,7 +92,7 @@ pub(crate) async fn user_changes_reach_tokens(s: Arc<dyn Store>) {
         rec.scopes, mine.scopes,
         "the public record keeps its scopes"
     );
-    let no_user = s.token_credential(loose.id).await.unwrap().unwrap();
+    let no_user = s.token_verifier(loose.id).await.unwrap().unwrap();
     assert_eq!(no_user.user_roles, None);
     assert_eq!(no_user.effective_scopes(), loose.scopes);
     // A role change reports the user's tokens; a change of anything else reports none.
@@ -122,9 +122,9 @@ pub(crate) async fn user_changes_reach_tokens(s: Arc<dyn Store>) {
     let mut revoked = s.delete_user(a, u.id, Audit::None).await.unwrap().unwrap();
     revoked.sort();
     assert_eq!(revoked, want);
-    assert!(s.token_credential(mine.id).await.unwrap().is_none());
-    assert!(s.token_credential(child.id).await.unwrap().is_none());
-    assert!(s.token_credential(loose.id).await.unwrap().is_some());
+    assert!(s.token_verifier(mine.id).await.unwrap().is_none());
+    assert!(s.token_verifier(child.id).await.unwrap().is_none());
+    assert!(s.token_verifier(loose.id).await.unwrap().is_some());
 }
 
 pub(crate) async fn rotation_keeps_the_revocation_tree(s: Arc<dyn Store>) {

@@ -150,7 +150,7 @@ async fn read_user(
         ));
     }
     let private = settings::get(
-        state.store.as_ref(),
+        &state.records,
         caller.account_id,
         SettingSlug::SchemaUserPrivateFields,
     )

@@ -54,7 +54,7 @@ async fn list(
     caller: Authed<perm::SettingsRead>,
     State(state): State<AppState>,
 ) -> ApiResult<Response> {
-    let all = settings::list(state.store.as_ref(), caller.account_id).await?;
+    let all = settings::list(&state.records, caller.account_id).await?;
     let data: Vec<SettingDto> = all.into_iter().map(SettingDto::from).collect();
     Ok(Success(StatusCode::OK, data).into_response())
 }
@@ -65,7 +65,7 @@ async fn read(
     ApiPath(slug): ApiPath<String>,
 ) -> ApiResult<Response> {
     let slug = settings::slug(&slug)?;
-    let s = settings::get(state.store.as_ref(), caller.account_id, slug).await?;
+    let s = settings::get(&state.records, caller.account_id, slug).await?;
     Ok(Success(StatusCode::OK, SettingDto::from(s)).into_response())
 }
 
@@ -79,7 +79,10 @@ async fn write(
     let slug = settings::slug(&slug)?;
     let s = settings::put(
         state.store.as_ref(),
-        &state.allowlists,
+        &settings::Cached {
+            allowlists: &state.allowlists,
+            records: &state.records,
+        },
         &crate::audit::By::caller(&state, &caller, &rid),
         caller.account_id,
         slug,
@@ -100,7 +103,10 @@ async fn reset(
     let slug = settings::slug(&slug)?;
     settings::reset(
         state.store.as_ref(),
-        Some(&state.allowlists),
+        Some(&settings::Cached {
+            allowlists: &state.allowlists,
+            records: &state.records,
+        }),
         &crate::audit::By::caller(&state, &caller, &rid),
         caller.account_id,
         slug,

@@ -224,3 +224,46 @@ async fn user_changes_reach_the_other_postgres_node_within_a_second() {
     a.stop().await;
     b.stop().await;
 }
+
+/// Settings are cached per account: a row changed behind the cache's back stays unseen, a
+/// change through the API is seen at once on its node and by another server on the same
+/// file within the invalidations table's poll (the store announces the account).
+#[tokio::test]
+async fn settings_are_served_from_memory_and_their_changes_reach_every_server() {
+    let a = spawn_app().await;
+    let mut config = Config::embedded(a.dir.path());
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    config.master_key = MasterKeySource::Key(a.master.clone().unwrap());
+    let mut b = start(config, tempfile::tempdir().unwrap()).await;
+    b.token = a.token.clone();
+    let path = "/api/account/setting/schema_user_private_fields";
+    a.put(path, &a.token, json!(["email"])).await.ok(200);
+    for app in [&a, &b] {
+        assert_eq!(
+            app.get(path, &app.token).await.ok(200)["value"],
+            json!(["email"])
+        );
+    }
+    // Behind the caches' back: neither server reads the store again.
+    let pool = raw_pool(&a).await;
+    raw(&pool, "UPDATE account_settings SET value = '[\"city\"]'").await;
+    for app in [&a, &b] {
+        assert_eq!(
+            app.get(path, &app.token).await.ok(200)["value"],
+            json!(["email"])
+        );
+    }
+    // Through the API on A: seen at once on A, within the poll on B.
+    let t0 = Instant::now();
+    a.put(path, &a.token, json!(["phone"])).await.ok(200);
+    assert_eq!(
+        a.get(path, &a.token).await.ok(200)["value"],
+        json!(["phone"])
+    );
+    until(&b, path, t0, |r| r.ok(200)["value"] == json!(["phone"])).await;
+    let t0 = Instant::now();
+    assert_eq!(a.delete(path, &a.token).await.status, 204);
+    until(&b, path, t0, |r| r.ok(200)["value"] == json!([])).await;
+    b.stop().await;
+    a.stop().await;
+}
