@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use authd_core::ids::AccountId;
+use authd_core::ids::{AccountId, AuthId};
 use authd_core::model::{Auth, NewToken};
 use authd_core::{Error, Result};
 use rusqlite::{Connection, OpenFlags};
@@ -26,11 +26,22 @@ use tokio::sync::oneshot;
 /// The most tokens one transaction takes; the rest wait for the next.
 const MAX_BATCH: usize = 1024;
 
-struct Job {
-    account: AccountId,
-    token: NewToken,
-    now_ms: i64,
-    answer: oneshot::Sender<Result<Auth>>,
+/// Work for the writer thread. Creations are the common job; boxing them to shrink the
+/// rare touch variant would cost an allocation per token.
+#[allow(clippy::large_enum_variant)]
+enum Job {
+    /// Insert a token (and its audit entry).
+    Create {
+        account: AccountId,
+        token: NewToken,
+        now_ms: i64,
+        answer: oneshot::Sender<Result<Auth>>,
+    },
+    /// Record last-access times (a coalesced batch from the server's touch flusher).
+    Touch {
+        touches: Vec<(AuthId, i64)>,
+        answer: oneshot::Sender<Result<()>>,
+    },
 }
 
 /// The queue in front of the writer thread.
@@ -59,16 +70,29 @@ impl GroupCommit {
         now_ms: i64,
     ) -> Result<Auth> {
         let (answer, rx) = oneshot::channel();
-        self.queue
-            .send(Job {
-                account,
-                token,
-                now_ms,
-                answer,
-            })
-            .map_err(|_| Error::Unavailable(anyhow::anyhow!("the SQLite writer has stopped")))?;
+        self.send(Job::Create {
+            account,
+            token,
+            now_ms,
+            answer,
+        })?;
         rx.await
             .map_err(|_| Error::internal(anyhow::anyhow!("group commit dropped a token")))?
+    }
+
+    /// Records last-access times (each only ever moves forward) in the writer's next
+    /// transaction and returns once it has committed.
+    pub(crate) async fn touch(&self, touches: Vec<(AuthId, i64)>) -> Result<()> {
+        let (answer, rx) = oneshot::channel();
+        self.send(Job::Touch { touches, answer })?;
+        rx.await
+            .map_err(|_| Error::internal(anyhow::anyhow!("group commit dropped a touch")))?
+    }
+
+    fn send(&self, job: Job) -> Result<()> {
+        self.queue
+            .send(job)
+            .map_err(|_| Error::Unavailable(anyhow::anyhow!("the SQLite writer has stopped")))
     }
 }
 
@@ -105,27 +129,68 @@ fn run(mut conn: Connection, path: PathBuf, jobs: mpsc::Receiver<Job>) {
     }
 }
 
+/// A job's outcome inside the transaction, and where to send it once the transaction ends.
+#[allow(clippy::large_enum_variant)]
+enum Done {
+    Create(oneshot::Sender<Result<Auth>>, Result<Auth>),
+    Touch(oneshot::Sender<Result<()>>, Result<()>),
+}
+
 /// Commits `batch` in one transaction and answers every waiter; an error means nothing of
 /// the batch is durable (every waiter was told so).
 fn commit_batch(conn: &mut Connection, batch: Vec<Job>) -> rusqlite::Result<()> {
-    let mut results: Vec<(oneshot::Sender<Result<Auth>>, Result<Auth>)> =
-        Vec::with_capacity(batch.len());
+    let mut results: Vec<Done> = Vec::with_capacity(batch.len());
     let outcome = (|| {
         let mut tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         for job in batch {
-            let one = insert_one(&mut tx, job.account, &job.token, job.now_ms);
-            results.push((job.answer, one));
+            results.push(match job {
+                Job::Create {
+                    account,
+                    token,
+                    now_ms,
+                    answer,
+                } => Done::Create(answer, insert_one(&mut tx, account, &token, now_ms)),
+                Job::Touch { touches, answer } => Done::Touch(answer, touch(&mut tx, &touches)),
+            });
         }
         tx.commit()
     })();
-    for (answer, one) in results {
-        let _ = answer.send(match &outcome {
-            Ok(()) => one,
-            Err(e) if is_busy(e) => Err(Error::Unavailable(anyhow::anyhow!("commit failed"))),
-            Err(_) => Err(Error::internal(anyhow::anyhow!("group commit failed"))),
-        });
+    let failed = |e: &rusqlite::Error| {
+        if is_busy(e) {
+            Error::Unavailable(anyhow::anyhow!("commit failed"))
+        } else {
+            Error::internal(anyhow::anyhow!("group commit failed"))
+        }
+    };
+    for done in results {
+        match done {
+            Done::Create(answer, one) => {
+                let _ = answer.send(outcome.as_ref().map_err(failed).and(one));
+            }
+            Done::Touch(answer, one) => {
+                let _ = answer.send(outcome.as_ref().map_err(failed).and(one));
+            }
+        }
     }
     outcome
+}
+
+/// Last-access times, in their own savepoint; a time only ever moves forward.
+fn touch(tx: &mut rusqlite::Transaction<'_>, touches: &[(AuthId, i64)]) -> Result<()> {
+    let sp = tx.savepoint().map_err(write_err)?;
+    {
+        let mut stmt = sp
+            .prepare_cached(
+                "UPDATE auths SET last_accessed_ms = MAX(COALESCE(last_accessed_ms, 0), ?) \
+                 WHERE id = ?",
+            )
+            .map_err(write_err)?;
+        for (id, at) in touches {
+            stmt.execute(rusqlite::params![at, id.to_string()])
+                .map_err(write_err)?;
+        }
+    }
+    sp.commit().map_err(write_err)
 }
 
 /// One token (and its audit entry) in its own savepoint.

@@ -605,19 +605,9 @@ impl AuthStore for SqliteStore {
     }
 
     async fn touch_tokens(&self, touches: &[(AuthId, i64)]) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
-        for (id, at) in touches {
-            sqlx::query(
-                "UPDATE auths SET last_accessed_ms = MAX(COALESCE(last_accessed_ms, 0), ?) \
-                 WHERE id = ?",
-            )
-            .bind(at)
-            .bind(id.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        }
-        tx.commit().await.map_err(db_err)
+        // On the writer thread: a flush can hold a row per active token (100,000 and more),
+        // which through sqlx cost one worker-thread hop each.
+        self.group.touch(touches.to_vec()).await
     }
 }
 
