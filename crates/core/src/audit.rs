@@ -6,7 +6,7 @@
 //!
 //! **Atomicity:** a mutation's entries are handed to the store method that makes the change
 //! (as an [`Audit`]) and are inserted in the change's own transaction: an entry exists if and
-//! only if its change committed. [`AuditStore::append_audit`] is for what changes nothing
+//! only if its change committed. [`AuditStore::append_audit`](crate::store::AuditStore::append_audit) is for what changes nothing
 //! (refused credentials, decrypting reads) and for operator actions spanning many
 //! transactions.
 

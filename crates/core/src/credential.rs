@@ -151,7 +151,7 @@ pub struct SecretLocation {
     pub secret: StoredSecret,
 }
 
-/// What [`KeyStore::reserve_seals`] granted.
+/// What [`KeyStore::reserve_seals`](crate::store::KeyStore::reserve_seals) granted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SealGrant {
     /// Seals granted (0 when the key's budget is spent).
@@ -160,7 +160,7 @@ pub struct SealGrant {
     pub seals: u64,
 }
 
-/// What [`KeyStore::destroy_data_key`] did.
+/// What [`KeyStore::destroy_data_key`](crate::store::KeyStore::destroy_data_key) did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KeyDestroy {
     /// The key is gone.

@@ -2,7 +2,7 @@
 //! store's check that a master key opens it) and the one-transaction rewrap of every wrapped
 //! key under a new master key.
 //!
-//! Owns: [`MasterKeyStore`] and [`MasterRewrap`]. Must not: hold or see key material (only
+//! Owns: [`MasterKeyStore`](crate::store::MasterKeyStore) and [`MasterRewrap`]. Must not: hold or see key material (only
 //! wrapped blobs pass through).
 
 /// Every wrapped key of a store rewrapped under a new master key, with the blob each one must

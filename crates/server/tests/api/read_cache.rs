@@ -146,16 +146,23 @@ async fn a_user_change_is_seen_at_once_on_its_node() {
     app.stop().await;
 }
 
-/// A second server on the same SQLite file (as another process would be) sees the first one's
-/// user changes within the invalidations table's poll.
-#[tokio::test]
-async fn another_writer_of_the_sqlite_file_is_seen_within_the_poll() {
+/// A server, and a second one on the same SQLite file (as another process would be), sharing
+/// the bootstrap admin token.
+async fn two_servers_on_one_file() -> (TestApp, TestApp) {
     let a = spawn_app().await;
     let mut config = Config::embedded(a.dir.path());
     config.listen = "127.0.0.1:0".parse().unwrap();
     config.master_key = MasterKeySource::Key(a.master.clone().unwrap());
     let mut b = start(config, tempfile::tempdir().unwrap()).await;
     b.token = a.token.clone();
+    (a, b)
+}
+
+/// A second server on the same SQLite file (as another process would be) sees the first one's
+/// user changes within the invalidations table's poll.
+#[tokio::test]
+async fn another_writer_of_the_sqlite_file_is_seen_within_the_poll() {
+    let (a, b) = two_servers_on_one_file().await;
     let user = new_user(&a, "ann@example.com", &["data"]).await;
     let path = format!("/api/user/{user}");
     b.get(&path, &b.token).await.ok(200);
@@ -230,12 +237,7 @@ async fn user_changes_reach_the_other_postgres_node_within_a_second() {
 /// file within the invalidations table's poll (the store announces the account).
 #[tokio::test]
 async fn settings_are_served_from_memory_and_their_changes_reach_every_server() {
-    let a = spawn_app().await;
-    let mut config = Config::embedded(a.dir.path());
-    config.listen = "127.0.0.1:0".parse().unwrap();
-    config.master_key = MasterKeySource::Key(a.master.clone().unwrap());
-    let mut b = start(config, tempfile::tempdir().unwrap()).await;
-    b.token = a.token.clone();
+    let (a, b) = two_servers_on_one_file().await;
     let path = "/api/account/setting/schema_user_private_fields";
     a.put(path, &a.token, json!(["email"])).await.ok(200);
     for app in [&a, &b] {
