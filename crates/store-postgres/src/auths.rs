@@ -16,7 +16,11 @@ use authd_core::ids::{AccountId, AuthId, UserId};
 use authd_core::model::{Auth, AuthFilter, AuthKind, NewToken, Page, TokenVerifier};
 use authd_core::store::AuthStore;
 use authd_core::Result;
-use authd_store_sql::{auth_from_row, user_roles_col, AUTH_COLS};
+use authd_store_sql::{auth_from_row, token_record_from_row, user_roles_col, AUTH_COLS};
+
+/// A token's verifier and public record in one read (see `store-sql`).
+static TOKEN_RECORD_SQL: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("{}$1", authd_store_sql::TOKEN_RECORD_SELECT));
 
 use crate::notify::publish;
 use crate::retry::retry_conflicts;
@@ -216,6 +220,21 @@ impl AuthStore for PgStore {
                 scopes: roles_col(&row, "scopes")?,
                 expires_ms: get(&row, "expires_ms")?,
             }))
+        })
+        .await
+    }
+
+    async fn token_record(&self, id: AuthId) -> Result<Option<(TokenVerifier, Auth)>> {
+        // One round trip on a cache miss: the verifier and the public record together.
+        self.bounded(async {
+            sqlx::query(&TOKEN_RECORD_SQL)
+                .bind(id.to_string())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?
+                .as_ref()
+                .map(token_record_from_row)
+                .transpose()
         })
         .await
     }

@@ -10,7 +10,7 @@
 use authd_core::audit::AuditEntry;
 use authd_core::credential::{DataKeyRecord, StoredSecret};
 use authd_core::ids::{AccountId, AuthId, ProviderId, UserId, WorkId};
-use authd_core::model::{Account, Auth, AuthKind, User};
+use authd_core::model::{Account, Auth, AuthKind, TokenVerifier, User};
 use authd_core::provider::{AuthMethod, ConfigField, Provider};
 use authd_core::roles::RoleSet;
 use authd_core::settings::StoredSetting;
@@ -316,4 +316,31 @@ pub fn worker_credential_from_row(
         created_ms: get(row, "created_ms")?,
         revoked_ms: get(row, "revoked_ms")?,
     })
+}
+
+/// A token's verifier and public record in one read: `TOKEN_RECORD_SELECT` followed by the
+/// backend's placeholder for the token id (`?` or `$1`). The cache-miss path of every backend:
+/// one round trip.
+pub const TOKEN_RECORD_SELECT: &str = "SELECT a.id, a.account_id, a.kind, a.provider_id, \
+     a.name, a.label, a.description, a.user_id, a.user_name, a.parent_id, a.scopes, \
+     a.expires_ms, a.ttl_secs, a.created_ms, a.updated_ms, a.last_accessed_ms, c.aid, \
+     a.token_hash, u.roles AS user_roles FROM auths a JOIN accounts c ON c.id = a.account_id \
+     LEFT JOIN users u ON u.account_id = a.account_id AND u.id = a.user_id \
+     WHERE a.kind = 'api_token' AND a.id = ";
+
+/// Decodes a row of [`TOKEN_RECORD_SELECT`].
+pub fn token_record_from_row(row: &impl SqlRow) -> Result<(TokenVerifier, Auth)> {
+    let auth = auth_from_row(row)?;
+    let hash: Vec<u8> = get(row, "token_hash")?;
+    let verifier = TokenVerifier {
+        id: auth.id,
+        account_id: auth.account_id,
+        account_aid: get(row, "aid")?,
+        user_id: auth.user_id,
+        hash: hash.try_into().map_err(|_| corrupt("token_hash"))?,
+        scopes: auth.scopes,
+        expires_ms: auth.expires_ms,
+        user_roles: user_roles_col(row, auth.user_id.is_some())?,
+    };
+    Ok((verifier, auth))
 }

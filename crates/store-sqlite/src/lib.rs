@@ -4,6 +4,7 @@
 //! the migrations in `migrations/`, and the SQL for every store method. SQL lives here and
 //! nowhere else. Every query that touches tenant data binds the account id.
 
+pub(crate) use authd_store_sql::token_record_from_row;
 pub(crate) use authd_store_sql::{
     account_from_row, auth_from_row, corrupt, get, id_col, opt_id_col, roles_col, user_from_row,
     user_roles_col, AUTH_COLS,
@@ -222,13 +223,9 @@ pub(crate) async fn insert_audits<T>(
     Ok(())
 }
 
-/// A token's credential and public record in one read (`AUTH_COLS` prefixed with `a.`).
-const TOKEN_RECORD_SQL: &str = "SELECT a.id, a.account_id, a.kind, a.provider_id, a.name, \
-     a.label, a.description, a.user_id, a.user_name, a.parent_id, a.scopes, a.expires_ms, \
-     a.ttl_secs, a.created_ms, a.updated_ms, a.last_accessed_ms, c.aid, a.token_hash, \
-     u.roles AS user_roles FROM auths a JOIN accounts c ON c.id = a.account_id \
-     LEFT JOIN users u ON u.account_id = a.account_id AND u.id = a.user_id \
-     WHERE a.id = ? AND a.kind = 'api_token'";
+/// A token's verifier and public record in one read (see `store-sql`).
+static TOKEN_RECORD_SQL: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("{}?", authd_store_sql::TOKEN_RECORD_SELECT));
 
 fn limit(l: u32) -> i64 {
     authd_core::model::sql_limit(l)
@@ -587,20 +584,8 @@ impl AuthStore for SqliteStore {
     }
 
     async fn token_record(&self, id: AuthId) -> Result<Option<(TokenVerifier, Auth)>> {
-        self.read.one(TOKEN_RECORD_SQL, [id.to_string()], |row| {
-            let auth = auth_from_row(row)?;
-            let hash: Vec<u8> = get(row, "token_hash")?;
-            let cred = TokenVerifier {
-                id: auth.id,
-                account_id: auth.account_id,
-                account_aid: get(row, "aid")?,
-                user_id: auth.user_id,
-                hash: hash.try_into().map_err(|_| corrupt("token_hash"))?,
-                scopes: auth.scopes,
-                expires_ms: auth.expires_ms,
-                user_roles: user_roles_col(row, auth.user_id.is_some())?,
-            };
-            Ok((cred, auth))
+        self.read.one(&TOKEN_RECORD_SQL, [id.to_string()], |row| {
+            token_record_from_row(row)
         })
     }
 
