@@ -113,7 +113,8 @@ pub trait AuthStore: Send + Sync {
     /// The authentication view of a token, by its public handle.
     async fn token_verifier(&self, id: AuthId) -> Result<Option<TokenVerifier>>;
     /// The authentication view of a token together with its public record (what the token
-    /// cache holds). Backends may override this with a single query.
+    /// cache holds). Both backends override this with one query (`store-sql`'s
+    /// `TOKEN_RECORD_SELECT`), so a cache miss is one round trip.
     async fn token_record(&self, id: AuthId) -> Result<Option<(TokenVerifier, Auth)>> {
         let Some(cred) = self.token_verifier(id).await? else {
             return Ok(None);
