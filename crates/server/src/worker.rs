@@ -99,7 +99,7 @@ async fn read_credential(
     }
     let actor = caller.actor();
     let audit_out = |outcome: &'static str, detail: String| {
-        let rid = rid.0.clone();
+        let rid = rid.as_str().to_owned();
         let target = auth.to_string();
         let actor = actor.clone();
         async move {

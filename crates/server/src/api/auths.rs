@@ -201,7 +201,7 @@ async fn create_token(
         description: description.unwrap_or_else(|| name.clone()),
         name,
     };
-    let (auth, token) = state.tokens.mint(&caller, req, &rid.0).await?;
+    let (auth, token) = state.tokens.mint(&caller, req, rid.as_str()).await?;
     tracing::info!(auth = %auth.id, scopes = ?auth.scopes.slugs(), "api token created");
     let body = CreatedToken {
         auth: to_dto(&state, &caller, &auth),

@@ -637,7 +637,7 @@ pub async fn delete(
                 .revoke(
                     caller.account_id,
                     id,
-                    Some((caller, &rid.0)),
+                    Some((caller, rid.as_str())),
                     Audit::Outcome(&entries),
                 )
                 .await?

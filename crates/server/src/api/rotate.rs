@@ -70,7 +70,7 @@ async fn rotate(
     let grace = from_body.grace.or(query.grace);
     let r = state
         .tokens
-        .rotate(&caller, id, grace.as_deref(), &rid.0)
+        .rotate(&caller, id, grace.as_deref(), rid.as_str())
         .await?;
     tracing::info!(
         old = %r.old,
