@@ -61,21 +61,21 @@ pub(crate) async fn publish_accounts(tx: &mut SqliteConnection, ids: &[AccountId
     append(tx, Invalidation::Accounts(ids.to_vec())).await
 }
 
-async fn append(tx: &mut SqliteConnection, msg: Invalidation) -> Result<()> {
+/// Appends `msg` to the `invalidations` table inside the caller's transaction and prunes rows
+/// older than the last [`KEEP_ROWS`].
+pub(crate) async fn append(tx: &mut impl Exec, msg: Invalidation) -> Result<()> {
     let Some(list) = msg.payload() else {
         return Ok(());
     };
-    let seq = sqlx::query("INSERT INTO invalidations (ids) VALUES (?)")
-        .bind(list)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?
-        .last_insert_rowid();
-    sqlx::query("DELETE FROM invalidations WHERE seq <= ?")
-        .bind(seq - KEEP_ROWS)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
+    let seq: i64 = tx
+        .one(
+            "INSERT INTO invalidations (ids) VALUES ($1) RETURNING seq",
+            args![list],
+            |r| get(r, "seq"),
+        )
+        .await?;
+    tx.execute("DELETE FROM invalidations WHERE seq <= $1", args![seq - KEEP_ROWS])
+        .await?;
     Ok(())
 }
 

@@ -26,6 +26,7 @@ use sqlx::sqlite::{
 };
 
 mod credentials;
+mod db;
 mod entities;
 mod feed;
 mod group_commit;
@@ -35,6 +36,7 @@ mod rotation;
 mod settings;
 mod worker_credentials;
 
+pub use db::SqliteDb;
 pub use feed::{SqliteFeed, POLL_EVERY};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
