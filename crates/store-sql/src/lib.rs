@@ -9,6 +9,7 @@
 //! aggregate's trait impl.
 
 pub mod accounts;
+pub mod audit;
 mod db;
 mod rows;
 mod sqlx_exec;

@@ -1,0 +1,83 @@
+//! The audit trail ([`AuditStore`]): append-only, listed per account newest first, and the
+//! insert every mutation uses to commit its entries in its own transaction.
+
+use async_trait::async_trait;
+use authd_core::audit::{Audit, AuditEntry, AuditFilter};
+use authd_core::ids::AccountId;
+use authd_core::store::AuditStore;
+use authd_core::Result;
+
+use crate::{args, audit_from_row, bounded, get, limit, transaction, Db, Exec, Mode, SqlStore};
+
+#[async_trait]
+impl<D: Db> AuditStore for SqlStore<D> {
+    async fn append_audit(&self, e: AuditEntry) -> Result<i64> {
+        bounded(&self.db, async {
+            transaction!(&self.db, Mode::Write, |tx| { insert_audit(tx, &e).await })
+        })
+        .await
+    }
+
+    async fn list_audit(
+        &self,
+        account: AccountId,
+        f: AuditFilter,
+        before: Option<i64>,
+        lim: u32,
+    ) -> Result<Vec<AuditEntry>> {
+        bounded(&self.db, async {
+            self.db
+                .read()
+                .all(
+                    "SELECT seq, at_ms, account_id, actor, action, target, outcome, request_id, \
+                     detail FROM audit WHERE account_id = $1 AND seq < $2 \
+                     AND (CAST($3 AS TEXT) IS NULL OR action = $3) \
+                     AND (CAST($4 AS TEXT) IS NULL OR target = $4) \
+                     AND (CAST($5 AS TEXT) IS NULL OR actor = $5) ORDER BY seq DESC LIMIT $6",
+                    args![
+                        account,
+                        before.unwrap_or(i64::MAX),
+                        &f.action,
+                        &f.target,
+                        &f.actor,
+                        limit(lim)
+                    ],
+                    |r| audit_from_row(r),
+                )
+                .await
+        })
+        .await
+    }
+}
+
+/// Appends one audit row inside the caller's transaction; returns its sequence number.
+pub(crate) async fn insert_audit<E: Exec>(tx: &mut E, e: &AuditEntry) -> Result<i64> {
+    tx.one(
+        "INSERT INTO audit (at_ms, account_id, actor, action, target, outcome, request_id, \
+         detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING seq",
+        args![
+            e.at_ms,
+            e.account_id,
+            &e.actor,
+            e.action.as_str(),
+            &e.target,
+            &e.outcome,
+            &e.request_id,
+            &e.detail
+        ],
+        |r| get(r, "seq"),
+    )
+    .await
+}
+
+/// Inserts a mutation's audit entries for what it did, inside its transaction.
+pub(crate) async fn insert_audits<E: Exec, T>(
+    tx: &mut E,
+    audit: &Audit<'_, T>,
+    outcome: &T,
+) -> Result<()> {
+    for e in audit.entries(outcome) {
+        insert_audit(tx, &e).await?;
+    }
+    Ok(())
+}
