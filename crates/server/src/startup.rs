@@ -109,7 +109,7 @@ pub async fn open_backend(config: &mut Config) -> anyhow::Result<(Backend, Unloc
             max_connections: config.db_max_connections,
             timeout: Duration::from_millis(config.db_timeout_ms.max(1)),
         };
-        let store = PgStore::open(config.database_url.expose(), settings)
+        let store = PgStore::open_with(config.database_url.expose(), settings)
             .await
             .with_context(|| format!("opening database {}", config.database_url))?;
         let feed = Arc::new(store.feed());

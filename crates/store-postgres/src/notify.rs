@@ -15,12 +15,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use authd_core::ids::{AccountId, AuthId, UserId};
 use authd_core::invalidation::{Invalidation, InvalidationFeed, InvalidationSink};
 use authd_core::Result;
 use sqlx::postgres::{PgListener, PgPool};
 
-use crate::db_err;
+use authd_store_sql::{args, pg_err as db_err, Exec};
 
 /// The NOTIFY channel authd nodes listen on.
 pub const INVALIDATE_CHANNEL: &str = "authd_invalidate";
@@ -28,25 +27,20 @@ pub const INVALIDATE_CHANNEL: &str = "authd_invalidate";
 /// Ids per NOTIFY payload: 200 × 33 bytes stays well under PostgreSQL's 8000-byte limit.
 const IDS_PER_PAYLOAD: usize = 200;
 
-/// Announces, within the caller's transaction, that these auth records changed or are gone.
-/// Nothing is sent if `ids` is empty.
-pub async fn publish(tx: &mut sqlx::PgConnection, ids: &[AuthId]) -> Result<()> {
-    publish_chunks(tx, ids, Invalidation::Auths).await
-}
-
-/// Announces, within the caller's transaction, that these users changed or are gone.
-pub async fn publish_users(tx: &mut sqlx::PgConnection, ids: &[UserId]) -> Result<()> {
-    publish_chunks(tx, ids, Invalidation::Users).await
-}
-
-/// Announces, within the caller's transaction, that these accounts (their record or their
-/// settings) changed.
-pub async fn publish_accounts(tx: &mut sqlx::PgConnection, ids: &[AccountId]) -> Result<()> {
-    publish_chunks(tx, ids, Invalidation::Accounts).await
+/// Announces `msg` within the caller's transaction (see the module docs). Nothing is sent
+/// for an empty list.
+pub(crate) async fn publish(tx: &mut impl Exec, msg: Invalidation) -> Result<()> {
+    match msg {
+        Invalidation::Auths(ids) => publish_chunks(tx, &ids, Invalidation::Auths).await,
+        Invalidation::Users(ids) => publish_chunks(tx, &ids, Invalidation::Users).await,
+        Invalidation::Accounts(ids) => publish_chunks(tx, &ids, Invalidation::Accounts).await,
+        Invalidation::All => send(tx, "*").await,
+        Invalidation::Lost | Invalidation::Resumed => Ok(()),
+    }
 }
 
 async fn publish_chunks<T: Copy>(
-    tx: &mut sqlx::PgConnection,
+    tx: &mut impl Exec,
     ids: &[T],
     message: fn(Vec<T>) -> Invalidation,
 ) -> Result<()> {
@@ -58,19 +52,12 @@ async fn publish_chunks<T: Copy>(
     Ok(())
 }
 
-/// Announces, within the caller's transaction, that any cached auth may have changed (for
-/// changes too broad to list, such as a role change affecting many tokens).
-pub async fn publish_all(tx: &mut sqlx::PgConnection) -> Result<()> {
-    send(tx, "*").await
-}
-
-async fn send(tx: &mut sqlx::PgConnection, payload: &str) -> Result<()> {
-    sqlx::query("SELECT pg_notify($1, $2)")
-        .bind(INVALIDATE_CHANNEL)
-        .bind(payload)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
+async fn send(tx: &mut impl Exec, payload: &str) -> Result<()> {
+    tx.execute(
+        "SELECT pg_notify($1, $2)",
+        args![INVALIDATE_CHANNEL, payload],
+    )
+    .await?;
     Ok(())
 }
 

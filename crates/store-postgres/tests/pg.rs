@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 async fn fresh(case: &'static str) -> Option<(Arc<dyn Store>, ())> {
     let server = server_url(case)?;
     let url = fresh_database(&server).await.unwrap();
-    let s = PgStore::open(&url, PgSettings::default()).await.unwrap();
+    let s = PgStore::open(&url).await.unwrap();
     Some((Arc::new(s) as Arc<dyn Store>, ()))
 }
 
@@ -37,7 +37,7 @@ async fn concurrent_start_ups_migrate_once_and_all_succeed() {
     let url = fresh_database(&server).await.unwrap();
     let opens = (0..8).map(|_| {
         let url = url.clone();
-        tokio::spawn(async move { PgStore::open(&url, PgSettings::default()).await })
+        tokio::spawn(async move { PgStore::open(&url).await })
     });
     let mut stores = vec![];
     for h in opens {
@@ -70,8 +70,8 @@ async fn deletions_are_announced_to_every_listener_after_commit() {
         return;
     };
     let url = fresh_database(&server).await.unwrap();
-    let writer = PgStore::open(&url, PgSettings::default()).await.unwrap();
-    let reader = PgStore::open(&url, PgSettings::default()).await.unwrap();
+    let writer = PgStore::open(&url).await.unwrap();
+    let reader = PgStore::open(&url).await.unwrap();
     let (tx, mut rx) = mpsc::unbounded_channel();
     let feed = reader.feed();
     assert!(!feed.trusted_at_start());
@@ -110,8 +110,8 @@ async fn the_credential_cascade_and_rotation_are_announced_after_commit() {
         return;
     };
     let url = fresh_database(&server).await.unwrap();
-    let writer = PgStore::open(&url, PgSettings::default()).await.unwrap();
-    let reader = PgStore::open(&url, PgSettings::default()).await.unwrap();
+    let writer = PgStore::open(&url).await.unwrap();
+    let reader = PgStore::open(&url).await.unwrap();
     let (tx, mut rx) = mpsc::unbounded_channel();
     let feed = reader.feed();
     let follow = tokio::spawn(async move { feed.follow(Arc::new(ChannelSink(tx))).await });

@@ -7,7 +7,9 @@ use authd_core::ids::AccountId;
 use authd_core::store::AuditStore;
 use authd_core::Result;
 
-use crate::{args, audit_from_row, bounded, get, limit, transaction, Db, Exec, Mode, SqlStore};
+use crate::{
+    args, audit_from_row, bounded, get, limit, transaction, Arg, Db, Exec, Mode, SqlStore,
+};
 
 #[async_trait]
 impl<D: Db> AuditStore for SqlStore<D> {
@@ -50,24 +52,29 @@ impl<D: Db> AuditStore for SqlStore<D> {
     }
 }
 
+/// Appends one audit row and returns its sequence number (the arguments: [`insert_audit_args`]).
+pub const INSERT_AUDIT_SQL: &str =
+    "INSERT INTO audit (at_ms, account_id, actor, action, target, outcome, request_id, \
+     detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING seq";
+
+/// The arguments of [`INSERT_AUDIT_SQL`].
+pub fn insert_audit_args(e: &AuditEntry) -> [Arg<'_>; 8] {
+    [
+        Arg::from(e.at_ms),
+        Arg::from(e.account_id),
+        Arg::from(&e.actor),
+        Arg::from(e.action.as_str()),
+        Arg::from(&e.target),
+        Arg::from(&e.outcome),
+        Arg::from(&e.request_id),
+        Arg::from(&e.detail),
+    ]
+}
+
 /// Appends one audit row inside the caller's transaction; returns its sequence number.
 pub(crate) async fn insert_audit<E: Exec>(tx: &mut E, e: &AuditEntry) -> Result<i64> {
-    tx.one(
-        "INSERT INTO audit (at_ms, account_id, actor, action, target, outcome, request_id, \
-         detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING seq",
-        args![
-            e.at_ms,
-            e.account_id,
-            &e.actor,
-            e.action.as_str(),
-            &e.target,
-            &e.outcome,
-            &e.request_id,
-            &e.detail
-        ],
-        |r| get(r, "seq"),
-    )
-    .await
+    tx.one(INSERT_AUDIT_SQL, &insert_audit_args(e), |r| get(r, "seq"))
+        .await
 }
 
 /// Inserts a mutation's audit entries for what it did, inside its transaction.

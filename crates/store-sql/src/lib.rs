@@ -10,9 +10,11 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod auths;
 mod db;
 mod rows;
 mod sqlx_exec;
+pub mod users;
 
 pub use db::{bounded, sqlite_placeholders, Arg, Db, Dialect, Exec, Mode};
 pub use rows::*;
@@ -45,6 +47,28 @@ impl<D> std::ops::Deref for SqlStore<D> {
 
     fn deref(&self) -> &D {
         &self.db
+    }
+}
+
+/// How a backend is opened from its URL.
+#[async_trait::async_trait]
+pub trait Open: Db + Sized {
+    /// Backend-specific settings (pool size, timeouts).
+    type Settings: Default + Send;
+
+    /// Opens (creating or migrating as needed) the database at `url`.
+    async fn open(url: &str, settings: Self::Settings) -> anyhow::Result<Self>;
+}
+
+impl<D: Open> SqlStore<D> {
+    /// Opens the store at `url` with the backend's default settings.
+    pub async fn open(url: &str) -> anyhow::Result<Self> {
+        Self::open_with(url, D::Settings::default()).await
+    }
+
+    /// Opens the store at `url` with `settings`.
+    pub async fn open_with(url: &str, settings: D::Settings) -> anyhow::Result<Self> {
+        Ok(Self::new(D::open(url, settings).await?))
     }
 }
 

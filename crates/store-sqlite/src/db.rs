@@ -114,7 +114,7 @@ impl rusqlite::ToSql for Param<'_> {
     }
 }
 
-fn params<'a>(args: &'a [Arg<'a>]) -> impl rusqlite::Params + 'a {
+pub(crate) fn params<'a>(args: &'a [Arg<'a>]) -> impl rusqlite::Params + 'a {
     rusqlite::params_from_iter(args.iter().map(Param))
 }
 

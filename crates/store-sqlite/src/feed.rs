@@ -2,9 +2,9 @@
 //!
 //! A running server evicts what it changes itself, but another process writing the same file
 //! — `authd token revoke` beside a running server — cannot reach its cache. So every store
-//! transaction that revokes or changes API tokens calls [`publish`] (users: [`publish_users`]),
-//! which appends one row holding the message's [`Invalidation::payload`] (the same places that
-//! call `notify::publish` on PostgreSQL; the column is still named `ids`), and
+//! transaction that changes a cached record publishes it (`Db::publish`), which here
+//! [`append`]s one row holding the message's [`Invalidation::payload`] (PostgreSQL sends a
+//! `NOTIFY` at the same places; the column is still named `ids`), and
 //! each server runs a [`SqliteFeed`] that polls for rows past the last one it saw, every
 //! [`POLL_EVERY`], and hands them to the token cache. A row commits with the change, so a
 //! change is seen exactly when it is durable. Only the newest [`KEEP_ROWS`] rows are kept; a
@@ -19,12 +19,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use authd_core::ids::{AccountId, AuthId, UserId};
 use authd_core::invalidation::{Invalidation, InvalidationFeed, InvalidationSink};
 use authd_core::Result;
-use sqlx::{Row, SqliteConnection, SqlitePool};
-
-use crate::db_err;
+use authd_store_sql::{args, get, sqlite_err as db_err, Exec};
+use sqlx::{Row, SqlitePool};
 
 /// How often a follower polls: the bound on how long another process's revocation takes to
 /// reach a running server.
@@ -36,35 +34,16 @@ const KEEP_ROWS: i64 = 10_000;
 /// Rows read per poll.
 const BATCH: i64 = 1_000;
 
-/// Announces, within the caller's transaction, that these auth records changed or are gone.
-pub(crate) async fn publish(tx: &mut SqliteConnection, ids: &[AuthId]) -> Result<()> {
-    if ids.is_empty() {
-        return Ok(());
-    }
-    append(tx, Invalidation::Auths(ids.to_vec())).await
-}
-
-/// Announces, within the caller's transaction, that these users changed or are gone.
-pub(crate) async fn publish_users(tx: &mut SqliteConnection, ids: &[UserId]) -> Result<()> {
-    if ids.is_empty() {
-        return Ok(());
-    }
-    append(tx, Invalidation::Users(ids.to_vec())).await
-}
-
-/// Announces, within the caller's transaction, that these accounts (their record or their
-/// settings) changed.
-pub(crate) async fn publish_accounts(tx: &mut SqliteConnection, ids: &[AccountId]) -> Result<()> {
-    if ids.is_empty() {
-        return Ok(());
-    }
-    append(tx, Invalidation::Accounts(ids.to_vec())).await
-}
-
 /// Appends `msg` to the `invalidations` table inside the caller's transaction and prunes rows
 /// older than the last [`KEEP_ROWS`].
 pub(crate) async fn append(tx: &mut impl Exec, msg: Invalidation) -> Result<()> {
-    let Some(list) = msg.payload() else {
+    let empty = match &msg {
+        Invalidation::Auths(ids) => ids.is_empty(),
+        Invalidation::Users(ids) => ids.is_empty(),
+        Invalidation::Accounts(ids) => ids.is_empty(),
+        Invalidation::All | Invalidation::Lost | Invalidation::Resumed => false,
+    };
+    let Some(list) = msg.payload().filter(|_| !empty) else {
         return Ok(());
     };
     let seq: i64 = tx
@@ -166,6 +145,8 @@ impl InvalidationFeed for SqliteFeed {
 mod tests {
     use super::*;
     use crate::SqliteStore;
+    use authd_core::ids::{AuthId, UserId};
+    use authd_store_sql::Sqlx;
 
     #[tokio::test]
     async fn a_follower_sees_each_commit_once_and_drops_everything_after_a_gap() {
@@ -176,12 +157,12 @@ mod tests {
         let feed = store.feed().await.unwrap();
         let mut last = feed.start;
         let (a, b) = (AuthId::generate(), AuthId::generate());
-        let mut tx = store.pool.begin().await.unwrap();
-        publish(&mut tx, &[a, b]).await.unwrap();
-        publish(&mut tx, &[]).await.unwrap();
+        let mut tx = Sqlx(store.pool.begin().await.unwrap());
+        append(&mut tx, Invalidation::Auths(vec![a, b])).await.unwrap();
+        append(&mut tx, Invalidation::Auths(vec![])).await.unwrap();
         let u = UserId::generate();
-        publish_users(&mut tx, &[u]).await.unwrap();
-        tx.commit().await.unwrap();
+        append(&mut tx, Invalidation::Users(vec![u])).await.unwrap();
+        tx.0.commit().await.unwrap();
         assert_eq!(
             feed.poll(&mut last).await.unwrap(),
             vec![
@@ -191,15 +172,15 @@ mod tests {
         );
         assert!(feed.poll(&mut last).await.unwrap().is_empty());
         // A rolled-back change is never announced.
-        let mut tx = store.pool.begin().await.unwrap();
-        publish(&mut tx, &[a]).await.unwrap();
-        tx.rollback().await.unwrap();
+        let mut tx = Sqlx(store.pool.begin().await.unwrap());
+        append(&mut tx, Invalidation::Auths(vec![a])).await.unwrap();
+        tx.0.rollback().await.unwrap();
         assert!(feed.poll(&mut last).await.unwrap().is_empty());
         // Rows pruned before this follower read them: it must drop everything.
-        let mut tx = store.pool.begin().await.unwrap();
-        publish(&mut tx, &[a]).await.unwrap();
-        publish(&mut tx, &[b]).await.unwrap();
-        tx.commit().await.unwrap();
+        let mut tx = Sqlx(store.pool.begin().await.unwrap());
+        append(&mut tx, Invalidation::Auths(vec![a])).await.unwrap();
+        append(&mut tx, Invalidation::Auths(vec![b])).await.unwrap();
+        tx.0.commit().await.unwrap();
         sqlx::query("DELETE FROM invalidations WHERE seq = ?")
             .bind(last + 1)
             .execute(&store.pool)

@@ -20,7 +20,18 @@ use std::time::Duration;
 use authd_core::ids::{AccountId, AuthId};
 use authd_core::model::{Auth, NewToken};
 use authd_core::{Error, Result};
+use authd_store_sql::audit::{insert_audit_args, INSERT_AUDIT_SQL};
+use authd_store_sql::auths::{insert_token_args, stored_token, INSERT_TOKEN_SQL};
+use authd_store_sql::sqlite_placeholders;
 use rusqlite::{Connection, OpenFlags};
+
+use crate::db::params;
+
+/// The shared statements in SQLite's placeholders.
+static INSERT_TOKEN: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| sqlite_placeholders(INSERT_TOKEN_SQL).into_owned());
+static INSERT_AUDIT: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| sqlite_placeholders(INSERT_AUDIT_SQL).into_owned());
 use tokio::sync::oneshot;
 
 /// The most tokens one transaction takes; the rest wait for the next.
@@ -204,49 +215,19 @@ fn insert_one(
     now_ms: i64,
 ) -> Result<Auth> {
     let sp = tx.savepoint().map_err(write_err)?;
-    sp.prepare_cached(crate::INSERT_TOKEN_SQL)
-        .and_then(|mut s| {
-            s.execute(rusqlite::params![
-                t.id.to_string(),
-                account.to_string(),
-                authd_core::provider::LYTICS_PROVIDER_ID.to_string(),
-                t.name,
-                t.label,
-                t.description,
-                t.user_id.map(|u| u.to_string()),
-                t.user_name,
-                t.parent_id.map(|p| p.to_string()),
-                i64::from(t.scopes.bits()),
-                t.expires_ms,
-                t.ttl_secs,
-                t.hash.as_slice(),
-                now_ms,
-                now_ms,
-            ])
-        })
+    sp.prepare_cached(&INSERT_TOKEN)
+        .and_then(|mut s| s.execute(params(&insert_token_args(account, t, now_ms))))
         .map_err(write_err)?;
     if let Some(e) = &t.audit {
-        sp.prepare_cached(crate::INSERT_AUDIT_SQL)
+        sp.prepare_cached(&INSERT_AUDIT)
             .and_then(|mut s| {
-                s.query_row(
-                    rusqlite::params![
-                        e.at_ms,
-                        e.account_id.map(|a| a.to_string()),
-                        e.actor,
-                        e.action.as_str(),
-                        e.target,
-                        e.outcome,
-                        e.request_id,
-                        e.detail,
-                    ],
-                    |row| row.get::<_, i64>(0),
-                )
+                s.query_row(params(&insert_audit_args(e)), |row| row.get::<_, i64>(0))
             })
             .map_err(write_err)?;
     }
     // A savepoint dropped without commit rolls back (the token fails alone).
     sp.commit().map_err(write_err)?;
-    Ok(crate::stored_token(account, t, now_ms))
+    Ok(stored_token(account, t, now_ms))
 }
 
 fn is_busy(e: &rusqlite::Error) -> bool {

@@ -362,7 +362,7 @@ async fn postgres_detects_all_four_edits() {
     let hasher = key.token_hasher();
     let admin = authd::provision::account(s.store.as_ref(), &hasher, s.clock.as_ref(), "demo");
     app.token = admin.await.unwrap().token.expose().to_owned();
-    let store = authd_store_postgres::PgStore::open(&url, Default::default()).await;
+    let store = authd_store_postgres::PgStore::open(&url).await;
     let db = RawDb::Pg(store.unwrap().pool().clone());
     rollback_of_one_field(&app, &db).await;
     resurrection_under_a_recreated_id(&app, &db).await;
