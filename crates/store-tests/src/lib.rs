@@ -22,6 +22,7 @@ mod audit;
 mod credentials;
 mod entities;
 mod master_key;
+mod store_rules;
 mod token_tree;
 mod wire;
 mod worker_credentials;
@@ -38,6 +39,11 @@ use credentials::{
 };
 use entities::entity_merges_follow_rfc7396_at_depth;
 use master_key::master_rewrap_is_all_or_nothing;
+use store_rules::{
+    a_refused_change_leaves_nothing_behind, concurrent_accounts_get_distinct_aids,
+    concurrent_demotions_keep_an_admin, revocation_and_last_access_never_fail_each_other,
+    the_verifier_is_the_one_its_record_carries,
+};
 use token_tree::{
     last_admin_user_is_kept, rotation_keeps_the_revocation_tree, user_changes_reach_tokens,
 };
@@ -122,6 +128,11 @@ macro_rules! __each_case {
             rotation_keeps_the_revocation_tree,
             role_grants_are_recorded_with_their_grantor,
             work_wire_fields_round_trip,
+            concurrent_demotions_keep_an_admin,
+            a_refused_change_leaves_nothing_behind,
+            revocation_and_last_access_never_fail_each_other,
+            concurrent_accounts_get_distinct_aids,
+            the_verifier_is_the_one_its_record_carries,
             worker_credentials_hash_lookup_names_and_revocation,
         );
     };
