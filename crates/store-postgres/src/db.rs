@@ -7,7 +7,7 @@
 //!   ([`crate::retry`]).
 //! - Invalidations are `NOTIFY`s sent inside the transaction ([`crate::notify`]), delivered
 //!   to every node when (and if) it commits.
-//! - Issuance is a plain transaction; last-access batches lock their rows in id order and
+//! - Issuance is group-committed ([`crate::group_commit`]); last-access batches lock their rows in id order and
 //!   update them in one `UNNEST` statement.
 
 use std::time::Duration;
@@ -21,11 +21,15 @@ use authd_store_sql::{args, pg_err, transaction, Db, Dialect, Exec, Mode, Sqlx};
 use sqlx::postgres::PgPool;
 use sqlx::Postgres;
 
+use crate::group_commit::GroupCommit;
+
 /// The PostgreSQL backend (see the module docs).
 #[derive(Clone, Debug)]
 pub struct PgDb {
     pub(crate) pool: PgPool,
     pub(crate) timeout: Duration,
+    /// Issuance's batching task (`None` inside that task, which writes directly).
+    pub(crate) group: Option<GroupCommit>,
 }
 
 impl PgDb {
@@ -95,7 +99,14 @@ impl Db for PgDb {
     }
 
     async fn create_token(&self, account: AccountId, t: NewToken, now_ms: i64) -> Result<Auth> {
-        authd_store_sql::auths::create_token_in_transaction(self, account, &t, now_ms).await
+        match &self.group {
+            Some(group) => {
+                authd_store_sql::bounded(self, group.create_token(account, t, now_ms)).await
+            }
+            None => {
+                authd_store_sql::auths::create_token_in_transaction(self, account, &t, now_ms).await
+            }
+        }
     }
 
     async fn touch_tokens(&self, touches: &[(AuthId, i64)]) -> Result<()> {

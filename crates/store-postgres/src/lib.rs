@@ -19,6 +19,7 @@
 //! [`Error::Unavailable`] (HTTP 503). The pool reconnects on its own when the server returns.
 
 mod db;
+mod group_commit;
 mod notify;
 mod retry;
 pub mod testing;
@@ -91,9 +92,14 @@ impl Open for PgDb {
             .acquire_timeout(settings.timeout)
             .idle_timeout(Duration::from_secs(300))
             .connect_lazy_with(opts);
-        Ok(PgDb {
+        let direct = PgDb {
             pool,
             timeout: settings.timeout,
+            group: None,
+        };
+        Ok(PgDb {
+            group: Some(group_commit::GroupCommit::start(direct.clone())),
+            ..direct
         })
     }
 }

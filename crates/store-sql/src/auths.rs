@@ -20,7 +20,7 @@ use authd_core::store::AuthStore;
 use authd_core::Result;
 
 use crate::{
-    args, auth_from_row, bounded, Arg, id_col, limit, token_record_from_row, transaction, Db, Exec,
+    args, auth_from_row, bounded, id_col, limit, token_record_from_row, transaction, Arg, Db, Exec,
     Mode, SqlStore, AUTH_COLS, TOKEN_RECORD_SELECT,
 };
 
@@ -203,9 +203,13 @@ impl<D: Db> AuthStore for SqlStore<D> {
             transaction!(&self.db, Mode::Write, |tx| {
                 lock_subtree::<D>(tx, account, id).await?;
                 let ids = tx
-                    .all(&delete, args![account, id], |r| id_col(r, "id", AuthId::parse))
+                    .all(&delete, args![account, id], |r| {
+                        id_col(r, "id", AuthId::parse)
+                    })
                     .await?;
-                self.db.publish(tx, Invalidation::Auths(ids.clone())).await?;
+                self.db
+                    .publish(tx, Invalidation::Auths(ids.clone()))
+                    .await?;
                 Ok(ids)
             })
         })

@@ -144,7 +144,9 @@ impl<D: Db> UserStore for SqlStore<D> {
                         )
                         .await?;
                     // Every node re-reads these tokens, so the new roles apply everywhere.
-                    self.db.publish(tx, Invalidation::Auths(ids.clone())).await?;
+                    self.db
+                        .publish(tx, Invalidation::Auths(ids.clone()))
+                        .await?;
                     ids
                 } else {
                     Vec::new()
@@ -186,7 +188,9 @@ impl<D: Db> UserStore for SqlStore<D> {
                 }
                 tx.execute(&lock, args![account, id]).await?;
                 let revoked = tx
-                    .all(&delete, args![account, id], |r| id_col(r, "id", AuthId::parse))
+                    .all(&delete, args![account, id], |r| {
+                        id_col(r, "id", AuthId::parse)
+                    })
                     .await?;
                 tx.execute(
                     "DELETE FROM users WHERE account_id = $1 AND id = $2",

@@ -14,7 +14,9 @@ use authd_core::ids::{AccountId, AuthId};
 use authd_core::invalidation::Invalidation;
 use authd_core::model::{Auth, NewToken};
 use authd_core::{Error, Result};
-use authd_store_sql::{sqlite_err, sqlite_placeholders, Arg, Db, Dialect, Exec, Mode, SqlRow, Sqlx};
+use authd_store_sql::{
+    sqlite_err, sqlite_placeholders, Arg, Db, Dialect, Exec, Mode, SqlRow, Sqlx,
+};
 use rusqlite::types::{ToSqlOutput, Value, ValueRef};
 use sqlx::sqlite::SqlitePool;
 use sqlx::Sqlite;
@@ -135,12 +137,7 @@ impl Exec for ReadConn<'_> {
             .all(&sqlite_placeholders(sql), params(args), |r| decode(r))
     }
 
-    async fn optional<T, F>(
-        &mut self,
-        sql: &str,
-        args: &[Arg<'_>],
-        decode: F,
-    ) -> Result<Option<T>>
+    async fn optional<T, F>(&mut self, sql: &str, args: &[Arg<'_>], decode: F) -> Result<Option<T>>
     where
         T: Send,
         F: Fn(&dyn SqlRow) -> Result<T> + Send + Sync,

@@ -53,8 +53,11 @@ pub(crate) async fn append(tx: &mut impl Exec, msg: Invalidation) -> Result<()> 
             |r| get(r, "seq"),
         )
         .await?;
-    tx.execute("DELETE FROM invalidations WHERE seq <= $1", args![seq - KEEP_ROWS])
-        .await?;
+    tx.execute(
+        "DELETE FROM invalidations WHERE seq <= $1",
+        args![seq - KEEP_ROWS],
+    )
+    .await?;
     Ok(())
 }
 
@@ -158,7 +161,9 @@ mod tests {
         let mut last = feed.start;
         let (a, b) = (AuthId::generate(), AuthId::generate());
         let mut tx = Sqlx(store.pool.begin().await.unwrap());
-        append(&mut tx, Invalidation::Auths(vec![a, b])).await.unwrap();
+        append(&mut tx, Invalidation::Auths(vec![a, b]))
+            .await
+            .unwrap();
         append(&mut tx, Invalidation::Auths(vec![])).await.unwrap();
         let u = UserId::generate();
         append(&mut tx, Invalidation::Users(vec![u])).await.unwrap();

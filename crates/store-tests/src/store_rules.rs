@@ -64,7 +64,9 @@ pub(crate) async fn a_refused_change_leaves_nothing_behind(s: Arc<dyn Store>) {
     assert_eq!(kept, second, "a refused update changes nothing");
     // The same rule on creation, and the first user is untouched.
     let again = s.create_user(user(a, "one@x"), Audit::None).await;
-    assert!(matches!(again, Err(Error::Conflict(m)) if m == "A user with this email already exists"));
+    assert!(
+        matches!(again, Err(Error::Conflict(m)) if m == "A user with this email already exists")
+    );
     assert_eq!(s.get_user(a, first.id).await.unwrap().unwrap(), first);
 }
 
@@ -86,7 +88,11 @@ pub(crate) async fn revocation_and_last_access_never_fail_each_other(s: Arc<dyn 
             s.touch_tokens(&touches),
             s.touch_tokens(&reversed)
         );
-        assert_eq!(deleted.unwrap().len(), ids.len(), "the whole tree is revoked");
+        assert_eq!(
+            deleted.unwrap().len(),
+            ids.len(),
+            "the whole tree is revoked"
+        );
         t1.unwrap();
         t2.unwrap();
         for id in &ids {

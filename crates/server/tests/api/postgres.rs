@@ -613,9 +613,7 @@ async fn a_key_rotated_on_one_node_seals_the_next_write_on_the_other() {
     // Node B, which loaded its ring before the rotation, seals its next write under k2.
     let second = b.post("/api/auth", &b.token, mailgun("two")).await;
     let second = second.ok(201)["id"].as_str().unwrap().to_owned();
-    let db = authd_store_postgres::PgStore::open(&url)
-        .await
-        .unwrap();
+    let db = authd_store_postgres::PgStore::open(&url).await.unwrap();
     let keys_of = |id: String| {
         let pool = db.pool().clone();
         async move {
