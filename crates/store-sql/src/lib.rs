@@ -11,7 +11,11 @@
 pub mod accounts;
 pub mod audit;
 mod db;
+pub mod entities;
+pub mod master_key;
+pub mod rotation;
 mod rows;
+pub mod settings;
 mod sqlx_exec;
 
 pub use db::{bounded, sqlite_placeholders, Arg, Db, Dialect, Exec, Mode};
