@@ -12,7 +12,11 @@ pub mod accounts;
 pub mod audit;
 pub mod auths;
 mod db;
+pub mod entities;
+pub mod master_key;
+pub mod rotation;
 mod rows;
+pub mod settings;
 mod sqlx_exec;
 pub mod users;
 
