@@ -11,8 +11,11 @@
 pub mod accounts;
 pub mod audit;
 mod db;
+pub mod providers;
 mod rows;
 mod sqlx_exec;
+pub mod worker_credentials;
+pub mod works;
 
 pub use db::{bounded, sqlite_placeholders, Arg, Db, Dialect, Exec, Mode};
 pub use rows::*;
