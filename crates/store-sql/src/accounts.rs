@@ -16,14 +16,7 @@ impl<D: Db> AccountStore for SqlStore<D> {
                 tx.one(
                     "INSERT INTO accounts (id, name, domain, email, timezone, created_ms, \
                      updated_ms) VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING *",
-                    args![
-                        new.id,
-                        &new.name,
-                        &new.domain,
-                        &new.email,
-                        &new.timezone,
-                        now_ms
-                    ],
+                    args![new.id, &new.name, &new.domain, &new.email, &new.timezone, now_ms],
                     |r| account_from_row(r),
                 )
                 .await
@@ -36,9 +29,11 @@ impl<D: Db> AccountStore for SqlStore<D> {
         bounded(&self.db, async {
             self.db
                 .read()
-                .optional("SELECT * FROM accounts WHERE id = $1", args![id], |r| {
-                    account_from_row(r)
-                })
+                .optional(
+                    "SELECT * FROM accounts WHERE id = $1",
+                    args![id],
+                    |r| account_from_row(r),
+                )
                 .await
         })
         .await
@@ -48,9 +43,11 @@ impl<D: Db> AccountStore for SqlStore<D> {
         bounded(&self.db, async {
             self.db
                 .read()
-                .optional("SELECT * FROM accounts WHERE aid = $1", args![aid], |r| {
-                    account_from_row(r)
-                })
+                .optional(
+                    "SELECT * FROM accounts WHERE aid = $1",
+                    args![aid],
+                    |r| account_from_row(r),
+                )
                 .await
         })
         .await
@@ -61,9 +58,7 @@ impl<D: Db> AccountStore for SqlStore<D> {
             let n: i64 = self
                 .db
                 .read()
-                .one("SELECT COUNT(*) AS n FROM accounts", args![], |r| {
-                    get(r, "n")
-                })
+                .one("SELECT COUNT(*) AS n FROM accounts", args![], |r| get(r, "n"))
                 .await?;
             u64::try_from(n).map_err(|_| corrupt("count"))
         })

@@ -146,14 +146,7 @@ macro_rules! id_args {
     )*};
 }
 
-id_args!(
-    AccountId,
-    AuthId,
-    UserId,
-    ProviderId,
-    WorkId,
-    WorkerCredentialId
-);
+id_args!(AccountId, AuthId, UserId, ProviderId, WorkId, WorkerCredentialId);
 
 /// The arguments of a statement: `args![a, b, c]` is `&[Arg::from(a), …]`.
 #[macro_export]
@@ -236,7 +229,12 @@ pub trait Exec: Send {
         F: Fn(&dyn SqlRow) -> Result<T> + Send + Sync;
 
     /// The first row of a query, decoded; `None` when there is none.
-    async fn optional<T, F>(&mut self, sql: &str, args: &[Arg<'_>], decode: F) -> Result<Option<T>>
+    async fn optional<T, F>(
+        &mut self,
+        sql: &str,
+        args: &[Arg<'_>],
+        decode: F,
+    ) -> Result<Option<T>>
     where
         T: Send,
         F: Fn(&dyn SqlRow) -> Result<T> + Send + Sync;

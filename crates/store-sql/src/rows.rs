@@ -102,11 +102,7 @@ pub fn get<T: Column>(row: &(impl SqlRow + ?Sized), col: &str) -> Result<T> {
 }
 
 /// Reads a TEXT id column.
-pub fn id_col<T>(
-    row: &(impl SqlRow + ?Sized),
-    col: &str,
-    parse: fn(&str) -> Option<T>,
-) -> Result<T> {
+pub fn id_col<T>(row: &(impl SqlRow + ?Sized), col: &str, parse: fn(&str) -> Option<T>) -> Result<T> {
     let s: String = get(row, col)?;
     parse(&s).ok_or_else(|| corrupt(col))
 }
