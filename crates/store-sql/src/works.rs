@@ -7,23 +7,22 @@
 //! way. On SQLite the write transaction holds the database's one write lock from its first
 //! statement ([`Mode::Write`]), which gives the same guarantee.
 //!
-//! A work's status changes only through a [`StatusChange`] (which exists only for a
-//! transition [`WorkStatus::can_become`] allows), applied by [`apply_status_change`]; the
-//! auth delete cascade asks the state machine ([`WorkStatus::on_auth_delete`]) through
-//! [`stop_for_auth_delete`].
+//! No method here changes a work's status: a work is created in the status its caller chose
+//! (the server admits only `WorkStatus::is_initial` ones), and the one status change the
+//! store makes is the auth delete cascade's (`stop_for_auth_delete` in `crate::credentials`),
+//! decided by `WorkStatus::on_auth_delete` and applied as a `StatusChange`.
 
 use async_trait::async_trait;
 use authd_core::audit::Audit;
 use authd_core::ids::{AccountId, WorkId};
 use authd_core::model::Page;
 use authd_core::store::WorkStore;
-use authd_core::work::{StatusChange, Work, WorkStatus};
+use authd_core::work::Work;
 use authd_core::{Error, Result};
 
 use crate::audit::insert_audits;
 use crate::{
-    args, bounded, corrupt, get, limit, transaction, work_from_row, Db, Dialect, Exec, Mode,
-    SqlStore,
+    args, bounded, corrupt, limit, transaction, work_from_row, Db, Dialect, Exec, Mode, SqlStore,
 };
 
 /// The work columns [`work_from_row`] reads, without the auth list.
@@ -46,73 +45,6 @@ fn work_select(dialect: Dialect) -> String {
         }
     };
     format!("SELECT {WORK_COLS}, {auth_list} AS auth_list FROM works w")
-}
-
-/// What deleting a listed auth does to one work, inside the cascade's transaction: the state
-/// machine decides (`WorkStatus::on_auth_delete`) and [`apply_status_change`] applies it; a
-/// work it does not stop is only marked updated. The row is locked first (`FOR UPDATE` on
-/// PostgreSQL; SQLite's write transaction already holds the write lock), so a concurrent
-/// status change cannot slip between the read and the write. Returns whether it was stopped.
-// Called by the auth delete cascade (`crate::credentials`), ported separately.
-#[allow(dead_code)]
-pub(crate) async fn stop_for_auth_delete<E: Exec>(
-    tx: &mut E,
-    dialect: Dialect,
-    account: AccountId,
-    work: WorkId,
-    reason: &str,
-    now_ms: i64,
-) -> Result<bool> {
-    let sql = format!(
-        "SELECT statuscode FROM works WHERE account_id = $1 AND id = $2{}",
-        dialect.for_update()
-    );
-    let status: Option<String> = tx
-        .optional(&sql, args![account, work], |r| get(r, "statuscode"))
-        .await?;
-    let Some(status) = status else {
-        return Ok(false);
-    };
-    let status = WorkStatus::parse(&status).ok_or_else(|| corrupt("statuscode"))?;
-    if let Some(change) = status.on_auth_delete() {
-        if apply_status_change(tx, account, work, change, reason, now_ms).await? {
-            return Ok(true);
-        }
-    }
-    tx.execute(
-        "UPDATE works SET updated_ms = $1 WHERE account_id = $2 AND id = $3",
-        args![now_ms, account, work],
-    )
-    .await?;
-    Ok(false)
-}
-
-/// The one statement that changes a work's status: only from `change.from()`, and counted
-/// in `work_state_version`. `false` if the work is gone or no longer in that status.
-async fn apply_status_change<E: Exec>(
-    tx: &mut E,
-    account: AccountId,
-    work: WorkId,
-    change: StatusChange,
-    reason: &str,
-    now_ms: i64,
-) -> Result<bool> {
-    let n = tx
-        .execute(
-            "UPDATE works SET statuscode = $1, status_reason = $2, updated_ms = $3, \
-             work_state_version = work_state_version + 1 \
-             WHERE account_id = $4 AND id = $5 AND statuscode = $6",
-            args![
-                change.to().as_str(),
-                reason,
-                now_ms,
-                account,
-                work,
-                change.from().as_str()
-            ],
-        )
-        .await?;
-    Ok(n > 0)
 }
 
 #[async_trait]
