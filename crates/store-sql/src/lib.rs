@@ -15,10 +15,13 @@ mod db;
 pub mod entities;
 pub mod master_key;
 pub mod rotation;
+pub mod providers;
 mod rows;
 pub mod settings;
 mod sqlx_exec;
 pub mod users;
+pub mod worker_credentials;
+pub mod works;
 
 pub use db::{bounded, sqlite_placeholders, Arg, Db, Dialect, Exec, Mode};
 pub use rows::*;
