@@ -10,7 +10,9 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod credentials;
 mod db;
+pub mod keys;
 mod rows;
 mod sqlx_exec;
 
