@@ -10,7 +10,7 @@
 //! Concurrency. SQLite: every write transaction is [`Mode::Write`] (`BEGIN IMMEDIATE`), so it
 //! holds the one write lock before its first read and nothing it read can change before it
 //! writes. PostgreSQL (READ COMMITTED): the cascade first locks the auth subtree in id order
-//! ([`lock_subtree`]), then deletes the auths, so its later statements — each with a fresh
+//! (`lock_subtree`), then deletes the auths, so its later statements — each with a fresh
 //! snapshot — see any work that a concurrent `create_work` attached while holding a share
 //! lock on those auth rows; each work row is locked (`FOR UPDATE`) before its status is read,
 //! and works are visited in id order. A deadlock or serialization victim is run again
@@ -296,8 +296,9 @@ impl<D: Db> CredentialStore for SqlStore<D> {
                         id_col(r, "work_id", WorkId::parse)
                     })
                     .await?;
-                // Each work once, in id order: the order PostgreSQL locks them in.
-                works.sort_unstable_by_key(ToString::to_string);
+                // Each work once, in id order: the order PostgreSQL locks them in. (Ids are
+                // 32 lowercase hex digits: their byte order is their text order.)
+                works.sort_unstable();
                 works.dedup();
                 for w in works {
                     out.detached_works.push(w);

@@ -26,10 +26,11 @@ use crate::{
     Db, Dialect, Exec, Mode, SqlRow, SqlStore,
 };
 
-/// A `(key id, count)` row, the count in column `col`.
-fn key_count(r: &(impl SqlRow + ?Sized), col: &str) -> Result<(String, u64)> {
+/// A `(key id, count)` row, the count in column `col` (`what` names it in a corrupt-row
+/// error).
+fn key_count(r: &(impl SqlRow + ?Sized), col: &str, what: &str) -> Result<(String, u64)> {
     let n: i64 = get(r, col)?;
-    Ok((get(r, "id")?, u64::try_from(n).map_err(|_| corrupt(col))?))
+    Ok((get(r, "id")?, u64::try_from(n).map_err(|_| corrupt(what))?))
 }
 
 #[async_trait]
@@ -116,7 +117,7 @@ impl<D: Db> KeyStore for SqlStore<D> {
                      LEFT JOIN auth_secrets s ON s.key_id = k.id GROUP BY k.id \
                      ORDER BY MIN(k.created_ms), k.id",
                     args![],
-                    |r| key_count(r, "n"),
+                    |r| key_count(r, "n", "count"),
                 )
                 .await
         })
@@ -187,7 +188,7 @@ impl<D: Db> KeyStore for SqlStore<D> {
                 .all(
                     "SELECT id, seals FROM data_keys ORDER BY created_ms, id",
                     args![],
-                    |r| key_count(r, "seals"),
+                    |r| key_count(r, "seals", "seals"),
                 )
                 .await
         })
