@@ -11,14 +11,17 @@
 pub mod accounts;
 pub mod audit;
 pub mod auths;
+pub mod credentials;
 mod db;
 pub mod entities;
+pub mod keys;
 pub mod master_key;
-pub mod rotation;
 pub mod providers;
+pub mod rotation;
 mod rows;
 pub mod settings;
 mod sqlx_exec;
+mod store;
 pub mod users;
 pub mod worker_credentials;
 pub mod works;

@@ -90,24 +90,4 @@ impl<D: Db> RotationStore for SqlStore<D> {
     }
 }
 
-// ==== STUB: delete this block at merge and put `use crate::auths::insert_token;` in its
-// place (the real `insert_token` lives in crates/store-sql/src/auths.rs). ====
-use stub::insert_token;
-
-mod stub {
-    use authd_core::ids::AccountId;
-    use authd_core::model::NewToken;
-    use authd_core::{Error, Result};
-
-    use crate::Exec;
-
-    pub(crate) async fn insert_token<E: Exec>(
-        _tx: &mut E,
-        _account: AccountId,
-        _t: &NewToken,
-        _now_ms: i64,
-    ) -> Result<()> {
-        Err(Error::Internal(anyhow::anyhow!("insert_token stub")))
-    }
-}
-// ==== END STUB ====
+use crate::auths::insert_token;
