@@ -48,11 +48,16 @@ impl PgDb {
 impl Db for PgDb {
     type Tx = Sqlx<sqlx::Transaction<'static, Postgres>>;
     type Read<'a> = Sqlx<PgPool>;
+    type Autocommit = Sqlx<PgPool>;
 
     const DIALECT: Dialect = Dialect::Postgres;
     const NAME: &'static str = "postgres";
 
     fn read(&self) -> Sqlx<PgPool> {
+        Sqlx(self.pool.clone())
+    }
+
+    fn autocommit(&self) -> Self::Autocommit {
         Sqlx(self.pool.clone())
     }
 

@@ -134,6 +134,7 @@ impl InvalidationFeed for PgFeed {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use authd_core::ids::{AuthId, UserId};
 
     #[test]
     fn payloads_parse_to_ids_or_everything() {

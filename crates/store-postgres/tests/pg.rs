@@ -12,7 +12,7 @@ use std::time::Duration;
 use authd_core::invalidation::{Invalidation, InvalidationFeed, InvalidationSink};
 use authd_core::store::{AccountStore, AuthStore, Store};
 use authd_store_postgres::testing::{fresh_database, server_url};
-use authd_store_postgres::{PgSettings, PgStore};
+use authd_store_postgres::PgStore;
 use tokio::sync::mpsc;
 
 /// A fresh, migrated PostgreSQL store on its own new database for one case; `None` (the case

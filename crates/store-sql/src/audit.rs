@@ -7,17 +7,13 @@ use authd_core::ids::AccountId;
 use authd_core::store::AuditStore;
 use authd_core::Result;
 
-use crate::{
-    args, audit_from_row, bounded, get, limit, transaction, Arg, Db, Exec, Mode, SqlStore,
-};
+use crate::{args, audit_from_row, bounded, get, limit, Arg, Db, Exec, SqlStore};
 
 #[async_trait]
 impl<D: Db> AuditStore for SqlStore<D> {
     async fn append_audit(&self, e: AuditEntry) -> Result<i64> {
-        bounded(&self.db, async {
-            transaction!(&self.db, Mode::Write, |tx| { insert_audit(tx, &e).await })
-        })
-        .await
+        // One statement: an append needs no transaction around it.
+        bounded(&self.db, insert_audit(&mut self.db.autocommit(), &e)).await
     }
 
     async fn list_audit(

@@ -262,6 +262,8 @@ pub trait Db: Send + Sync + 'static {
     type Read<'a>: Exec
     where
         Self: 'a;
+    /// A handle for one-statement writes, each its own transaction.
+    type Autocommit: Exec;
 
     /// The backend's SQL dialect.
     const DIALECT: Dialect;
@@ -271,6 +273,10 @@ pub trait Db: Send + Sync + 'static {
 
     /// A handle for reads outside a transaction.
     fn read(&self) -> Self::Read<'_>;
+
+    /// A handle for a write that is one statement (an append): no lock is held across an
+    /// `await`, as in an explicit transaction.
+    fn autocommit(&self) -> Self::Autocommit;
 
     /// Begins a transaction.
     async fn begin(&self, mode: Mode) -> Result<Self::Tx>;

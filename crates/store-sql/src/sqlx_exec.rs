@@ -1,5 +1,5 @@
-//! [`Exec`] over sqlx: a SQLite or PostgreSQL transaction, or PostgreSQL's pool for reads
-//! outside one. The two drivers differ in placeholders (rewritten for SQLite), in how a list
+//! [`Exec`] over sqlx: a SQLite or PostgreSQL transaction, or a pool (PostgreSQL's reads
+//! outside a transaction; either engine's single-statement writes, [`crate::Db::autocommit`]). The two drivers differ in placeholders (rewritten for SQLite), in how a list
 //! is bound (a JSON array for SQLite's `json_each`, an array for PostgreSQL's `ANY`) and in
 //! which errors mean "unavailable"; the rest is one macro.
 
@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use authd_core::{Error, Result};
 use sqlx::postgres::{PgArguments, PgPool};
 use sqlx::query::Query;
-use sqlx::sqlite::SqliteArguments;
+use sqlx::sqlite::{SqliteArguments, SqlitePool};
 use sqlx::{Postgres, Sqlite};
 
 use crate::db::{sqlite_placeholders, Arg, Exec};
@@ -159,3 +159,10 @@ sqlx_exec!(
     pg_err
 );
 sqlx_exec!(PgPool, |s| &s.0, pg_sql, bind_pg, pg_err);
+sqlx_exec!(
+    SqlitePool,
+    |s| &s.0,
+    sqlite_placeholders,
+    bind_sqlite,
+    sqlite_err
+);

@@ -49,12 +49,17 @@ impl SqliteDb {
 impl Db for SqliteDb {
     type Tx = Sqlx<sqlx::Transaction<'static, Sqlite>>;
     type Read<'a> = ReadConn<'a>;
+    type Autocommit = Sqlx<SqlitePool>;
 
     const DIALECT: Dialect = Dialect::Sqlite;
     const NAME: &'static str = "sqlite";
 
     fn read(&self) -> ReadConn<'_> {
         ReadConn(&self.read)
+    }
+
+    fn autocommit(&self) -> Self::Autocommit {
+        Sqlx(self.pool.clone())
     }
 
     async fn begin(&self, mode: Mode) -> Result<Self::Tx> {
