@@ -1,11 +1,11 @@
 //! `/api/provider`: the provider catalog — the built-in providers plus the caller's account's
 //! custom providers — and `POST /api/provider` to add a custom one (`providers.write`:
 //! data_manager and admin). A custom provider declares its auth method and config fields,
-//! which credential writes are validated against.
+//! which credential writes are validated against. The rules are the provider service's
+//! ([`crate::services::providers`]).
 
-use authd_core::audit::{Audit, AuditAction};
 use authd_core::ids::ProviderId;
-use authd_core::provider::{self, AuthMethod, ConfigField, Provider};
+use authd_core::provider::{AuthMethod, ConfigField, Provider};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -13,12 +13,12 @@ use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
 
-use super::credentials::resolve_provider;
 use super::dto::ProviderDto;
 use super::error::{ApiError, ApiResult};
 use super::extract::{perm, ApiJson, ApiPath, Authed};
 use super::{Listed, Success};
 use crate::audit::{self, RequestId};
+use crate::services::providers;
 use crate::state::AppState;
 
 /// Routes.
@@ -32,8 +32,7 @@ async fn list(
     caller: Authed<perm::ProvidersRead>,
     State(state): State<AppState>,
 ) -> ApiResult<Response> {
-    let mut all = provider::builtin_catalog();
-    all.extend(state.store.list_providers(caller.account_id).await?);
+    let all = providers::list(&state, caller.account_id).await?;
     let data = all.iter().map(ProviderDto::from).collect();
     Ok(Listed(data, None).into_response())
 }
@@ -43,9 +42,7 @@ async fn read(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Response> {
-    let p = resolve_provider(&state, caller.account_id, &id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+    let p = providers::read(&state, caller.account_id, &id).await?;
     Ok(Success(StatusCode::OK, ProviderDto::from(&p)).into_response())
 }
 
@@ -91,12 +88,8 @@ fn short(field: &str, s: Option<String>) -> ApiResult<String> {
     Ok(s)
 }
 
-async fn create(
-    caller: Authed<perm::ProvidersWrite>,
-    State(state): State<AppState>,
-    rid: RequestId,
-    ApiJson(body): ApiJson<ProviderBody>,
-) -> ApiResult<Response> {
+/// The body parsed into a provider (every text and field checked; a fresh id).
+fn parse(body: ProviderBody) -> ApiResult<Provider> {
     let slug = body
         .slug
         .ok_or_else(|| ApiError::bad_request("slug is required"))?;
@@ -104,12 +97,6 @@ async fn create(
         return Err(ApiError::bad_request(
             "slug must be 2–64 lowercase letters, digits, '_' or '-'",
         ));
-    }
-    if provider::builtin(&slug).is_some() {
-        return Err(authd_core::Error::Conflict(format!(
-            "A provider with slug {slug:?} already exists"
-        ))
-        .into());
     }
     let name = short("name", body.name)?;
     if name.is_empty() {
@@ -151,7 +138,7 @@ async fn create(
         .into_iter()
         .map(|c| short("categories", Some(c)))
         .collect::<ApiResult<Vec<_>>>()?;
-    let p = Provider {
+    Ok(Provider {
         id: ProviderId::generate(),
         namespace: match short("namespace", body.namespace)? {
             n if n.is_empty() => slug.clone(),
@@ -166,20 +153,17 @@ async fn create(
         hidden: body.hidden.unwrap_or(false),
         no_auth: false,
         config,
-    };
-    let entry = audit::By::caller(&state, &caller, &rid).entry(
-        AuditAction::ProviderCreate,
-        &p.id.to_string(),
-        &format!("slug {}; auth_method {}", p.slug, p.auth_method.as_str()),
-    );
-    let p = state
-        .store
-        .create_provider(
-            caller.account_id,
-            p,
-            state.clock.now_ms(),
-            Audit::Entry(entry),
-        )
-        .await?;
+    })
+}
+
+async fn create(
+    caller: Authed<perm::ProvidersWrite>,
+    State(state): State<AppState>,
+    rid: RequestId,
+    ApiJson(body): ApiJson<ProviderBody>,
+) -> ApiResult<Response> {
+    let p = parse(body)?;
+    let by = audit::By::caller(&state, &caller, &rid);
+    let p = providers::create(&state, &by, caller.account_id, p).await?;
     Ok(Success(StatusCode::CREATED, ProviderDto::from(&p)).into_response())
 }

@@ -1,12 +1,11 @@
 //! `/api/user`: users of the caller's account. Reading needs `users.read`; creating,
 //! changing (including granting roles) and deleting need `users.manage`, which only admin has.
-//! Changes go through [`crate::users`], which carries them to the user's tokens; taking
-//! `admin` from the account's last admin user is refused with 409. A single user is read
-//! from the user cache ([`crate::records`]).
+//! Every call goes to the user service ([`crate::services::users`]), whose changes reach the
+//! user's tokens; taking `admin` from the account's last admin user is refused with 409. A
+//! single user is read from the user cache ([`crate::records`]).
 
-use authd_core::audit::{Audit, AuditAction, AuditEntry};
 use authd_core::ids::UserId;
-use authd_core::model::{Page, User, UserPatch};
+use authd_core::model::{Page, UserPatch};
 use authd_core::roles::RoleSet;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -20,6 +19,7 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{perm, ApiJson, ApiPath, ApiQuery, Authed};
 use super::{paginate, Listed, PageQuery, Success};
 use crate::audit::{self, RequestId};
+use crate::services::users::{self, NewUser};
 use crate::state::AppState;
 
 /// Routes.
@@ -85,11 +85,8 @@ async fn list(
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> ApiResult<Response> {
     let limit = q.limit()?;
-    let after = q.after(UserId::parse)?;
-    let users = state
-        .store
-        .list_users(caller.account_id, Page::lookahead(after, limit))
-        .await?;
+    let page = Page::lookahead(q.after(UserId::parse)?, limit);
+    let users = users::list(&state, caller.account_id, page).await?;
     let (users, next) = paginate(users, limit, |u| u.id.to_string());
     let data = users
         .iter()
@@ -104,41 +101,20 @@ async fn create(
     rid: RequestId,
     ApiJson(body): ApiJson<UserBody>,
 ) -> ApiResult<Response> {
-    let email = valid_email(
-        body.email
-            .as_deref()
-            .ok_or_else(|| ApiError::bad_request("email is required"))?,
-    )?;
-    let name = valid_name(body.name.as_deref().unwrap_or(""))?;
-    let roles = match &body.roles {
-        Some(r) => r.parse()?,
-        None => RoleSet::EMPTY,
+    let new = NewUser {
+        email: valid_email(
+            body.email
+                .as_deref()
+                .ok_or_else(|| ApiError::bad_request("email is required"))?,
+        )?,
+        name: valid_name(body.name.as_deref().unwrap_or(""))?,
+        roles: match &body.roles {
+            Some(r) => r.parse()?,
+            None => RoleSet::EMPTY,
+        },
     };
-    let now = state.clock.now_ms();
     let by = audit::By::caller(&state, &caller, &rid);
-    let entry = |u: &User| -> Vec<AuditEntry> {
-        let detail = format!("roles {}", u.roles.slugs().join(","));
-        vec![by.entry(AuditAction::UserCreate, &u.id.to_string(), &detail)]
-    };
-    let user = state
-        .store
-        .create_user(
-            User {
-                id: UserId::generate(),
-                account_id: caller.account_id,
-                email,
-                name,
-                roles,
-                created_ms: now,
-                updated_ms: now,
-                last_logon_ms: None,
-                granted_by: caller.user_id,
-                roles_updated_ms: now,
-            },
-            Audit::Outcome(&entry),
-        )
-        .await?;
-    tracing::info!(user = %user.id, roles = ?roles.slugs(), "user created");
+    let user = users::create(&state, &by, &caller, new).await?;
     Ok(Success(StatusCode::CREATED, UserDto::new(&user, caller.account_aid)).into_response())
 }
 
@@ -147,11 +123,7 @@ async fn read(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Response> {
-    let user = state
-        .records
-        .user(caller.account_id, user_id(&id)?)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+    let user = users::read(&state, caller.account_id, user_id(&id)?).await?;
     Ok(Success(StatusCode::OK, UserDto::new(&user, caller.account_aid)).into_response())
 }
 
@@ -170,10 +142,7 @@ async fn update(
         granted_by: caller.user_id,
     };
     let by = audit::By::caller(&state, &caller, &rid);
-    let user = crate::users::update(&state, &by, caller.account_id, id, patch)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    tracing::info!(user = %user.id, roles = ?user.roles.slugs(), "user updated");
+    let user = users::update(&state, &by, caller.account_id, id, patch).await?;
     Ok(Success(StatusCode::OK, UserDto::new(&user, caller.account_aid)).into_response())
 }
 
@@ -185,9 +154,6 @@ async fn remove(
 ) -> ApiResult<Response> {
     let id = user_id(&id)?;
     let by = audit::By::caller(&state, &caller, &rid);
-    let revoked = crate::users::delete(&state, &by, caller.account_id, id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    tracing::info!(user = %id, revoked, "user deleted");
+    users::delete(&state, &by, caller.account_id, id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

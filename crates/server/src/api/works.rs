@@ -3,14 +3,14 @@
 //! `Duplicate work config`; `statuscode` follows the state machine in `authd_core::work`.
 //! A work names its workflow by `workflow` (name) and/or `workflow_id` (id, or name) and
 //! answers both; the answer carries every field of Lytics' work (docs/lytics-compat.md).
-//! Deleting an auth detaches it from works and stops them (see `credentials::delete`).
+//! Deleting an auth detaches it from works and stops them (see
+//! `crate::services::auths::delete`). The rules are the work service's
+//! ([`crate::services::works`]).
 
-use authd_core::audit::{Audit, AuditAction, AuditEntry};
 use authd_core::clock::rfc3339;
 use authd_core::ids::{AuthId, WorkId};
 use authd_core::model::Page;
 use authd_core::work::{Work, WorkStatus, WorkflowRef};
-use authd_core::Error;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -24,6 +24,7 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{perm, ApiJson, ApiPath, ApiQuery, Authed};
 use super::{paginate, Listed, PageQuery, Success};
 use crate::audit::{self, RequestId};
+use crate::services::works::{self, NewWork};
 use crate::state::AppState;
 
 /// Routes.
@@ -170,22 +171,15 @@ async fn list(
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> ApiResult<Response> {
     let limit = q.limit()?;
-    let after = q.after(WorkId::parse)?;
-    let works = state
-        .store
-        .list_works(caller.account_id, Page::lookahead(after, limit))
-        .await?;
+    let page = Page::lookahead(q.after(WorkId::parse)?, limit);
+    let works = works::list(&state, caller.account_id, page).await?;
     let (works, next) = paginate(works, limit, |w| w.id.to_string());
     let data = works.iter().map(|w| dto(w, caller.account_aid)).collect();
     Ok(Listed(data, next).into_response())
 }
 
-async fn create(
-    caller: Authed<perm::WorksWrite>,
-    State(state): State<AppState>,
-    rid: RequestId,
-    ApiJson(body): ApiJson<WorkBody>,
-) -> ApiResult<Response> {
+/// The body parsed into the service's input (every text, the config and the ids checked).
+fn parse(body: WorkBody) -> ApiResult<NewWork> {
     let (workflow, workflow_id) = workflow_of(
         short_text("workflow", body.workflow)?,
         short_text("workflow_id", body.workflow_id)?,
@@ -228,49 +222,35 @@ async fn create(
         auth_ids.push(id);
     }
     let status = match body.statuscode.as_deref() {
-        None | Some("") => WorkStatus::Sleeping,
-        Some(s) => WorkStatus::parse(s)
-            .filter(|w| w.is_initial())
-            .ok_or_else(|| {
-                ApiError::bad_request("statuscode: a work starts sleeping, running or paused")
-            })?,
+        None | Some("") => None,
+        Some(s) => Some(WorkStatus::parse(s).ok_or_else(|| {
+            ApiError::bad_request("statuscode: a work starts sleeping, running or paused")
+        })?),
     };
-    let now = state.clock.now_ms();
+    Ok(NewWork {
+        name: short_text("name", body.name)?,
+        description: short_text("description", body.description)?,
+        workflow,
+        workflow_id,
+        config,
+        auth_ids,
+        status,
+        tag: short_text("tag", body.tag)?,
+        hidden: body.hidden.unwrap_or(false),
+        verbose_logging: body.verbose_logging.unwrap_or(false),
+        runtime: short_text("runtime", body.runtime)?,
+    })
+}
+
+async fn create(
+    caller: Authed<perm::WorksWrite>,
+    State(state): State<AppState>,
+    rid: RequestId,
+    ApiJson(body): ApiJson<WorkBody>,
+) -> ApiResult<Response> {
+    let new = parse(body)?;
     let by = audit::By::caller(&state, &caller, &rid);
-    let entry = |w: &Work| -> Vec<AuditEntry> {
-        let detail = format!("workflow {}; {} auth(s)", w.workflow, w.auth_ids.len());
-        vec![by.entry(AuditAction::WorkCreate, &w.id.to_string(), &detail)]
-    };
-    let work = state
-        .store
-        .create_work(
-            Work {
-                id: WorkId::generate(),
-                account_id: caller.account_id,
-                user_id: caller.user_id,
-                name: short_text("name", body.name)?,
-                description: short_text("description", body.description)?,
-                workflow,
-                workflow_id,
-                config,
-                auth_ids,
-                status,
-                status_reason: String::new(),
-                state_version: 0,
-                tag: short_text("tag", body.tag)?,
-                hidden: body.hidden.unwrap_or(false),
-                verbose_logging: body.verbose_logging.unwrap_or(false),
-                runtime: short_text("runtime", body.runtime)?,
-                created_ms: now,
-                updated_ms: now,
-            },
-            Audit::Outcome(&entry),
-        )
-        .await
-        .map_err(|e| match e {
-            Error::Conflict(_) => ApiError::bad_request("Duplicate work config"),
-            other => other.into(),
-        })?;
+    let work = works::create(&state, &by, &caller, new).await?;
     Ok(Success(StatusCode::CREATED, dto(&work, caller.account_aid)).into_response())
 }
 
@@ -280,11 +260,7 @@ async fn read(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Response> {
     let id = WorkId::parse(&id).ok_or_else(ApiError::not_found)?;
-    let w = state
-        .store
-        .get_work(caller.account_id, id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+    let w = works::read(&state, caller.account_id, id).await?;
     Ok(Success(StatusCode::OK, dto(&w, caller.account_aid)).into_response())
 }
 
@@ -295,17 +271,7 @@ async fn remove(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Response> {
     let id = WorkId::parse(&id).ok_or_else(ApiError::not_found)?;
-    let entry = audit::By::caller(&state, &caller, &rid).entry(
-        AuditAction::WorkDelete,
-        &id.to_string(),
-        "",
-    );
-    if !state
-        .store
-        .delete_work(caller.account_id, id, Audit::Entry(entry))
-        .await?
-    {
-        return Err(ApiError::not_found());
-    }
+    let by = audit::By::caller(&state, &caller, &rid);
+    works::delete(&state, &by, caller.account_id, id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
