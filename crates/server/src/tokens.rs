@@ -41,6 +41,7 @@ use authd_core::invalidation::{Invalidation, InvalidationSink};
 use authd_core::model::{Auth, AuthKind, NewToken};
 use authd_core::roles::{PermissionSet, RoleSet};
 use authd_core::store::Store;
+use authd_core::text::{Description, Label, Name};
 use authd_core::token::{self, ApiToken};
 use authd_core::{Error, Result};
 use authd_crypto::TokenHasher;
@@ -107,16 +108,20 @@ impl TokenRequest {
     pub fn new(
         scopes: RoleSet,
         expires: Option<String>,
-        name: Option<String>,
-        label: Option<String>,
-        description: Option<String>,
+        name: Option<Name>,
+        label: Option<Label>,
+        description: Option<Description>,
     ) -> Self {
-        let name = name.or_else(|| label.clone()).unwrap_or_default();
+        let label: Option<String> = label.map(String::from);
+        let name = name
+            .map(String::from)
+            .or_else(|| label.clone())
+            .unwrap_or_default();
         Self {
             scopes,
             expires: expires.filter(|e| !e.is_empty()),
             label: label.unwrap_or_else(|| name.clone()),
-            description: description.unwrap_or_else(|| name.clone()),
+            description: description.map_or_else(|| name.clone(), String::from),
             name,
         }
     }

@@ -6,6 +6,7 @@
 use authd_core::ids::AuthId;
 use authd_core::model::{AuthKind, Page};
 use authd_core::roles::RoleSet;
+use authd_core::text::{Description, Label, Name};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -33,9 +34,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/auth/createtoken", post(create_token))
         .route("/api/auth/{id}", get(read).delete(remove))
 }
-
-/// Maximum length of name, label and description.
-const MAX_TEXT: usize = 256;
 
 #[derive(Debug, Deserialize)]
 struct ListQuery {
@@ -101,13 +99,6 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-fn text(field: &str, v: Option<String>) -> ApiResult<Option<String>> {
-    if let Some(s) = &v {
-        authd_core::text::validate(field, s, MAX_TEXT)?;
-    }
-    Ok(v)
-}
-
 async fn create_token(
     caller: Authed<perm::TokensCreate>,
     State(state): State<AppState>,
@@ -122,9 +113,9 @@ async fn create_token(
     let req = TokenRequest::new(
         scopes,
         body.expires,
-        text("name", body.name)?,
-        text("label", body.label)?,
-        text("description", body.description)?,
+        body.name.map(Name::parse).transpose()?,
+        body.label.map(Label::parse).transpose()?,
+        body.description.map(Description::parse).transpose()?,
     );
     let issued = auths::create_token(&state, &caller, &rid, req).await?;
     let body = CreatedToken {

@@ -10,6 +10,8 @@
 
 use authd_core::credential::{FIELD_OAUTH1, FIELD_OAUTH2};
 use authd_core::ids::AuthId;
+use authd_core::text::{Description, FieldName, Label, Name, ProviderRef};
+use authd_core::Error;
 use authd_crypto::{SecretBytes, SecretWriter};
 use axum::extract::{FromRequest, Request, State};
 use axum::http::StatusCode;
@@ -38,26 +40,17 @@ pub fn router() -> Router<AppState> {
 const MAX_SECRET: usize = 16 * 1024;
 /// Most config entries per credential.
 const MAX_FIELDS: usize = 64;
-/// Longest name, label or description.
-const MAX_TEXT: usize = 256;
 
 fn bad(msg: impl Into<String>) -> ApiError {
     ApiError::bad_request(msg)
 }
 
-fn valid_field_name(n: &str) -> bool {
-    !n.is_empty()
-        && n.len() <= 64
-        && n.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
-}
-
-fn text(field: &str, v: &Value) -> ApiResult<String> {
+/// A string field of the body, parsed into its type (whose rule names the field).
+fn text<T>(field: &str, v: &Value, parse: fn(String) -> Result<T, Error>) -> ApiResult<T> {
     let s = v
         .as_str()
         .ok_or_else(|| bad(format!("{field} must be a string")))?;
-    authd_core::text::validate(field, s, MAX_TEXT)?;
-    Ok(s.to_owned())
+    Ok(parse(s.to_owned())?)
 }
 
 /// Zeroizes every string in a JSON value (map keys are field names, not secrets).
@@ -141,22 +134,21 @@ fn config_pairs(v: &mut Value) -> ApiResult<Vec<(String, &mut Value)>> {
     }
 }
 
-fn parse_config(v: &mut Value) -> ApiResult<Vec<(String, SecretBytes)>> {
+fn parse_config(v: &mut Value) -> ApiResult<Vec<(FieldName, SecretBytes)>> {
     let pairs = config_pairs(v)?;
     if pairs.len() > MAX_FIELDS {
         return Err(bad(format!("config may hold at most {MAX_FIELDS} fields")));
     }
-    let mut out: Vec<(String, SecretBytes)> = Vec::with_capacity(pairs.len());
+    let mut out: Vec<(FieldName, SecretBytes)> = Vec::with_capacity(pairs.len());
     for (name, value) in pairs {
-        if !valid_field_name(&name) {
-            return Err(bad(
-                "config field names are 1–64 letters, digits, '_', '-' or '.'",
-            ));
-        }
+        let name = FieldName::parse(name)?;
         if out.iter().any(|(n, _)| *n == name) {
-            return Err(bad(format!("config field {name} is given twice")));
+            return Err(bad(format!(
+                "config field {} is given twice",
+                name.as_ref()
+            )));
         }
-        let v = secret_string(&format!("config field {name}"), value)?;
+        let v = secret_string(&format!("config field {}", name.as_ref()), value)?;
         out.push((name, v));
     }
     Ok(out)
@@ -191,17 +183,19 @@ fn parse_input(body: &mut Value) -> ApiResult<CredentialInput> {
     let mut input = CredentialInput::default();
     for (k, v) in map.iter_mut() {
         match k.as_str() {
-            "provider_id" => input.provider = Some(text("provider_id", v)?),
-            "name" => input.name = Some(text("name", v)?),
-            "label" => input.label = Some(text("label", v)?),
-            "description" => input.description = Some(text("description", v)?),
+            "provider_id" => input.provider = Some(text(k, v, ProviderRef::parse)?),
+            "name" => input.name = Some(text(k, v, Name::parse)?),
+            "label" => input.label = Some(text(k, v, Label::parse)?),
+            "description" => input.description = Some(text(k, v, Description::parse)?),
             "config" => input.config = Some(parse_config(v)?),
             "oauthtoken" => input.oauth1 = Some(parse_oauth(FIELD_OAUTH1, v, false)?),
             "oauth2token" => input.oauth2 = Some(parse_oauth(FIELD_OAUTH2, v, true)?),
             // Accepted for client compatibility; the account and id come from the token and
             // the path, and the providing user from the caller.
             "account_id" | "id" | "aid" | "user_id" | "auth_type" => {}
-            other if valid_field_name(other) => return Err(bad(format!("Unknown field {other}"))),
+            other if FieldName::parse(other.to_owned()).is_ok() => {
+                return Err(bad(format!("Unknown field {other}")))
+            }
             _ => return Err(bad("Unknown field")),
         }
     }

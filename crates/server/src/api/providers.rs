@@ -6,6 +6,10 @@
 
 use authd_core::ids::ProviderId;
 use authd_core::provider::{AuthMethod, ConfigField, Provider};
+use authd_core::text::{
+    AuthDescription, Category, Description, FieldLabel, FieldName, FieldType, Name, Namespace, Slug,
+};
+use authd_core::Error;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -70,35 +74,23 @@ struct ProviderBody {
     config: Option<Vec<FieldBody>>,
 }
 
-fn slug_ok(s: &str) -> bool {
-    (2..=64).contains(&s.len())
-        && s.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
-}
-
-fn field_name_ok(s: &str) -> bool {
-    (1..=64).contains(&s.len())
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
-}
-
-fn short(field: &str, s: Option<String>) -> ApiResult<String> {
-    let s = s.unwrap_or_default();
-    authd_core::text::validate(field, &s, 256)?;
-    Ok(s)
+/// An optional text field, parsed into its type and back to the stored text (absent is
+/// empty).
+fn text<T: Into<String>>(
+    v: Option<String>,
+    parse: fn(String) -> Result<T, Error>,
+) -> ApiResult<String> {
+    Ok(parse(v.unwrap_or_default())?.into())
 }
 
 /// The body parsed into a provider (every text and field checked; a fresh id).
 fn parse(body: ProviderBody) -> ApiResult<Provider> {
-    let slug = body
-        .slug
-        .ok_or_else(|| ApiError::bad_request("slug is required"))?;
-    if !slug_ok(&slug) {
-        return Err(ApiError::bad_request(
-            "slug must be 2–64 lowercase letters, digits, '_' or '-'",
-        ));
-    }
-    let name = short("name", body.name)?;
+    let slug: String = Slug::parse(
+        body.slug
+            .ok_or_else(|| ApiError::bad_request("slug is required"))?,
+    )?
+    .into();
+    let name = text(body.name, Name::parse)?;
     if name.is_empty() {
         return Err(ApiError::bad_request("name is required"));
     }
@@ -109,22 +101,17 @@ fn parse(body: ProviderBody) -> ApiResult<Provider> {
         .ok_or_else(|| ApiError::bad_request("auth_method must be config, oauth1 or oauth2"))?;
     let mut config = Vec::new();
     for f in body.config.unwrap_or_default() {
-        if !field_name_ok(&f.name) {
-            return Err(ApiError::bad_request(
-                "config field names are 1–64 letters, digits, '_', '-' or '.'",
-            ));
-        }
-        if config.iter().any(|c: &ConfigField| c.name == f.name) {
+        let name: String = FieldName::parse(f.name)?.into();
+        if config.iter().any(|c: &ConfigField| c.name == name) {
             return Err(ApiError::bad_request(format!(
-                "config field {} is declared twice",
-                f.name
+                "config field {name} is declared twice"
             )));
         }
         config.push(ConfigField {
-            label: short("config label", f.label)?,
-            kind: short("config type", f.kind)?.chars().take(32).collect(),
+            label: text(f.label, FieldLabel::parse)?,
+            kind: text(f.kind, FieldType::parse)?.chars().take(32).collect(),
             optional: f.optional.unwrap_or(false),
-            name: f.name,
+            name,
         });
     }
     if config.len() > 64 {
@@ -136,20 +123,20 @@ fn parse(body: ProviderBody) -> ApiResult<Provider> {
     }
     let categories = categories
         .into_iter()
-        .map(|c| short("categories", Some(c)))
+        .map(|c| text(Some(c), Category::parse))
         .collect::<ApiResult<Vec<_>>>()?;
     Ok(Provider {
         id: ProviderId::generate(),
-        namespace: match short("namespace", body.namespace)? {
+        namespace: match text(body.namespace, Namespace::parse)? {
             n if n.is_empty() => slug.clone(),
             n => n,
         },
         slug,
         name,
-        description: short("description", body.description)?,
+        description: text(body.description, Description::parse)?,
         categories,
         auth_method,
-        auth_description: short("auth_description", body.auth_description)?,
+        auth_description: text(body.auth_description, AuthDescription::parse)?,
         hidden: body.hidden.unwrap_or(false),
         no_auth: false,
         config,

@@ -7,6 +7,7 @@
 use authd_core::ids::UserId;
 use authd_core::model::{Page, UserPatch};
 use authd_core::roles::RoleSet;
+use authd_core::text::{Email, UserName};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -54,27 +55,6 @@ struct UserBody {
     roles: Option<Roles>,
 }
 
-fn valid_email(e: &str) -> ApiResult<String> {
-    let e = e.trim();
-    let ok = e.len() <= 254
-        && e.split_once('@')
-            .is_some_and(|(l, d)| !l.is_empty() && !d.is_empty())
-        && !e
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || authd_core::text::is_bidi_control(c))
-        && !authd_core::text::looks_secret(e);
-    if ok {
-        Ok(e.to_owned())
-    } else {
-        Err(ApiError::bad_request("email must be a valid address"))
-    }
-}
-
-fn valid_name(n: &str) -> ApiResult<String> {
-    authd_core::text::validate("name", n, 200)?;
-    Ok(n.trim().to_owned())
-}
-
 fn user_id(s: &str) -> ApiResult<UserId> {
     UserId::parse(s).ok_or_else(ApiError::not_found)
 }
@@ -102,12 +82,12 @@ async fn create(
     ApiJson(body): ApiJson<UserBody>,
 ) -> ApiResult<Response> {
     let new = NewUser {
-        email: valid_email(
+        email: Email::parse(
             body.email
                 .as_deref()
                 .ok_or_else(|| ApiError::bad_request("email is required"))?,
         )?,
-        name: valid_name(body.name.as_deref().unwrap_or(""))?,
+        name: UserName::parse(body.name.unwrap_or_default())?,
         roles: match &body.roles {
             Some(r) => r.parse()?,
             None => RoleSet::EMPTY,
@@ -136,8 +116,17 @@ async fn update(
 ) -> ApiResult<Response> {
     let id = user_id(&id)?;
     let patch = UserPatch {
-        email: body.email.as_deref().map(valid_email).transpose()?,
-        name: body.name.as_deref().map(valid_name).transpose()?,
+        email: body
+            .email
+            .as_deref()
+            .map(Email::parse)
+            .transpose()?
+            .map(String::from),
+        name: body
+            .name
+            .map(UserName::parse)
+            .transpose()?
+            .map(String::from),
         roles: body.roles.as_ref().map(Roles::parse).transpose()?,
         granted_by: caller.user_id,
     };

@@ -10,7 +10,9 @@
 use authd_core::clock::rfc3339;
 use authd_core::ids::{AuthId, WorkId};
 use authd_core::model::Page;
+use authd_core::text::{Description, Name, Runtime, Tag, WorkConfig, WorkflowIdText, WorkflowName};
 use authd_core::work::{Work, WorkStatus, WorkflowRef};
+use authd_core::Error;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -34,8 +36,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/work/{id}", get(read).delete(remove))
 }
 
-/// Largest accepted work config (canonical JSON), in bytes.
-const MAX_CONFIG: usize = 64 * 1024;
 /// Most auths per work.
 const MAX_AUTHS: usize = 32;
 
@@ -142,7 +142,8 @@ struct WorkBody {
 /// The work's workflow name and given workflow id from the body's `workflow` and
 /// `workflow_id` (which holds a workflow id or, for some clients, the workflow's name). A
 /// work named by id only takes the id as its name too: authd keeps no workflow catalog.
-fn workflow_of(name: String, id: String) -> ApiResult<(String, String)> {
+fn workflow_of(name: WorkflowName, id: WorkflowIdText) -> ApiResult<(String, String)> {
+    let (name, id): (String, String) = (name.into(), id.into());
     if id.is_empty() {
         if name.is_empty() {
             return Err(ApiError::bad_request("workflow or workflow_id is required"));
@@ -159,10 +160,9 @@ fn workflow_of(name: String, id: String) -> ApiResult<(String, String)> {
     }
 }
 
-fn short_text(field: &str, v: Option<String>) -> ApiResult<String> {
-    let s = v.unwrap_or_default();
-    authd_core::text::validate(field, &s, 256)?;
-    Ok(s)
+/// An optional text field, parsed into its type (absent is empty).
+fn text<T>(v: Option<String>, parse: fn(String) -> Result<T, Error>) -> ApiResult<T> {
+    Ok(parse(v.unwrap_or_default())?)
 }
 
 async fn list(
@@ -181,29 +181,10 @@ async fn list(
 /// The body parsed into the service's input (every text, the config and the ids checked).
 fn parse(body: WorkBody) -> ApiResult<NewWork> {
     let (workflow, workflow_id) = workflow_of(
-        short_text("workflow", body.workflow)?,
-        short_text("workflow_id", body.workflow_id)?,
+        text(body.workflow, WorkflowName::parse)?,
+        text(body.workflow_id, WorkflowIdText::parse)?,
     )?;
-    let config = match body.config.unwrap_or(Value::Object(serde_json::Map::new())) {
-        v @ Value::Object(_) => v,
-        _ => return Err(ApiError::bad_request("config must be a JSON object")),
-    };
-    // serde_json's map is ordered by key, so this text is canonical: two configs that differ
-    // only in key order or whitespace are the same config.
-    let config = serde_json::to_string(&config)
-        .map_err(|_| ApiError::bad_request("config must be a JSON object"))?;
-    // The config is shown to every reader of the work: no credential may hide in it (secrets
-    // belong in an auth's write-only fields).
-    if authd_core::text::looks_secret(&config) {
-        return Err(ApiError::bad_request(
-            "config must not contain an API token or other secret",
-        ));
-    }
-    if config.len() > MAX_CONFIG {
-        return Err(ApiError::bad_request(format!(
-            "config must be at most {MAX_CONFIG} bytes"
-        )));
-    }
+    let config = WorkConfig::parse(body.config)?;
     let ids = body.auth_ids.unwrap_or_default();
     if ids.len() > MAX_AUTHS {
         return Err(ApiError::bad_request(format!(
@@ -228,17 +209,17 @@ fn parse(body: WorkBody) -> ApiResult<NewWork> {
         })?),
     };
     Ok(NewWork {
-        name: short_text("name", body.name)?,
-        description: short_text("description", body.description)?,
+        name: text(body.name, Name::parse)?,
+        description: text(body.description, Description::parse)?,
         workflow,
         workflow_id,
         config,
         auth_ids,
         status,
-        tag: short_text("tag", body.tag)?,
+        tag: text(body.tag, Tag::parse)?,
         hidden: body.hidden.unwrap_or(false),
         verbose_logging: body.verbose_logging.unwrap_or(false),
-        runtime: short_text("runtime", body.runtime)?,
+        runtime: text(body.runtime, Runtime::parse)?,
     })
 }
 

@@ -14,6 +14,7 @@ use authd_core::audit::{Audit, AuditAction, AuditEntry};
 use authd_core::ids::{AccountId, AuthId, UserId};
 use authd_core::model::{Page, User, UserPatch};
 use authd_core::roles::RoleSet;
+use authd_core::text::{Email, UserName};
 use authd_core::{Error, Result};
 
 use crate::audit::By;
@@ -38,9 +39,9 @@ pub async fn read(state: &AppState, account: AccountId, id: UserId) -> Result<Ar
 #[derive(Debug)]
 pub struct NewUser {
     /// Email.
-    pub email: String,
+    pub email: Email,
     /// Display name.
-    pub name: String,
+    pub name: UserName,
     /// Roles in the account.
     pub roles: RoleSet,
 }
@@ -59,8 +60,8 @@ pub async fn create(state: &AppState, by: &By, caller: &Principal, new: NewUser)
             User {
                 id: UserId::generate(),
                 account_id: caller.account_id,
-                email: new.email,
-                name: new.name,
+                email: new.email.into(),
+                name: new.name.into(),
                 roles: new.roles,
                 created_ms: now,
                 updated_ms: now,

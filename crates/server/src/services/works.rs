@@ -9,6 +9,7 @@
 use authd_core::audit::{Audit, AuditAction, AuditEntry};
 use authd_core::ids::{AccountId, AuthId, WorkId};
 use authd_core::model::Page;
+use authd_core::text::{Description, Name, Runtime, Tag, WorkConfig};
 use authd_core::work::{Work, WorkStatus};
 use authd_core::{Error, Result};
 
@@ -34,27 +35,27 @@ pub async fn read(state: &AppState, account: AccountId, id: WorkId) -> Result<Wo
 #[derive(Debug)]
 pub struct NewWork {
     /// Name.
-    pub name: String,
+    pub name: Name,
     /// Description.
-    pub description: String,
+    pub description: Description,
     /// Workflow name.
     pub workflow: String,
     /// Workflow id as given (or empty).
     pub workflow_id: String,
-    /// Canonical JSON config.
-    pub config: String,
+    /// Config (canonical JSON).
+    pub config: WorkConfig,
     /// The auths it uses.
     pub auth_ids: Vec<AuthId>,
     /// Requested status (`None`: sleeping).
     pub status: Option<WorkStatus>,
     /// Tag.
-    pub tag: String,
+    pub tag: Tag,
     /// Hidden.
     pub hidden: bool,
     /// Verbose logging.
     pub verbose_logging: bool,
     /// Runtime.
-    pub runtime: String,
+    pub runtime: Runtime,
 }
 
 /// Creates a work for the caller; its `work.create` entry commits with it.
@@ -80,19 +81,19 @@ pub async fn create(state: &AppState, by: &By, caller: &Principal, new: NewWork)
                 id: WorkId::generate(),
                 account_id: caller.account_id,
                 user_id: caller.user_id,
-                name: new.name,
-                description: new.description,
+                name: new.name.into(),
+                description: new.description.into(),
                 workflow: new.workflow,
                 workflow_id: new.workflow_id,
-                config: new.config,
+                config: new.config.into(),
                 auth_ids: new.auth_ids,
                 status,
                 status_reason: String::new(),
                 state_version: 0,
-                tag: new.tag,
+                tag: new.tag.into(),
                 hidden: new.hidden,
                 verbose_logging: new.verbose_logging,
-                runtime: new.runtime,
+                runtime: new.runtime.into(),
                 created_ms: now,
                 updated_ms: now,
             },

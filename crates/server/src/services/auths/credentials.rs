@@ -17,6 +17,7 @@ use authd_core::credential::{
 use authd_core::ids::AuthId;
 use authd_core::model::AuthKind;
 use authd_core::provider::{self, AuthMethod, Provider};
+use authd_core::text::{Description, FieldName, Label, Name, ProviderRef};
 use authd_core::{Error, Result};
 use authd_crypto::SecretBytes;
 use std::sync::Arc;
@@ -32,15 +33,15 @@ use crate::tokens::Principal;
 #[derive(Debug, Default)]
 pub struct CredentialInput {
     /// The provider, by id or slug.
-    pub provider: Option<String>,
+    pub provider: Option<ProviderRef>,
     /// Name.
-    pub name: Option<String>,
+    pub name: Option<Name>,
     /// Label.
-    pub label: Option<String>,
+    pub label: Option<Label>,
     /// Description.
-    pub description: Option<String>,
+    pub description: Option<Description>,
     /// `(field name, value)`; the name is not secret.
-    pub config: Option<Vec<(String, SecretBytes)>>,
+    pub config: Option<Vec<(FieldName, SecretBytes)>>,
     /// The OAuth 1 token object, serialized.
     pub oauth1: Option<SecretBytes>,
     /// The OAuth 2 token object, serialized.
@@ -53,7 +54,7 @@ impl CredentialInput {
         let mut out = Vec::new();
         if let Some(cfg) = self.config.take() {
             for (n, v) in cfg {
-                out.push((format!("{CONFIG_PREFIX}{n}"), v));
+                out.push((format!("{CONFIG_PREFIX}{}", n.as_ref()), v));
             }
         }
         if let Some(v) = self.oauth1.take() {
@@ -164,7 +165,7 @@ pub async fn create(
         .provider
         .take()
         .ok_or_else(|| Error::invalid("provider_id is required"))?;
-    let p = usable_provider(state, caller, &key).await?;
+    let p = usable_provider(state, caller, key.as_ref()).await?;
     let fields = input.take_secrets();
     check_fields(&p, &names_of(&fields))?;
     let user_name = match caller.user_id {
@@ -187,7 +188,7 @@ pub async fn create(
         &fields,
     )
     .await?;
-    let name = input.name.unwrap_or_default();
+    let name: String = input.name.map(String::from).unwrap_or_default();
     let entry = audit::By::caller(state, caller, rid).entry(
         AuditAction::AuthCreate,
         &id.to_string(),
@@ -200,8 +201,8 @@ pub async fn create(
             NewCredential {
                 id,
                 provider_id: p.id,
-                label: input.label.unwrap_or_else(|| name.clone()),
-                description: input.description.unwrap_or_default(),
+                label: input.label.map_or_else(|| name.clone(), String::from),
+                description: input.description.map(String::from).unwrap_or_default(),
                 name,
                 user_id: caller.user_id,
                 user_name,
@@ -323,7 +324,7 @@ pub async fn update(
     let (current, stored) = current_for_update(state, caller, rid, id).await?;
     let (p, provider_changed) = match &input.provider {
         Some(key) => {
-            let p = usable_provider(state, caller, key).await?;
+            let p = usable_provider(state, caller, key.as_ref()).await?;
             let changed = p.id != current.auth.provider_id;
             (p, changed)
         }
@@ -387,9 +388,9 @@ pub async fn update(
             id,
             CredentialPatch {
                 provider_id: provider_changed.then_some(p.id),
-                name: input.name,
-                label: input.label,
-                description: input.description,
+                name: input.name.map(String::from),
+                label: input.label.map(String::from),
+                description: input.description.map(String::from),
                 expected_generation: current.generation,
                 incarnation,
                 secrets,
