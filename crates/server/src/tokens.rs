@@ -195,6 +195,21 @@ impl TokenService {
         self.check(presented, false).await
     }
 
+    /// Introspection for a caller of `account` (RFC 7662): the token's principal and record
+    /// if it is active and belongs to `account`; `None` for every other token (another
+    /// tenant's token is as unknown as a garbage one).
+    pub async fn introspect(
+        &self,
+        account: AccountId,
+        presented: &str,
+    ) -> Result<Option<(Principal, Arc<Auth>)>> {
+        match self.inspect(presented).await {
+            Ok((p, auth)) if p.account_id == account => Ok(Some((p, auth))),
+            Ok(_) | Err(Error::Unauthenticated | Error::Expired | Error::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn check(&self, presented: &str, touch: bool) -> Result<(Principal, Arc<Auth>)> {
         let parsed = token::parse(presented).ok_or(Error::Unauthenticated)?;
         let entry = match self.cache.get(&parsed.id) {

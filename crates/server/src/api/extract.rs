@@ -343,3 +343,27 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath
             .map_err(|e| ApiError::bad_request(format!("Invalid path: {}", e.body_text())))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pair_of_permissions_needs_both_and_names_the_first_missing() {
+        type Rotate = (perm::AuthsWrite, perm::TokensCreate);
+        let set = |p: &[Permission]| PermissionSet::of(p);
+        assert_eq!(Rotate::missing(PermissionSet::ALL), None);
+        assert_eq!(
+            Rotate::missing(set(&[Permission::TokensCreate])),
+            Some(Permission::AuthsWrite)
+        );
+        assert_eq!(
+            Rotate::missing(set(&[Permission::AuthsWrite])),
+            Some(Permission::TokensCreate)
+        );
+        assert_eq!(
+            perm::AuthsRead::missing(set(&[Permission::AuthsRead])),
+            None
+        );
+    }
+}

@@ -11,6 +11,7 @@
 //! `crate::settings`): they also serve the operator CLI and the authentication extractor.
 
 pub mod accounts;
+pub mod audit;
 pub mod auths;
 pub mod entities;
 pub mod providers;
