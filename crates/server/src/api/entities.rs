@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use super::error::{ApiError, ApiResult};
 use super::extract::{perm, ApiPath, Authed};
 use super::Success;
-use crate::audit::{By, RequestId};
+use crate::audit::RequestId;
 use crate::services::entities;
 use crate::state::AppState;
 
@@ -80,8 +80,7 @@ async fn collect(
             ))
         }
     };
-    let by = By::caller(&state, &caller, &rid);
-    let up = entities::upload(&state, &by, &caller, &stream, objects).await?;
+    let up = entities::upload(&state, &caller, &rid, &stream, objects).await?;
     Ok(Success(
         StatusCode::OK,
         json!({"stream": stream, "count": up.count, "key_field": up.key_field}),

@@ -21,7 +21,7 @@ use super::dto::ProviderDto;
 use super::error::{ApiError, ApiResult};
 use super::extract::{perm, ApiJson, ApiPath, Authed};
 use super::{Listed, Success};
-use crate::audit::{self, RequestId};
+use crate::audit::RequestId;
 use crate::services::providers;
 use crate::state::AppState;
 
@@ -150,7 +150,6 @@ async fn create(
     ApiJson(body): ApiJson<ProviderBody>,
 ) -> ApiResult<Response> {
     let p = parse(body)?;
-    let by = audit::By::caller(&state, &caller, &rid);
-    let p = providers::create(&state, &by, caller.account_id, p).await?;
+    let p = providers::create(&state, &caller, &rid, p).await?;
     Ok(Success(StatusCode::CREATED, ProviderDto::from(&p)).into_response())
 }

@@ -19,7 +19,7 @@ use super::dto::UserDto;
 use super::error::{ApiError, ApiResult};
 use super::extract::{perm, ApiJson, ApiPath, ApiQuery, Authed};
 use super::{paginate, Listed, PageQuery, Success};
-use crate::audit::{self, RequestId};
+use crate::audit::RequestId;
 use crate::services::users::{self, NewUser};
 use crate::state::AppState;
 
@@ -93,8 +93,7 @@ async fn create(
             None => RoleSet::EMPTY,
         },
     };
-    let by = audit::By::caller(&state, &caller, &rid);
-    let user = users::create(&state, &by, &caller, new).await?;
+    let user = users::create(&state, &caller, &rid, new).await?;
     Ok(Success(StatusCode::CREATED, UserDto::new(&user, caller.account_aid)).into_response())
 }
 
@@ -130,8 +129,7 @@ async fn update(
         roles: body.roles.as_ref().map(Roles::parse).transpose()?,
         granted_by: caller.user_id,
     };
-    let by = audit::By::caller(&state, &caller, &rid);
-    let user = users::update(&state, &by, caller.account_id, id, patch).await?;
+    let user = users::update(&state, &caller, &rid, id, patch).await?;
     Ok(Success(StatusCode::OK, UserDto::new(&user, caller.account_aid)).into_response())
 }
 
@@ -142,7 +140,6 @@ async fn remove(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Response> {
     let id = user_id(&id)?;
-    let by = audit::By::caller(&state, &caller, &rid);
-    users::delete(&state, &by, caller.account_id, id).await?;
+    users::delete(&state, &caller, &rid, id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -25,7 +25,7 @@ use serde_json::Value;
 use super::error::{ApiError, ApiResult};
 use super::extract::{perm, ApiJson, ApiPath, ApiQuery, Authed};
 use super::{paginate, Listed, PageQuery, Success};
-use crate::audit::{self, RequestId};
+use crate::audit::RequestId;
 use crate::services::works::{self, NewWork};
 use crate::state::AppState;
 
@@ -230,8 +230,7 @@ async fn create(
     ApiJson(body): ApiJson<WorkBody>,
 ) -> ApiResult<Response> {
     let new = parse(body)?;
-    let by = audit::By::caller(&state, &caller, &rid);
-    let work = works::create(&state, &by, &caller, new).await?;
+    let work = works::create(&state, &caller, &rid, new).await?;
     Ok(Success(StatusCode::CREATED, dto(&work, caller.account_aid)).into_response())
 }
 
@@ -252,7 +251,6 @@ async fn remove(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Response> {
     let id = WorkId::parse(&id).ok_or_else(ApiError::not_found)?;
-    let by = audit::By::caller(&state, &caller, &rid);
-    works::delete(&state, &by, caller.account_id, id).await?;
+    works::delete(&state, &caller, &rid, id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

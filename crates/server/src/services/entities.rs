@@ -11,7 +11,7 @@ use authd_core::settings::SettingSlug;
 use authd_core::{Error, Result};
 use serde_json::{Map, Value};
 
-use crate::audit::By;
+use crate::audit::{By, RequestId};
 use crate::settings;
 use crate::state::AppState;
 use crate::tokens::Principal;
@@ -53,8 +53,8 @@ pub struct Uploaded {
 /// Upserts user profiles uploaded to `stream`, each keyed by the configured key field.
 pub async fn upload(
     state: &AppState,
-    by: &By,
     caller: &Principal,
+    rid: &RequestId,
     stream: &str,
     objects: Vec<Map<String, Value>>,
 ) -> Result<Uploaded> {
@@ -64,7 +64,11 @@ pub async fn upload(
         .enumerate()
         .map(|(i, o)| Ok((key_of(i, &o, field)?, Value::Object(o))))
         .collect::<Result<Vec<_>>>()?;
-    let entry = by.entry(AuditAction::EntityUpload, stream, &upload_detail(&items));
+    let entry = By::caller(state, caller, rid).entry(
+        AuditAction::EntityUpload,
+        stream,
+        &upload_detail(&items),
+    );
     state
         .store
         .upsert_entities(

@@ -10,8 +10,9 @@ use authd_core::provider::{self, Provider};
 use authd_core::store::Store;
 use authd_core::{Error, Result};
 
-use crate::audit::By;
+use crate::audit::{By, RequestId};
 use crate::state::AppState;
+use crate::tokens::Principal;
 
 /// Resolves a provider by id or slug: the built-in catalog first, then the account's own.
 pub async fn resolve(store: &dyn Store, account: AccountId, key: &str) -> Result<Option<Provider>> {
@@ -110,8 +111,8 @@ pub async fn read(state: &AppState, account: AccountId, key: &str) -> Result<Pro
 /// account's own duplicates).
 pub async fn create(
     state: &AppState,
-    by: &By,
-    account: AccountId,
+    caller: &Principal,
+    rid: &RequestId,
     p: Provider,
 ) -> Result<Provider> {
     if provider::builtin(&p.slug).is_some() {
@@ -120,13 +121,18 @@ pub async fn create(
             p.slug
         )));
     }
-    let entry = by.entry(
+    let entry = By::caller(state, caller, rid).entry(
         AuditAction::ProviderCreate,
         &p.id.to_string(),
         &format!("slug {}; auth_method {}", p.slug, p.auth_method.as_str()),
     );
     state
         .store
-        .create_provider(account, p, state.clock.now_ms(), Audit::Entry(entry))
+        .create_provider(
+            caller.account_id,
+            p,
+            state.clock.now_ms(),
+            Audit::Entry(entry),
+        )
         .await
 }

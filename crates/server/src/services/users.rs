@@ -17,7 +17,7 @@ use authd_core::roles::RoleSet;
 use authd_core::text::{Email, UserName};
 use authd_core::{Error, Result};
 
-use crate::audit::By;
+use crate::audit::{By, RequestId};
 use crate::state::AppState;
 use crate::tokens::Principal;
 
@@ -48,7 +48,13 @@ pub struct NewUser {
 
 /// Adds a user to the caller's account, its roles granted by the caller's user; its
 /// `user.create` entry commits with it.
-pub async fn create(state: &AppState, by: &By, caller: &Principal, new: NewUser) -> Result<User> {
+pub async fn create(
+    state: &AppState,
+    caller: &Principal,
+    rid: &RequestId,
+    new: NewUser,
+) -> Result<User> {
+    let by = &By::caller(state, caller, rid);
     let now = state.clock.now_ms();
     let entry = |u: &User| -> Vec<AuditEntry> {
         let detail = format!("roles {}", u.roles.slugs().join(","));
@@ -79,11 +85,12 @@ pub async fn create(state: &AppState, by: &By, caller: &Principal, new: NewUser)
 /// Applies a patch; `NotFound` if there is no such user in this account.
 pub async fn update(
     state: &AppState,
-    by: &By,
-    account: AccountId,
+    caller: &Principal,
+    rid: &RequestId,
     id: UserId,
     patch: UserPatch,
 ) -> Result<User> {
+    let (by, account) = (&By::caller(state, caller, rid), caller.account_id);
     let entry = |(user, _): &(User, Vec<AuthId>)| -> Vec<AuditEntry> {
         let roles = format!("roles {}", user.roles.slugs().join(","));
         vec![by.entry(AuditAction::UserUpdate, &user.id.to_string(), &roles)]
@@ -109,7 +116,13 @@ pub async fn update(
 
 /// Deletes a user and revokes the user's tokens; returns how many tokens were revoked,
 /// `NotFound` if there is no such user in this account.
-pub async fn delete(state: &AppState, by: &By, account: AccountId, id: UserId) -> Result<usize> {
+pub async fn delete(
+    state: &AppState,
+    caller: &Principal,
+    rid: &RequestId,
+    id: UserId,
+) -> Result<usize> {
+    let (by, account) = (&By::caller(state, caller, rid), caller.account_id);
     let entry = |revoked: &Vec<AuthId>| -> Vec<AuditEntry> {
         let detail = format!("revoked {} token(s)", revoked.len());
         vec![by.entry(AuditAction::UserDelete, &id.to_string(), &detail)]

@@ -13,7 +13,7 @@ use authd_core::text::{Description, Name, Runtime, Tag, WorkConfig};
 use authd_core::work::{Work, WorkStatus};
 use authd_core::{Error, Result};
 
-use crate::audit::By;
+use crate::audit::{By, RequestId};
 use crate::state::AppState;
 use crate::tokens::Principal;
 
@@ -59,7 +59,13 @@ pub struct NewWork {
 }
 
 /// Creates a work for the caller; its `work.create` entry commits with it.
-pub async fn create(state: &AppState, by: &By, caller: &Principal, new: NewWork) -> Result<Work> {
+pub async fn create(
+    state: &AppState,
+    caller: &Principal,
+    rid: &RequestId,
+    new: NewWork,
+) -> Result<Work> {
+    let by = &By::caller(state, caller, rid);
     let status = match new.status {
         None => WorkStatus::Sleeping,
         Some(s) if s.is_initial() => s,
@@ -107,7 +113,13 @@ pub async fn create(state: &AppState, by: &By, caller: &Principal, new: NewWork)
 }
 
 /// Deletes a work; its `work.delete` entry commits with it. `NotFound` if there is none.
-pub async fn delete(state: &AppState, by: &By, account: AccountId, id: WorkId) -> Result<()> {
+pub async fn delete(
+    state: &AppState,
+    caller: &Principal,
+    rid: &RequestId,
+    id: WorkId,
+) -> Result<()> {
+    let (by, account) = (By::caller(state, caller, rid), caller.account_id);
     let entry = by.entry(AuditAction::WorkDelete, &id.to_string(), "");
     if state
         .store
