@@ -1,6 +1,6 @@
 //! Free text from clients, and what authd says back about it.
 //!
-//! - [`validate`] is the one rule for the short texts authd stores and shows to others (names,
+//! - `validate` is the one rule for the short texts authd stores and shows to others (names,
 //!   labels, descriptions, workflow names…): a length limit, no control characters, no
 //!   bidirectional formatting characters (U+202E and friends can make a name display as
 //!   something else, "Trojan Source"), and no API token or other secret-looking run (a token

@@ -1,7 +1,7 @@
 //! The texts clients give authd, as types parsed once at the edge (the shape of
 //! zero-to-production's `SubscriberName`: a private field, `parse(…) -> Result<Self, Error>`,
 //! `AsRef<str>`). Each type applies its rule in `parse` and nowhere else, so a value of the
-//! type has passed it; the short free texts all apply [`super::validate`] (length, control and
+//! type has passed it; the short free texts all apply `text::validate` (length, control and
 //! bidirectional characters, no secret-looking run), which only this module calls.
 //!
 //! Error messages name the field, never quote the text.
@@ -24,7 +24,7 @@ macro_rules! short_text {
             /// The most characters accepted.
             pub const MAX: usize = $max;
 
-            /// Parses a client's text under [`validate`]'s rule.
+            /// Parses a client's text under `validate`'s rule.
             pub fn parse(s: String) -> Result<Self, Error> {
                 validate($field, &s, $max)?;
                 Ok(Self(s))
@@ -99,7 +99,7 @@ short_text!(
     Category, "categories", 256
 );
 
-/// A user's display name: at most 200 characters under [`validate`]'s rule, kept trimmed.
+/// A user's display name: at most 200 characters under `validate`'s rule, kept trimmed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UserName(String);
 
@@ -111,7 +111,7 @@ impl UserName {
     }
 }
 
-/// An account's name: 1–200 characters once trimmed, under [`validate`]'s rule.
+/// An account's name: 1–200 characters once trimmed, under `validate`'s rule.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AccountName(String);
 

@@ -1,5 +1,5 @@
 //! Writing credential auths: `POST /api/auth`, `POST /api/auth/{id}` (create at a
-//! caller-chosen id) and `PUT /api/auth/{id}`, and their body ([`CredentialBody`]). The
+//! caller-chosen id) and `PUT /api/auth/{id}`, and their body (`CredentialBody`). The
 //! rules (provider validation, the secret merge, sealing) are the auth service's
 //! ([`crate::services::auths::credentials`]).
 //!

@@ -99,7 +99,7 @@ pub async fn list(state: &AppState, caller: &Principal, q: ListAuths) -> Result<
 /// One auth of the caller's account. A token's public record is immutable and cached beside
 /// its credential (evicted on delete and rotation), so reading a token usually needs no store
 /// access; a credential is answered only if it opens whole
-/// ([`credentials::verify_for_read`]).
+/// (`credentials::verify_for_read`).
 pub async fn read(
     state: &AppState,
     caller: &Principal,
