@@ -34,11 +34,6 @@ impl ManualClock {
     pub fn advance_ms(&self, delta_ms: i64) {
         self.0.fetch_add(delta_ms, Ordering::SeqCst);
     }
-
-    /// Sets the clock to an absolute time.
-    pub fn set_ms(&self, now_ms: i64) {
-        self.0.store(now_ms, Ordering::SeqCst);
-    }
 }
 
 impl Clock for ManualClock {

@@ -1,10 +1,12 @@
 //! Free text from clients, and what authd says back about it.
 //!
-//! - [`validate`] is the one rule for the short texts authd stores and shows to others (names,
+//! - `validate` is the one rule for the short texts authd stores and shows to others (names,
 //!   labels, descriptions, workflow names…): a length limit, no control characters, no
 //!   bidirectional formatting characters (U+202E and friends can make a name display as
 //!   something else, "Trojan Source"), and no API token or other secret-looking run (a token
-//!   pasted into a name would be shown to every reader of the list).
+//!   pasted into a name would be shown to every reader of the list). It is private: the
+//!   types of [`types`] ([`Name`], [`Label`], [`Description`], …) apply it when a client's
+//!   text is parsed, once, at the edge.
 //! - [`redact`] replaces whatever looks like a credential in a text quoted back to a client
 //!   (every error message goes through it), so an error can quote the input that caused it
 //!   without ever echoing a token.
@@ -14,6 +16,9 @@
 //! more than 32 hex digits (longer than a public id, as long as a token's secret part).
 
 use std::borrow::Cow;
+
+pub mod types;
+pub use types::*;
 
 use crate::error::Error;
 use crate::token::PREFIX;
@@ -93,7 +98,7 @@ fn push_word(out: &mut String, w: &str) {
 /// description): at most `max` characters, no control characters, no bidirectional formatting
 /// characters, nothing that looks like a credential. The message names `field`, never quotes
 /// the text.
-pub fn validate(field: &str, s: &str, max: usize) -> Result<(), Error> {
+fn validate(field: &str, s: &str, max: usize) -> Result<(), Error> {
     if s.chars().count() > max {
         return Err(Error::invalid(format!(
             "{field} must be at most {max} characters"

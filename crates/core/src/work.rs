@@ -83,6 +83,9 @@ impl WorkStatus {
     /// Whether the state machine allows `self → to`.
     pub const fn can_become(self, to: WorkStatus) -> bool {
         use WorkStatus as W;
+        if self.is_terminal() {
+            return false;
+        }
         matches!(
             (self, to),
             (

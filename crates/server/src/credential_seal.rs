@@ -246,7 +246,8 @@ pub async fn rewrap_one(
     if !rec.secrets.contains(&at.secret) {
         return Ok(Rewrapped::Raced);
     }
-    let provider = authd_core::provider::builtin_by_id(rec.auth.provider_id).cloned();
+    let provider =
+        crate::services::providers::by_id(store, at.account_id, rec.auth.provider_id).await?;
     let o = match open(keys, rec, provider.as_ref()).await {
         Ok(o) => o,
         Err(ReadError::Integrity(_)) => return Ok(Rewrapped::Unreadable),

@@ -26,15 +26,13 @@ pub async fn account(
     clock: &dyn Clock,
     name: &str,
 ) -> anyhow::Result<Provisioned> {
-    let name = name.trim();
-    anyhow::ensure!(!name.is_empty(), "account name must be 1–200 characters");
-    authd_core::text::validate("account name", name, 200).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let name = authd_core::text::AccountName::parse(name).map_err(|e| anyhow::anyhow!("{e}"))?;
     let now = clock.now_ms();
     let account = store
         .create_account(
             NewAccount {
                 id: AccountId::generate(),
-                name: name.to_owned(),
+                name: name.into(),
                 domain: String::new(),
                 email: String::new(),
                 timezone: "UTC".into(),

@@ -12,8 +12,10 @@ use authd_core::{Error, Result};
 use serde_json::Value;
 
 use crate::allowlist::Allowlists;
-use crate::audit::By;
+use crate::audit::{By, RequestId};
 use crate::records::Records;
+use crate::state::AppState;
+use crate::tokens::Principal;
 
 /// One setting as the API shows it: the stored value or the default.
 #[derive(Debug)]
@@ -61,7 +63,15 @@ pub struct Cached<'a> {
     pub records: &'a Records,
 }
 
-impl Cached<'_> {
+impl<'a> Cached<'a> {
+    /// The node's caches held by the application state.
+    pub fn of(state: &'a AppState) -> Self {
+        Self {
+            allowlists: &state.allowlists,
+            records: &state.records,
+        }
+    }
+
     fn drop_account(&self, account: AccountId) {
         self.allowlists.invalidate(account);
         self.records.evict_settings(account);
@@ -130,6 +140,47 @@ pub async fn reset(
     if let Some(c) = cached {
         c.drop_account(account);
     }
+    Ok(removed)
+}
+
+/// [`put`] by an API caller in its own account, dropping this node's cached copies.
+pub async fn put_by_caller(
+    state: &AppState,
+    caller: &Principal,
+    rid: &RequestId,
+    slug: SettingSlug,
+    raw: &Value,
+) -> Result<Setting> {
+    let s = put(
+        state.store.as_ref(),
+        &Cached::of(state),
+        &By::caller(state, caller, rid),
+        caller.account_id,
+        slug,
+        raw,
+        state.clock.now_ms(),
+    )
+    .await?;
+    tracing::info!(account = %caller.account_id, by = %caller.auth_id, setting = slug.slug(), "account setting changed");
+    Ok(s)
+}
+
+/// [`reset`] by an API caller in its own account, dropping this node's cached copies.
+pub async fn reset_by_caller(
+    state: &AppState,
+    caller: &Principal,
+    rid: &RequestId,
+    slug: SettingSlug,
+) -> Result<bool> {
+    let removed = reset(
+        state.store.as_ref(),
+        Some(&Cached::of(state)),
+        &By::caller(state, caller, rid),
+        caller.account_id,
+        slug,
+    )
+    .await?;
+    tracing::info!(account = %caller.account_id, by = %caller.auth_id, setting = slug.slug(), "account setting reset");
     Ok(removed)
 }
 

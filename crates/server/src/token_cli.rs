@@ -189,9 +189,19 @@ async fn list(store: &dyn Store, acct: &Account, json: bool) -> anyhow::Result<(
         }
     }
     if json {
+        let names =
+            crate::services::providers::names(store, acct.id, all.iter().map(|a| a.provider_id))
+                .await?;
         let dtos: Vec<_> = all
             .iter()
-            .map(|a| crate::api::dto::AuthDto::new(a, acct.aid, "Lytics", a.last_accessed_ms))
+            .map(|a| {
+                crate::api::dto::AuthDto::new(
+                    a,
+                    acct.aid,
+                    names.of(a.provider_id),
+                    a.last_accessed_ms,
+                )
+            })
             .collect();
         println!("{}", serde_json::to_string_pretty(&dtos)?);
         return Ok(());

@@ -41,6 +41,7 @@ use authd_core::invalidation::{Invalidation, InvalidationSink};
 use authd_core::model::{Auth, AuthKind, NewToken};
 use authd_core::roles::{PermissionSet, RoleSet};
 use authd_core::store::Store;
+use authd_core::text::{Description, Label, Name};
 use authd_core::token::{self, ApiToken};
 use authd_core::{Error, Result};
 use authd_crypto::TokenHasher;
@@ -98,6 +99,32 @@ pub struct TokenRequest {
     pub label: String,
     /// Description.
     pub description: String,
+}
+
+impl TokenRequest {
+    /// A request as a client states it: the name defaults to the label, the label to the
+    /// name, the description echoes the name (older clients expect it), and an empty
+    /// `expires` means never.
+    pub fn new(
+        scopes: RoleSet,
+        expires: Option<String>,
+        name: Option<Name>,
+        label: Option<Label>,
+        description: Option<Description>,
+    ) -> Self {
+        let label: Option<String> = label.map(String::from);
+        let name = name
+            .map(String::from)
+            .or_else(|| label.clone())
+            .unwrap_or_default();
+        Self {
+            scopes,
+            expires: expires.filter(|e| !e.is_empty()),
+            label: label.unwrap_or_else(|| name.clone()),
+            description: description.map_or_else(|| name.clone(), String::from),
+            name,
+        }
+    }
 }
 
 /// The token service (cheap to clone via `Arc`).
@@ -166,6 +193,21 @@ impl TokenService {
     /// public record (from the same cache entry).
     pub async fn inspect(&self, presented: &str) -> Result<(Principal, Arc<Auth>)> {
         self.check(presented, false).await
+    }
+
+    /// Introspection for a caller of `account` (RFC 7662): the token's principal and record
+    /// if it is active and belongs to `account`; `None` for every other token (another
+    /// tenant's token is as unknown as a garbage one).
+    pub async fn introspect(
+        &self,
+        account: AccountId,
+        presented: &str,
+    ) -> Result<Option<(Principal, Arc<Auth>)>> {
+        match self.inspect(presented).await {
+            Ok((p, auth)) if p.account_id == account => Ok(Some((p, auth))),
+            Ok(_) | Err(Error::Unauthenticated | Error::Expired | Error::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     async fn check(&self, presented: &str, touch: bool) -> Result<(Principal, Arc<Auth>)> {
@@ -288,11 +330,6 @@ impl TokenService {
         self.cache.get(&id).is_some()
     }
 
-    /// Drops every cached token.
-    pub fn evict_all(&self) {
-        self.cache.clear();
-    }
-
     /// The freshest known last-access time of a token: the cached touch if newer than `stored`.
     pub fn last_accessed(&self, id: AuthId, stored: Option<i64>) -> Option<i64> {
         let cached = self
@@ -316,19 +353,14 @@ impl TokenService {
         req: TokenRequest,
         request_id: &str,
     ) -> Result<(Auth, ApiToken)> {
-        let actor = crate::audit::actor(caller);
-        if let Err(e) = require_holds(caller.scopes, req.scopes, Delegation::Grant) {
-            self.audit_refusal(
-                caller.account_id,
-                &actor,
-                request_id,
-                AuditAction::TokenCreate,
-                "",
-                &e,
-            )
-            .await;
-            return Err(e);
-        }
+        self.delegate(
+            caller,
+            req.scopes,
+            Delegation::Grant,
+            (AuditAction::TokenCreate, ""),
+            request_id,
+        )
+        .await?;
         // The creator's user name: from its cached record when it is in memory (it is, right
         // after authenticating), else from the store.
         let cached_name = self
@@ -351,7 +383,7 @@ impl TokenService {
             user_name,
             parent: Some(caller.auth_id),
             cap_ms: caller.expires_ms,
-            actor,
+            actor: crate::audit::actor(caller),
             request_id: request_id.to_owned(),
         };
         self.issue(issuer, req).await
@@ -387,7 +419,7 @@ impl TokenService {
         }
         let now = self.clock.now_ms();
         let (own_expiry, ttl_secs) = match req.expires.as_deref() {
-            None => (None, None),
+            None => (Lifetime::Never, None),
             Some(text) => {
                 let ns = parse_go_duration(text)
                     .map_err(|e| Error::invalid(format!("Invalid expires {text:?}: {e}")))?;
@@ -397,18 +429,18 @@ impl TokenService {
                     )));
                 }
                 let ms = ns / 1_000_000 + i64::from(ns % 1_000_000 != 0);
-                let at = now
-                    .checked_add(ms)
-                    .filter(|t| *t < MAX_EXPIRY_MS)
-                    .ok_or_else(|| {
-                        Error::invalid(format!("Invalid expires {text:?}: too far in the future"))
-                    })?;
                 (
-                    Some(at),
+                    Lifetime::For(ms),
                     Some(ns / 1_000_000_000 + i64::from(ns % 1_000_000_000 != 0)),
                 )
             }
         };
+        let expires_ms = expiry(now, own_expiry, by.cap_ms).ok_or_else(|| {
+            Error::invalid(format!(
+                "Invalid expires {:?}: too far in the future",
+                req.expires.as_deref().unwrap_or_default()
+            ))
+        })?;
         let token = ApiToken::generate(AuthId::generate());
         let audit = AuditEntry {
             seq: 0,
@@ -435,7 +467,7 @@ impl TokenService {
                     user_name: by.user_name,
                     parent_id: by.parent,
                     scopes: req.scopes,
-                    expires_ms: capped(own_expiry, by.cap_ms),
+                    expires_ms,
                     ttl_secs,
                     audit: Some(audit),
                 },
@@ -482,20 +514,15 @@ impl TokenService {
                     .await?
                     .map_or(target.scopes, |a| a.scopes),
             };
-            if let Err(e) = require_holds(caller.scopes, roles, Delegation::Revoke) {
-                let actor = crate::audit::actor(caller);
-                let target = id.to_string();
-                self.audit_refusal(
-                    account,
-                    &actor,
-                    request_id,
-                    AuditAction::TokenRevoke,
-                    &target,
-                    &e,
-                )
-                .await;
-                return Err(e);
-            }
+            let target = id.to_string();
+            self.delegate(
+                caller,
+                roles,
+                Delegation::Revoke,
+                (AuditAction::TokenRevoke, &target),
+                request_id,
+            )
+            .await?;
         }
         let reason = crate::audit::deletion_reason(id);
         let out = self
@@ -509,22 +536,26 @@ impl TokenService {
         Ok(out)
     }
 
-    /// Appends a refused attempt to the audit trail (best effort: the refusal stands even if
-    /// the append fails). The detail is the refusal message, which names roles only.
-    async fn audit_refusal(
+    /// The delegation check of every path a caller grants, takes over or takes away a token
+    /// by ([`require_holds`]), with its refusal appended to the audit trail as `(action,
+    /// target)` (best effort: the refusal stands even if the append fails; the detail is the
+    /// refusal message, which names roles only).
+    async fn delegate(
         &self,
-        account: AccountId,
-        actor: &str,
+        caller: &Principal,
+        roles: RoleSet,
+        what: Delegation,
+        (action, target): (AuditAction, &str),
         request_id: &str,
-        action: AuditAction,
-        target: &str,
-        err: &Error,
-    ) {
+    ) -> Result<()> {
+        let Err(err) = require_holds(caller.scopes, roles, what) else {
+            return Ok(());
+        };
         let entry = AuditEntry {
             seq: 0,
             at_ms: self.clock.now_ms(),
-            account_id: Some(account),
-            actor: actor.to_owned(),
+            account_id: Some(caller.account_id),
+            actor: crate::audit::actor(caller),
             action,
             target: target.to_owned(),
             outcome: "refused".into(),
@@ -534,6 +565,7 @@ impl TokenService {
         if let Err(e) = self.store.append_audit(entry).await {
             tracing::error!(%action, error = %e, "could not append to the audit trail");
         }
+        Err(err)
     }
 }
 
@@ -580,12 +612,29 @@ pub fn require_holds(holder: RoleSet, target: RoleSet, what: Delegation) -> Resu
     }))
 }
 
-/// A new token's expiry: its own, never past its creator's.
-pub(crate) fn capped(own: Option<i64>, creator: Option<i64>) -> Option<i64> {
-    match (own, creator) {
+/// A new token's own lifetime, before its creator's cap.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Lifetime {
+    /// Never expires.
+    Never,
+    /// Expires this many ms from now.
+    For(i64),
+    /// Expires at this instant (Unix ms).
+    Until(i64),
+}
+
+/// THE expiry rule of every new token (minted or rotated): its own lifetime, never past its
+/// creator's expiry. `None` if the lifetime would end past year 9999.
+pub(crate) fn expiry(now: i64, own: Lifetime, creator: Option<i64>) -> Option<Option<i64>> {
+    let own = match own {
+        Lifetime::Never => None,
+        Lifetime::For(ms) => Some(now.checked_add(ms).filter(|t| *t < MAX_EXPIRY_MS)?),
+        Lifetime::Until(at) => Some(at),
+    };
+    Some(match (own, creator) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
-    }
+    })
 }
 
 impl InvalidationSink for TokenService {

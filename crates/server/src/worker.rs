@@ -26,11 +26,12 @@ use axum::routing::get;
 use axum::Router;
 use serde_json::json;
 
-use crate::api::credentials::{integrity_error, resolve_provider};
 use crate::api::error::{envelope, ApiError};
 use crate::api::extract::ApiPath;
 use crate::audit::{self, RequestId};
 use crate::credential_seal::{self, Opened, ReadError};
+use crate::services::auths::credentials::integrity_error;
+use crate::services::providers;
 use crate::state::AppState;
 
 mod auth;
@@ -124,10 +125,10 @@ async fn read_credential(
         }
         Err(e) => return ApiError::from(e).into_response(),
     };
-    let key = rec.auth.provider_id.to_string();
-    let provider = match resolve_provider(state, account, &key).await {
+    let provider = match providers::by_id(state.store.as_ref(), account, rec.auth.provider_id).await
+    {
         Ok(p) => p,
-        Err(e) => return e.into_response(),
+        Err(e) => return ApiError::from(e).into_response(),
     };
     let opened = match credential_seal::open(&state.keys, rec, provider.as_ref()).await {
         Ok(o) => o,
@@ -137,7 +138,7 @@ async fn read_credential(
             // to log; nothing else is.
             tracing::error!(auth = %auth, field = %field, "stored credential failed its integrity check");
             audit_out("decrypt_failed", format!("field {field}")).await;
-            return integrity_error().into_response();
+            return ApiError::from(integrity_error()).into_response();
         }
     };
     // A credential written before migration 0006 gets its binding on its first read.
@@ -151,7 +152,7 @@ async fn read_credential(
         None => {
             tracing::error!(auth = %auth, "stored credential does not decode");
             audit_out("decrypt_failed", "undecodable plaintext".into()).await;
-            return integrity_error().into_response();
+            return ApiError::from(integrity_error()).into_response();
         }
     };
     let fields: Vec<&str> = opened.fields.iter().map(|(f, _)| f.as_str()).collect();

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::error::{ApiError, ApiResult};
 use super::extract::{perm, ApiQuery, Authed};
 use super::{paginate, Listed, PageQuery};
+use crate::services::audit;
 use crate::state::AppState;
 
 /// Routes.
@@ -70,9 +71,6 @@ async fn list(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> ApiResult<Response> {
-    // Refusals are appended in the background; the trail shown includes every one made
-    // before this read.
-    state.refusals.flush().await;
     let limit = q.page.limit()?;
     let before = match q.page.next.as_deref() {
         None | Some("") => None,
@@ -88,10 +86,14 @@ async fn list(
         target: nonempty(q.target),
         actor: nonempty(q.actor),
     };
-    let items = state
-        .store
-        .list_audit(caller.account_id, filter, before, with_lookahead(limit))
-        .await?;
+    let items = audit::list(
+        &state,
+        caller.account_id,
+        filter,
+        before,
+        with_lookahead(limit),
+    )
+    .await?;
     let (items, next) = paginate(items, limit, |e| e.seq.to_string());
     Ok(Listed(items.iter().map(AuditDto::from).collect(), next).into_response())
 }

@@ -17,6 +17,8 @@ use authd_core::provider::Provider;
 use authd_core::roles::RoleSet;
 use serde::Serialize;
 
+use crate::services::auths::AuthView;
+
 /// An auth (token or credential), public fields only. Borrows the record: this is built on
 /// the read path of every `GET /api/auth/{id}`, so it allocates nothing but the provider name.
 #[derive(Debug, Serialize)]
@@ -103,6 +105,11 @@ impl<'a> AuthDto<'a> {
             ttl: token.then(|| a.ttl_secs.unwrap_or(0)),
             last_accessed_at: token.then_some(Rfc3339(last_accessed)),
         }
+    }
+
+    /// Maps an auth as the auth service answers it; `aid` is the account's.
+    pub fn from_view(v: &'a AuthView, aid: i64) -> Self {
+        Self::new(&v.auth, aid, &v.provider_name, v.last_accessed_ms)
     }
 }
 

@@ -3,31 +3,24 @@
 //! `entity.read`). Fields named in the account's `schema_user_private_fields` setting are
 //! removed from reads, and refused as the lookup field, unless the caller holds `entity.pii`.
 //!
-//! Each upload is audited (`entity.upload`, in the upsert's transaction) with its stream and
-//! counts only — how many records and fields — never a key or a value.
+//! The rules (keys, private fields, the upload's audit entry) are the entity service's
+//! ([`crate::services::entities`]).
 
-use authd_core::audit::{Audit, AuditAction};
-use authd_core::roles::Permission;
-use authd_core::settings::{valid_field_name, SettingSlug};
+use authd_core::settings::valid_field_name;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{perm, ApiPath, Authed};
 use super::Success;
-use crate::audit::{By, RequestId};
-use crate::settings;
+use crate::audit::RequestId;
+use crate::services::entities;
 use crate::state::AppState;
-
-/// The only entity kind so far.
-const USER: &str = "user";
-/// Longest accepted key value.
-const MAX_KEY: usize = 512;
 
 /// Routes.
 pub fn router() -> Router<AppState> {
@@ -41,20 +34,6 @@ fn too_large() -> ApiError {
         StatusCode::PAYLOAD_TOO_LARGE,
         "Request body too large".into(),
     )
-}
-
-/// The key of one uploaded profile: a non-empty string or a number, as text.
-fn key_of(i: usize, obj: &Map<String, Value>, field: &str) -> ApiResult<String> {
-    let key = match obj.get(field) {
-        Some(Value::String(s)) if !s.is_empty() && s.chars().count() <= MAX_KEY => s.clone(),
-        Some(Value::Number(n)) => n.to_string(),
-        _ => {
-            return Err(ApiError::bad_request(format!(
-                "Record {i} needs a {field:?} field (a non-empty string of at most {MAX_KEY} characters, or a number)"
-            )))
-        }
-    };
-    Ok(key)
 }
 
 async fn collect(
@@ -101,42 +80,12 @@ async fn collect(
             ))
         }
     };
-    let field = state.config.entity_key_field.as_str();
-    let items = objects
-        .into_iter()
-        .enumerate()
-        .map(|(i, o)| Ok((key_of(i, &o, field)?, Value::Object(o))))
-        .collect::<ApiResult<Vec<_>>>()?;
-    let entry = By::caller(&state, &caller, &rid).entry(
-        AuditAction::EntityUpload,
-        &stream,
-        &upload_detail(&items),
-    );
-    state
-        .store
-        .upsert_entities(
-            caller.account_id,
-            USER,
-            &items,
-            state.clock.now_ms(),
-            Audit::Entry(entry),
-        )
-        .await?;
-    tracing::debug!(account = %caller.account_id, stream, count = items.len(), "profiles collected");
+    let up = entities::upload(&state, &caller, &rid, &stream, objects).await?;
     Ok(Success(
         StatusCode::OK,
-        json!({"stream": stream, "count": items.len(), "key_field": field}),
+        json!({"stream": stream, "count": up.count, "key_field": up.key_field}),
     )
     .into_response())
-}
-
-/// The audit detail of an upload: the entity kind and counts, never a key or a value.
-fn upload_detail(items: &[(String, Value)]) -> String {
-    let fields: usize = items
-        .iter()
-        .map(|(_, v)| v.as_object().map_or(0, Map::len))
-        .sum();
-    format!("kind {USER}; records {}; fields {fields}", items.len())
 }
 
 async fn read_user(
@@ -149,35 +98,6 @@ async fn read_user(
             "Invalid field name: use 1-128 letters, digits, '_', '-' or '.'",
         ));
     }
-    let private = settings::get(
-        &state.records,
-        caller.account_id,
-        SettingSlug::SchemaUserPrivateFields,
-    )
-    .await?
-    .value;
-    let private: Vec<&str> = private
-        .as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    let pii = caller.permissions.contains(Permission::PiiRead);
-    if !pii && private.contains(&field.as_str()) {
-        return Err(ApiError::Http(
-            StatusCode::FORBIDDEN,
-            format!("Not authorized: {field:?} is a private field and this token's roles do not grant entity.pii"),
-        ));
-    }
-    let mut profile = state
-        .store
-        .find_entity(caller.account_id, USER, &field, &value)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    if !pii {
-        if let Some(obj) = profile.as_object_mut() {
-            for f in &private {
-                obj.remove(*f);
-            }
-        }
-    }
+    let profile = entities::read_user(&state, &caller, &field, &value).await?;
     Ok(Success(StatusCode::OK, profile).into_response())
 }

@@ -9,7 +9,7 @@ use std::marker::PhantomData;
 use std::net::SocketAddr;
 
 use authd_core::ids::AuthId;
-use authd_core::roles::Permission;
+use authd_core::roles::{Permission, PermissionSet};
 use authd_core::Error;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
@@ -22,16 +22,22 @@ use crate::allowlist::client_ip;
 use crate::state::AppState;
 use crate::tokens::Principal;
 
-/// A permission a handler requires, as a type.
+/// A permission a handler requires, as a type; a pair `(A, B)` requires both.
 pub trait Need: Send + Sync + 'static {
-    /// The permission.
-    const PERMISSION: Permission;
+    /// The first required permission `held` lacks, if any.
+    fn missing(held: PermissionSet) -> Option<Permission>;
+}
+
+impl<A: Need, B: Need> Need for (A, B) {
+    fn missing(held: PermissionSet) -> Option<Permission> {
+        A::missing(held).or_else(|| B::missing(held))
+    }
 }
 
 /// Marker types for [`Authed`], one per permission.
 pub mod perm {
     use super::Need;
-    use authd_core::roles::Permission;
+    use authd_core::roles::{Permission, PermissionSet};
 
     macro_rules! needs {
         ($($name:ident),* $(,)?) => {$(
@@ -39,7 +45,9 @@ pub mod perm {
             #[derive(Debug)]
             pub struct $name;
             impl Need for $name {
-                const PERMISSION: Permission = Permission::$name;
+                fn missing(held: PermissionSet) -> Option<Permission> {
+                    (!held.contains(Permission::$name)).then_some(Permission::$name)
+                }
             }
         )*};
     }
@@ -205,18 +213,18 @@ impl<P: Need> FromRequestParts<AppState> for Authed<P> {
                 return Err(e);
             }
         };
-        if !principal.permissions.contains(P::PERMISSION) {
+        if let Some(missing) = P::missing(principal.permissions) {
             crate::audit::refused(
                 state,
                 parts,
                 Some(principal.auth_id),
                 Some(principal.account_id),
                 "forbidden",
-                P::PERMISSION.name(),
+                missing.name(),
             );
             return Err(Error::Forbidden(format!(
                 "Not authorized: this token's roles do not grant {}",
-                P::PERMISSION.name()
+                missing.name()
             ))
             .into());
         }
@@ -333,5 +341,29 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath
             .await
             .map(|axum::extract::Path(v)| ApiPath(v))
             .map_err(|e| ApiError::bad_request(format!("Invalid path: {}", e.body_text())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pair_of_permissions_needs_both_and_names_the_first_missing() {
+        type Rotate = (perm::AuthsWrite, perm::TokensCreate);
+        let set = |p: &[Permission]| PermissionSet::of(p);
+        assert_eq!(Rotate::missing(PermissionSet::ALL), None);
+        assert_eq!(
+            Rotate::missing(set(&[Permission::TokensCreate])),
+            Some(Permission::AuthsWrite)
+        );
+        assert_eq!(
+            Rotate::missing(set(&[Permission::AuthsWrite])),
+            Some(Permission::TokensCreate)
+        );
+        assert_eq!(
+            perm::AuthsRead::missing(set(&[Permission::AuthsRead])),
+            None
+        );
     }
 }

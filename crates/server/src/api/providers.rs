@@ -1,11 +1,15 @@
 //! `/api/provider`: the provider catalog — the built-in providers plus the caller's account's
 //! custom providers — and `POST /api/provider` to add a custom one (`providers.write`:
 //! data_manager and admin). A custom provider declares its auth method and config fields,
-//! which credential writes are validated against.
+//! which credential writes are validated against. The rules are the provider service's
+//! ([`crate::services::providers`]).
 
-use authd_core::audit::{Audit, AuditAction};
 use authd_core::ids::ProviderId;
-use authd_core::provider::{self, AuthMethod, ConfigField, Provider};
+use authd_core::provider::{AuthMethod, ConfigField, Provider};
+use authd_core::text::{
+    AuthDescription, Category, Description, FieldLabel, FieldName, FieldType, Name, Namespace, Slug,
+};
+use authd_core::Error;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -13,12 +17,12 @@ use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
 
-use super::credentials::resolve_provider;
 use super::dto::ProviderDto;
 use super::error::{ApiError, ApiResult};
 use super::extract::{perm, ApiJson, ApiPath, Authed};
 use super::{Listed, Success};
-use crate::audit::{self, RequestId};
+use crate::audit::RequestId;
+use crate::services::providers;
 use crate::state::AppState;
 
 /// Routes.
@@ -32,8 +36,7 @@ async fn list(
     caller: Authed<perm::ProvidersRead>,
     State(state): State<AppState>,
 ) -> ApiResult<Response> {
-    let mut all = provider::builtin_catalog();
-    all.extend(state.store.list_providers(caller.account_id).await?);
+    let all = providers::list(&state, caller.account_id).await?;
     let data = all.iter().map(ProviderDto::from).collect();
     Ok(Listed(data, None).into_response())
 }
@@ -43,9 +46,7 @@ async fn read(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Response> {
-    let p = resolve_provider(&state, caller.account_id, &id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+    let p = providers::read(&state, caller.account_id, &id).await?;
     Ok(Success(StatusCode::OK, ProviderDto::from(&p)).into_response())
 }
 
@@ -73,45 +74,23 @@ struct ProviderBody {
     config: Option<Vec<FieldBody>>,
 }
 
-fn slug_ok(s: &str) -> bool {
-    (2..=64).contains(&s.len())
-        && s.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+/// An optional text field, parsed into its type and back to the stored text (absent is
+/// empty).
+fn text<T: Into<String>>(
+    v: Option<String>,
+    parse: fn(String) -> Result<T, Error>,
+) -> ApiResult<String> {
+    Ok(parse(v.unwrap_or_default())?.into())
 }
 
-fn field_name_ok(s: &str) -> bool {
-    (1..=64).contains(&s.len())
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
-}
-
-fn short(field: &str, s: Option<String>) -> ApiResult<String> {
-    let s = s.unwrap_or_default();
-    authd_core::text::validate(field, &s, 256)?;
-    Ok(s)
-}
-
-async fn create(
-    caller: Authed<perm::ProvidersWrite>,
-    State(state): State<AppState>,
-    rid: RequestId,
-    ApiJson(body): ApiJson<ProviderBody>,
-) -> ApiResult<Response> {
-    let slug = body
-        .slug
-        .ok_or_else(|| ApiError::bad_request("slug is required"))?;
-    if !slug_ok(&slug) {
-        return Err(ApiError::bad_request(
-            "slug must be 2–64 lowercase letters, digits, '_' or '-'",
-        ));
-    }
-    if provider::builtin(&slug).is_some() {
-        return Err(authd_core::Error::Conflict(format!(
-            "A provider with slug {slug:?} already exists"
-        ))
-        .into());
-    }
-    let name = short("name", body.name)?;
+/// The body parsed into a provider (every text and field checked; a fresh id).
+fn parse(body: ProviderBody) -> ApiResult<Provider> {
+    let slug: String = Slug::parse(
+        body.slug
+            .ok_or_else(|| ApiError::bad_request("slug is required"))?,
+    )?
+    .into();
+    let name = text(body.name, Name::parse)?;
     if name.is_empty() {
         return Err(ApiError::bad_request("name is required"));
     }
@@ -122,22 +101,17 @@ async fn create(
         .ok_or_else(|| ApiError::bad_request("auth_method must be config, oauth1 or oauth2"))?;
     let mut config = Vec::new();
     for f in body.config.unwrap_or_default() {
-        if !field_name_ok(&f.name) {
-            return Err(ApiError::bad_request(
-                "config field names are 1–64 letters, digits, '_', '-' or '.'",
-            ));
-        }
-        if config.iter().any(|c: &ConfigField| c.name == f.name) {
+        let name: String = FieldName::parse(f.name)?.into();
+        if config.iter().any(|c: &ConfigField| c.name == name) {
             return Err(ApiError::bad_request(format!(
-                "config field {} is declared twice",
-                f.name
+                "config field {name} is declared twice"
             )));
         }
         config.push(ConfigField {
-            label: short("config label", f.label)?,
-            kind: short("config type", f.kind)?.chars().take(32).collect(),
+            label: text(f.label, FieldLabel::parse)?,
+            kind: text(f.kind, FieldType::parse)?.chars().take(32).collect(),
             optional: f.optional.unwrap_or(false),
-            name: f.name,
+            name,
         });
     }
     if config.len() > 64 {
@@ -149,37 +123,33 @@ async fn create(
     }
     let categories = categories
         .into_iter()
-        .map(|c| short("categories", Some(c)))
+        .map(|c| text(Some(c), Category::parse))
         .collect::<ApiResult<Vec<_>>>()?;
-    let p = Provider {
+    Ok(Provider {
         id: ProviderId::generate(),
-        namespace: match short("namespace", body.namespace)? {
+        namespace: match text(body.namespace, Namespace::parse)? {
             n if n.is_empty() => slug.clone(),
             n => n,
         },
         slug,
         name,
-        description: short("description", body.description)?,
+        description: text(body.description, Description::parse)?,
         categories,
         auth_method,
-        auth_description: short("auth_description", body.auth_description)?,
+        auth_description: text(body.auth_description, AuthDescription::parse)?,
         hidden: body.hidden.unwrap_or(false),
         no_auth: false,
         config,
-    };
-    let entry = audit::By::caller(&state, &caller, &rid).entry(
-        AuditAction::ProviderCreate,
-        &p.id.to_string(),
-        &format!("slug {}; auth_method {}", p.slug, p.auth_method.as_str()),
-    );
-    let p = state
-        .store
-        .create_provider(
-            caller.account_id,
-            p,
-            state.clock.now_ms(),
-            Audit::Entry(entry),
-        )
-        .await?;
+    })
+}
+
+async fn create(
+    caller: Authed<perm::ProvidersWrite>,
+    State(state): State<AppState>,
+    rid: RequestId,
+    ApiJson(body): ApiJson<ProviderBody>,
+) -> ApiResult<Response> {
+    let p = parse(body)?;
+    let p = providers::create(&state, &caller, &rid, p).await?;
     Ok(Success(StatusCode::CREATED, ProviderDto::from(&p)).into_response())
 }

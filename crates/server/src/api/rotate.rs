@@ -1,6 +1,7 @@
 //! `POST /api/auth/{id}/rotate`: replaces an API token with a new one (same roles, name and
 //! expiry rule), shown once, and keeps the old one valid for an optional `grace` window (a Go
-//! duration, default 0, at most 168h). Needs `auths.write` and `tokens.create`.
+//! duration, default 0, at most 168h). Needs `auths.write` and `tokens.create`, both in the
+//! handler's signature. The rules are the token service's ([`crate::tokens`]).
 
 use authd_core::clock::rfc3339;
 use authd_core::ids::AuthId;
@@ -17,6 +18,7 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{perm, ApiPath, ApiQuery, Authed};
 use super::Success;
 use crate::audit::RequestId;
+use crate::services::auths;
 use crate::state::AppState;
 
 /// Routes.
@@ -47,7 +49,7 @@ struct RotatedDto<'a> {
 }
 
 async fn rotate(
-    caller: Authed<perm::AuthsWrite>,
+    caller: Authed<(perm::AuthsWrite, perm::TokensCreate)>,
     State(state): State<AppState>,
     rid: RequestId,
     ApiPath(id): ApiPath<String>,
@@ -68,22 +70,11 @@ async fn rotate(
             .map_err(|e| ApiError::bad_request(format!("Invalid JSON body: {e}")))?
     };
     let grace = from_body.grace.or(query.grace);
-    let r = state
-        .tokens
-        .rotate(&caller, id, grace.as_deref(), rid.as_str())
-        .await?;
-    tracing::info!(
-        old = %r.old,
-        new = %r.auth.id,
-        by = %caller.auth_id,
-        old_valid_until = %rfc3339(Some(r.old_valid_until_ms)),
-        "api token rotated"
-    );
-    let auth = AuthDto::new(&r.auth, caller.account_aid, "Lytics", None);
+    let r = auths::rotate(&state, &caller, &rid, id, grace.as_deref()).await?;
     let body = RotatedDto {
         created: CreatedToken {
-            auth,
-            config: [ConfigEntry::api_key(r.token.expose())],
+            auth: AuthDto::from_view(&r.issued.view, caller.account_aid),
+            config: [ConfigEntry::api_key(r.issued.token.expose())],
         },
         rotated_from: r.old.to_string(),
         previous_valid_until: rfc3339(Some(r.old_valid_until_ms)),

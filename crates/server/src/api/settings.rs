@@ -77,20 +77,7 @@ async fn write(
     ApiJson(value): ApiJson<Value>,
 ) -> ApiResult<Response> {
     let slug = settings::slug(&slug)?;
-    let s = settings::put(
-        state.store.as_ref(),
-        &settings::Cached {
-            allowlists: &state.allowlists,
-            records: &state.records,
-        },
-        &crate::audit::By::caller(&state, &caller, &rid),
-        caller.account_id,
-        slug,
-        &value,
-        state.clock.now_ms(),
-    )
-    .await?;
-    tracing::info!(account = %caller.account_id, by = %caller.auth_id, setting = slug.slug(), "account setting changed");
+    let s = settings::put_by_caller(&state, &caller, &rid, slug, &value).await?;
     Ok(Success(StatusCode::OK, SettingDto::from(s)).into_response())
 }
 
@@ -101,17 +88,6 @@ async fn reset(
     ApiPath(slug): ApiPath<String>,
 ) -> ApiResult<Response> {
     let slug = settings::slug(&slug)?;
-    settings::reset(
-        state.store.as_ref(),
-        Some(&settings::Cached {
-            allowlists: &state.allowlists,
-            records: &state.records,
-        }),
-        &crate::audit::By::caller(&state, &caller, &rid),
-        caller.account_id,
-        slug,
-    )
-    .await?;
-    tracing::info!(account = %caller.account_id, by = %caller.auth_id, setting = slug.slug(), "account setting reset");
+    settings::reset_by_caller(&state, &caller, &rid, slug).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -3,12 +3,14 @@
 //! `Duplicate work config`; `statuscode` follows the state machine in `authd_core::work`.
 //! A work names its workflow by `workflow` (name) and/or `workflow_id` (id, or name) and
 //! answers both; the answer carries every field of Lytics' work (docs/lytics-compat.md).
-//! Deleting an auth detaches it from works and stops them (see `credentials::delete`).
+//! Deleting an auth detaches it from works and stops them (see
+//! `crate::services::auths::delete`). The rules are the work service's
+//! ([`crate::services::works`]).
 
-use authd_core::audit::{Audit, AuditAction, AuditEntry};
 use authd_core::clock::rfc3339;
 use authd_core::ids::{AuthId, WorkId};
 use authd_core::model::Page;
+use authd_core::text::{Description, Name, Runtime, Tag, WorkConfig, WorkflowIdText, WorkflowName};
 use authd_core::work::{Work, WorkStatus, WorkflowRef};
 use authd_core::Error;
 use axum::extract::State;
@@ -23,7 +25,8 @@ use serde_json::Value;
 use super::error::{ApiError, ApiResult};
 use super::extract::{perm, ApiJson, ApiPath, ApiQuery, Authed};
 use super::{paginate, Listed, PageQuery, Success};
-use crate::audit::{self, RequestId};
+use crate::audit::RequestId;
+use crate::services::works::{self, NewWork};
 use crate::state::AppState;
 
 /// Routes.
@@ -33,8 +36,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/work/{id}", get(read).delete(remove))
 }
 
-/// Largest accepted work config (canonical JSON), in bytes.
-const MAX_CONFIG: usize = 64 * 1024;
 /// Most auths per work.
 const MAX_AUTHS: usize = 32;
 
@@ -141,7 +142,8 @@ struct WorkBody {
 /// The work's workflow name and given workflow id from the body's `workflow` and
 /// `workflow_id` (which holds a workflow id or, for some clients, the workflow's name). A
 /// work named by id only takes the id as its name too: authd keeps no workflow catalog.
-fn workflow_of(name: String, id: String) -> ApiResult<(String, String)> {
+fn workflow_of(name: WorkflowName, id: WorkflowIdText) -> ApiResult<(String, String)> {
+    let (name, id): (String, String) = (name.into(), id.into());
     if id.is_empty() {
         if name.is_empty() {
             return Err(ApiError::bad_request("workflow or workflow_id is required"));
@@ -158,10 +160,9 @@ fn workflow_of(name: String, id: String) -> ApiResult<(String, String)> {
     }
 }
 
-fn short_text(field: &str, v: Option<String>) -> ApiResult<String> {
-    let s = v.unwrap_or_default();
-    authd_core::text::validate(field, &s, 256)?;
-    Ok(s)
+/// An optional text field, parsed into its type (absent is empty).
+fn text<T>(v: Option<String>, parse: fn(String) -> Result<T, Error>) -> ApiResult<T> {
+    Ok(parse(v.unwrap_or_default())?)
 }
 
 async fn list(
@@ -170,46 +171,20 @@ async fn list(
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> ApiResult<Response> {
     let limit = q.limit()?;
-    let after = q.after(WorkId::parse)?;
-    let works = state
-        .store
-        .list_works(caller.account_id, Page::lookahead(after, limit))
-        .await?;
+    let page = Page::lookahead(q.after(WorkId::parse)?, limit);
+    let works = works::list(&state, caller.account_id, page).await?;
     let (works, next) = paginate(works, limit, |w| w.id.to_string());
     let data = works.iter().map(|w| dto(w, caller.account_aid)).collect();
     Ok(Listed(data, next).into_response())
 }
 
-async fn create(
-    caller: Authed<perm::WorksWrite>,
-    State(state): State<AppState>,
-    rid: RequestId,
-    ApiJson(body): ApiJson<WorkBody>,
-) -> ApiResult<Response> {
+/// The body parsed into the service's input (every text, the config and the ids checked).
+fn parse(body: WorkBody) -> ApiResult<NewWork> {
     let (workflow, workflow_id) = workflow_of(
-        short_text("workflow", body.workflow)?,
-        short_text("workflow_id", body.workflow_id)?,
+        text(body.workflow, WorkflowName::parse)?,
+        text(body.workflow_id, WorkflowIdText::parse)?,
     )?;
-    let config = match body.config.unwrap_or(Value::Object(serde_json::Map::new())) {
-        v @ Value::Object(_) => v,
-        _ => return Err(ApiError::bad_request("config must be a JSON object")),
-    };
-    // serde_json's map is ordered by key, so this text is canonical: two configs that differ
-    // only in key order or whitespace are the same config.
-    let config = serde_json::to_string(&config)
-        .map_err(|_| ApiError::bad_request("config must be a JSON object"))?;
-    // The config is shown to every reader of the work: no credential may hide in it (secrets
-    // belong in an auth's write-only fields).
-    if authd_core::text::looks_secret(&config) {
-        return Err(ApiError::bad_request(
-            "config must not contain an API token or other secret",
-        ));
-    }
-    if config.len() > MAX_CONFIG {
-        return Err(ApiError::bad_request(format!(
-            "config must be at most {MAX_CONFIG} bytes"
-        )));
-    }
+    let config = WorkConfig::parse(body.config)?;
     let ids = body.auth_ids.unwrap_or_default();
     if ids.len() > MAX_AUTHS {
         return Err(ApiError::bad_request(format!(
@@ -228,49 +203,34 @@ async fn create(
         auth_ids.push(id);
     }
     let status = match body.statuscode.as_deref() {
-        None | Some("") => WorkStatus::Sleeping,
-        Some(s) => WorkStatus::parse(s)
-            .filter(|w| w.is_initial())
-            .ok_or_else(|| {
-                ApiError::bad_request("statuscode: a work starts sleeping, running or paused")
-            })?,
+        None | Some("") => None,
+        Some(s) => Some(WorkStatus::parse(s).ok_or_else(|| {
+            ApiError::bad_request("statuscode: a work starts sleeping, running or paused")
+        })?),
     };
-    let now = state.clock.now_ms();
-    let by = audit::By::caller(&state, &caller, &rid);
-    let entry = |w: &Work| -> Vec<AuditEntry> {
-        let detail = format!("workflow {}; {} auth(s)", w.workflow, w.auth_ids.len());
-        vec![by.entry(AuditAction::WorkCreate, &w.id.to_string(), &detail)]
-    };
-    let work = state
-        .store
-        .create_work(
-            Work {
-                id: WorkId::generate(),
-                account_id: caller.account_id,
-                user_id: caller.user_id,
-                name: short_text("name", body.name)?,
-                description: short_text("description", body.description)?,
-                workflow,
-                workflow_id,
-                config,
-                auth_ids,
-                status,
-                status_reason: String::new(),
-                state_version: 0,
-                tag: short_text("tag", body.tag)?,
-                hidden: body.hidden.unwrap_or(false),
-                verbose_logging: body.verbose_logging.unwrap_or(false),
-                runtime: short_text("runtime", body.runtime)?,
-                created_ms: now,
-                updated_ms: now,
-            },
-            Audit::Outcome(&entry),
-        )
-        .await
-        .map_err(|e| match e {
-            Error::Conflict(_) => ApiError::bad_request("Duplicate work config"),
-            other => other.into(),
-        })?;
+    Ok(NewWork {
+        name: text(body.name, Name::parse)?,
+        description: text(body.description, Description::parse)?,
+        workflow,
+        workflow_id,
+        config,
+        auth_ids,
+        status,
+        tag: text(body.tag, Tag::parse)?,
+        hidden: body.hidden.unwrap_or(false),
+        verbose_logging: body.verbose_logging.unwrap_or(false),
+        runtime: text(body.runtime, Runtime::parse)?,
+    })
+}
+
+async fn create(
+    caller: Authed<perm::WorksWrite>,
+    State(state): State<AppState>,
+    rid: RequestId,
+    ApiJson(body): ApiJson<WorkBody>,
+) -> ApiResult<Response> {
+    let new = parse(body)?;
+    let work = works::create(&state, &caller, &rid, new).await?;
     Ok(Success(StatusCode::CREATED, dto(&work, caller.account_aid)).into_response())
 }
 
@@ -280,11 +240,7 @@ async fn read(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Response> {
     let id = WorkId::parse(&id).ok_or_else(ApiError::not_found)?;
-    let w = state
-        .store
-        .get_work(caller.account_id, id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+    let w = works::read(&state, caller.account_id, id).await?;
     Ok(Success(StatusCode::OK, dto(&w, caller.account_aid)).into_response())
 }
 
@@ -295,17 +251,6 @@ async fn remove(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Response> {
     let id = WorkId::parse(&id).ok_or_else(ApiError::not_found)?;
-    let entry = audit::By::caller(&state, &caller, &rid).entry(
-        AuditAction::WorkDelete,
-        &id.to_string(),
-        "",
-    );
-    if !state
-        .store
-        .delete_work(caller.account_id, id, Audit::Entry(entry))
-        .await?
-    {
-        return Err(ApiError::not_found());
-    }
+    works::delete(&state, &caller, &rid, id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

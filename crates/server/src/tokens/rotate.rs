@@ -15,11 +15,10 @@ use authd_core::clock::rfc3339;
 use authd_core::duration::parse_go_duration;
 use authd_core::ids::AuthId;
 use authd_core::model::{Auth, AuthKind, NewToken};
-use authd_core::roles::Permission;
 use authd_core::token::ApiToken;
 use authd_core::{Error, Result};
 
-use super::{capped, require_holds, Delegation, Principal, TokenService, MAX_EXPIRY_MS};
+use super::{expiry, Delegation, Lifetime, Principal, TokenService};
 
 /// The longest grace window a rotation may ask for: 7 days.
 pub const MAX_GRACE_MS: i64 = 7 * 24 * 3_600_000;
@@ -60,7 +59,8 @@ fn grace_ms(grace: Option<&str>) -> Result<i64> {
 
 impl TokenService {
     /// Rotates the API token `id` of the caller's account. The caller needs the
-    /// tokens-create permission and must hold every role of the token (the delegation rule,
+    /// tokens-create permission (checked by the handler's extractor, as for minting) and must
+    /// hold every role of the token (the delegation rule,
     /// as for minting and revoking; a refusal is audited); the new token never outlives the
     /// old one's creator. The `token.rotate` entry commits with the rotation.
     pub async fn rotate(
@@ -70,12 +70,6 @@ impl TokenService {
         grace: Option<&str>,
         request_id: &str,
     ) -> Result<Rotated> {
-        if !caller.permissions.contains(Permission::TokensCreate) {
-            return Err(Error::Forbidden(format!(
-                "Not authorized: this token's roles do not grant {}",
-                Permission::TokensCreate.name()
-            )));
-        }
         let grace = grace_ms(grace)?;
         let old = self
             .store
@@ -85,20 +79,15 @@ impl TokenService {
         if old.kind != AuthKind::ApiToken {
             return Err(Error::invalid("Only API tokens can be rotated"));
         }
-        if let Err(e) = require_holds(caller.scopes, old.scopes, Delegation::Grant) {
-            let actor = crate::audit::actor(caller);
-            let target = id.to_string();
-            self.audit_refusal(
-                caller.account_id,
-                &actor,
-                request_id,
-                AuditAction::TokenRotate,
-                &target,
-                &e,
-            )
-            .await;
-            return Err(e);
-        }
+        let target = id.to_string();
+        self.delegate(
+            caller,
+            old.scopes,
+            Delegation::Grant,
+            (AuditAction::TokenRotate, &target),
+            request_id,
+        )
+        .await?;
         let now = self.clock.now_ms();
         if self
             .store
@@ -116,14 +105,10 @@ impl TokenService {
             ));
         }
         // Same expiry rule: a lifetime restarts from now, a fixed instant stays.
-        let own = match old.ttl_secs {
-            Some(ttl) => Some(
-                ttl.checked_mul(1_000)
-                    .and_then(|ms| now.checked_add(ms))
-                    .filter(|t| *t < MAX_EXPIRY_MS)
-                    .ok_or_else(|| Error::invalid("Token lifetime is too long to renew"))?,
-            ),
-            None => old.expires_ms,
+        let own = match (old.ttl_secs, old.expires_ms) {
+            (Some(ttl), _) => Lifetime::For(ttl.saturating_mul(1_000)),
+            (None, Some(at)) => Lifetime::Until(at),
+            (None, None) => Lifetime::Never,
         };
         // The creator's cap: the old token's creator, whose place in the tree the new one takes.
         let creator_expiry = match old.parent_id {
@@ -134,7 +119,8 @@ impl TokenService {
                 .and_then(|a| a.expires_ms),
             None => None,
         };
-        let expires_ms = capped(own, creator_expiry);
+        let expires_ms = expiry(now, own, creator_expiry)
+            .ok_or_else(|| Error::invalid("Token lifetime is too long to renew"))?;
         let old_until = now.saturating_add(grace);
         let old_valid_until_ms = old.expires_ms.map_or(old_until, |e| e.min(old_until));
         let token = ApiToken::generate(AuthId::generate());
