@@ -16,7 +16,7 @@
 //!
 //! **Outages:** every store call is bounded by the configured timeout (pool acquire, server-side
 //! `statement_timeout`, and an overall deadline), and connection-level failures map to
-//! [`Error::Unavailable`] (HTTP 503). The pool reconnects on its own when the server returns.
+//! [`Error::Unavailable`](authd_core::Error::Unavailable) (HTTP 503). The pool reconnects on its own when the server returns.
 
 mod db;
 mod group_commit;

@@ -3,8 +3,8 @@
 //! The store logic (transactions, SQL, row decoding) is written once in `authd-store-sql`;
 //! this crate owns only what is particular to SQLite: the connection settings (WAL,
 //! `synchronous=FULL`, busy timeout, foreign keys), the migrations in `migrations/`, the
-//! synchronous read pool ([`reader`]), the group-commit writer thread for issuance and last
-//! access ([`group_commit`]) and the cross-process invalidation table ([`feed`]); see
+//! synchronous read pool (`reader`), the group-commit writer thread for issuance and last
+//! access (`group_commit`) and the cross-process invalidation table (`feed`); see
 //! [`SqliteDb`].
 
 use std::str::FromStr;
