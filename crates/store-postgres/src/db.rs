@@ -106,7 +106,7 @@ impl Db for PgDb {
     async fn create_token(&self, account: AccountId, t: NewToken, now_ms: i64) -> Result<Auth> {
         match &self.group {
             Some(group) => {
-                authd_store_sql::bounded(self, group.create_token(account, t, now_ms)).await
+                authd_store_sql::bounded(self, group.create_token((account, t, now_ms))).await
             }
             None => {
                 authd_store_sql::auths::create_token_in_transaction(self, account, &t, now_ms).await

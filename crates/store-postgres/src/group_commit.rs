@@ -59,14 +59,11 @@ impl GroupCommit {
         Self { queue }
     }
 
-    /// Queues one token and waits until it is committed (or failed).
-    pub(crate) async fn create_token(
-        &self,
-        account: AccountId,
-        token: NewToken,
-        now_ms: i64,
-    ) -> Result<Auth> {
+    /// Queues one token (its account, the token, the time) and waits until it is committed
+    /// (or failed).
+    pub(crate) async fn create_token(&self, queued: (AccountId, NewToken, i64)) -> Result<Auth> {
         let (answer, rx) = oneshot::channel();
+        let (account, token, now_ms) = queued;
         let job = Job {
             account,
             token,

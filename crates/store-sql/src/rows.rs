@@ -31,42 +31,28 @@ pub trait SqlRow {
     fn boolean(&self, col: &str) -> anyhow::Result<Option<bool>>;
 }
 
-macro_rules! sqlx_row {
-    ($row:ty) => {
+macro_rules! sql_row {
+    ($row:ty, $get:ident) => {
         impl SqlRow for $row {
             fn text(&self, col: &str) -> anyhow::Result<Option<String>> {
-                Ok(self.try_get(col)?)
+                Ok(self.$get(col)?)
             }
             fn int(&self, col: &str) -> anyhow::Result<Option<i64>> {
-                Ok(self.try_get(col)?)
+                Ok(self.$get(col)?)
             }
             fn blob(&self, col: &str) -> anyhow::Result<Option<Vec<u8>>> {
-                Ok(self.try_get(col)?)
+                Ok(self.$get(col)?)
             }
             fn boolean(&self, col: &str) -> anyhow::Result<Option<bool>> {
-                Ok(self.try_get(col)?)
+                Ok(self.$get(col)?)
             }
         }
     };
 }
 
-sqlx_row!(SqliteRow);
-sqlx_row!(PgRow);
-
-impl SqlRow for rusqlite::Row<'_> {
-    fn text(&self, col: &str) -> anyhow::Result<Option<String>> {
-        Ok(self.get(col)?)
-    }
-    fn int(&self, col: &str) -> anyhow::Result<Option<i64>> {
-        Ok(self.get(col)?)
-    }
-    fn blob(&self, col: &str) -> anyhow::Result<Option<Vec<u8>>> {
-        Ok(self.get(col)?)
-    }
-    fn boolean(&self, col: &str) -> anyhow::Result<Option<bool>> {
-        Ok(self.get(col)?)
-    }
-}
+sql_row!(SqliteRow, try_get);
+sql_row!(PgRow, try_get);
+sql_row!(rusqlite::Row<'_>, get);
 
 /// A value that can be read from a column of any row.
 pub trait Column: Sized {
