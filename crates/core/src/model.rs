@@ -110,15 +110,14 @@ impl AuthKind {
     }
 }
 
-/// The public part of an auth (token or credential).
+/// The public part of an auth: what every auth has, and in [`Auth::model`] what only its kind
+/// has.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Auth {
     /// Public id (for a token: the handle inside the token text).
     pub id: AuthId,
     /// Owning account.
     pub account_id: AccountId,
-    /// Token or credential.
-    pub kind: AuthKind,
     /// The provider it is for (Lytics for tokens).
     pub provider_id: ProviderId,
     /// Name.
@@ -133,18 +132,52 @@ pub struct Auth {
     pub user_name: String,
     /// The token that created this one, for the revocation cascade.
     pub parent_id: Option<AuthId>,
-    /// Roles (tokens only).
-    pub scopes: RoleSet,
-    /// Expiry (tokens only); `None` is never.
-    pub expires_ms: Option<i64>,
-    /// The requested lifetime in seconds (tokens only); `None` is never.
-    pub ttl_secs: Option<i64>,
     /// Creation time (Unix ms).
     pub created_ms: i64,
     /// Last update (Unix ms).
     pub updated_ms: i64,
+    /// An API token (with its grant) or a stored credential.
+    pub model: AuthModel,
+}
+
+/// What an auth is, with what only that kind has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthModel {
+    /// A Lytics API token (its secret is held only as a keyed hash).
+    ApiToken(TokenGrant),
+    /// A stored third-party credential (its secrets are sealed beside it).
+    Credential,
+}
+
+/// What an API token grants, and for how long.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TokenGrant {
+    /// Roles.
+    pub scopes: RoleSet,
+    /// Expiry; `None` is never.
+    pub expires_ms: Option<i64>,
+    /// The requested lifetime in seconds; `None` is never.
+    pub ttl_secs: Option<i64>,
     /// Last time the token authenticated a request (coalesced, may lag a few seconds).
     pub last_accessed_ms: Option<i64>,
+}
+
+impl Auth {
+    /// Token or credential.
+    pub const fn kind(&self) -> AuthKind {
+        match self.model {
+            AuthModel::ApiToken(_) => AuthKind::ApiToken,
+            AuthModel::Credential => AuthKind::Credential,
+        }
+    }
+
+    /// The token's grant; `None` for a credential.
+    pub const fn token(&self) -> Option<&TokenGrant> {
+        match &self.model {
+            AuthModel::ApiToken(g) => Some(g),
+            AuthModel::Credential => None,
+        }
+    }
 }
 
 /// What the store needs to persist a new API token.

@@ -101,7 +101,7 @@ pub async fn run(
                 auth.id,
                 acct.id,
                 acct.aid,
-                auth.scopes.slugs().join(",")
+                auth.token().map(|g| g.scopes).unwrap_or_default().slugs().join(",")
             );
             crate::cli::print_token(token.expose())
         }
@@ -199,7 +199,7 @@ async fn list(store: &dyn Store, acct: &Account, json: bool) -> anyhow::Result<(
                     a,
                     acct.aid,
                     names.of(a.provider_id),
-                    a.last_accessed_ms,
+                    a.token().and_then(|g| g.last_accessed_ms),
                 )
             })
             .collect();
@@ -208,13 +208,19 @@ async fn list(store: &dyn Store, acct: &Account, json: bool) -> anyhow::Result<(
     }
     println!("id\tname\tscopes\tuser\texpires");
     for a in &all {
+        let grant = a.token();
         println!(
             "{}\t{}\t{}\t{}\t{}",
             a.id,
             a.name.escape_debug(),
-            a.scopes.slugs().join(","),
+            grant
+                .map(|g| g.scopes)
+                .unwrap_or_default()
+                .slugs()
+                .join(","),
             a.user_name.escape_debug(),
-            a.expires_ms
+            grant
+                .and_then(|g| g.expires_ms)
                 .map_or_else(|| "never".to_owned(), |e| rfc3339(Some(e)))
         );
     }

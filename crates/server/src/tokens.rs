@@ -38,7 +38,7 @@ use authd_core::credential::DeleteOutcome;
 use authd_core::duration::parse_go_duration;
 use authd_core::ids::{AccountId, AuthId, UserId};
 use authd_core::invalidation::{Invalidation, InvalidationSink};
-use authd_core::model::{Auth, AuthKind, NewToken};
+use authd_core::model::{Auth, NewToken};
 use authd_core::roles::{PermissionSet, RoleSet};
 use authd_core::store::Store;
 use authd_core::text::{Description, Label, Name};
@@ -83,6 +83,8 @@ struct CachedToken {
     record: Arc<Auth>,
     scopes: RoleSet,
     permissions: PermissionSet,
+    /// The token's expiry (also in its record's grant; kept here for the check).
+    expires_ms: Option<i64>,
     last_touch_ms: AtomicI64,
 }
 
@@ -251,7 +253,7 @@ impl TokenService {
             return Err(Error::Unauthenticated);
         }
         let now = self.clock.now_ms();
-        if entry.record.expires_ms.is_some_and(|exp| now >= exp) {
+        if entry.expires_ms.is_some_and(|exp| now >= exp) {
             return Err(Error::Expired);
         }
         let last = entry.last_touch_ms.load(Ordering::Relaxed);
@@ -272,7 +274,7 @@ impl TokenService {
             user_id: entry.record.user_id,
             scopes: entry.scopes,
             permissions: entry.permissions,
-            expires_ms: entry.record.expires_ms,
+            expires_ms: entry.expires_ms,
         })
     }
 
@@ -291,6 +293,7 @@ impl TokenService {
             account_aid: cred.account_aid,
             scopes,
             permissions: scopes.permissions(),
+            expires_ms: cred.expires_ms,
             record: Arc::new(record),
             last_touch_ms: AtomicI64::new(i64::MIN / 2),
         });
@@ -494,7 +497,7 @@ impl TokenService {
             .store
             .get_auth(account, id)
             .await?
-            .filter(|a| a.kind == AuthKind::ApiToken)
+            .and_then(|a| a.token().copied())
             .ok_or(Error::NotFound)?;
         let now = self.clock.now_ms();
         let mut root = id;
@@ -512,7 +515,8 @@ impl TokenService {
                     .store
                     .get_auth(account, r)
                     .await?
-                    .map_or(target.scopes, |a| a.scopes),
+                    .and_then(|a| a.token().map(|g| g.scopes))
+                    .unwrap_or(target.scopes),
             };
             let target = id.to_string();
             self.delegate(

@@ -15,7 +15,9 @@
 use async_trait::async_trait;
 use authd_core::ids::{AccountId, AuthId};
 use authd_core::invalidation::Invalidation;
-use authd_core::model::{Auth, AuthFilter, AuthKind, NewToken, Page, TokenVerifier};
+use authd_core::model::{
+    Auth, AuthFilter, AuthKind, AuthModel, NewToken, Page, TokenGrant, TokenVerifier,
+};
 use authd_core::store::AuthStore;
 use authd_core::Result;
 
@@ -76,7 +78,6 @@ pub fn stored_token(account: AccountId, t: &NewToken, now_ms: i64) -> Auth {
     Auth {
         id: t.id,
         account_id: account,
-        kind: AuthKind::ApiToken,
         provider_id: authd_core::provider::LYTICS_PROVIDER_ID,
         name: t.name.clone(),
         label: t.label.clone(),
@@ -84,12 +85,14 @@ pub fn stored_token(account: AccountId, t: &NewToken, now_ms: i64) -> Auth {
         user_id: t.user_id,
         user_name: t.user_name.clone(),
         parent_id: t.parent_id,
-        scopes: t.scopes,
-        expires_ms: t.expires_ms,
-        ttl_secs: t.ttl_secs,
         created_ms: now_ms,
         updated_ms: now_ms,
-        last_accessed_ms: None,
+        model: AuthModel::ApiToken(TokenGrant {
+            scopes: t.scopes,
+            expires_ms: t.expires_ms,
+            ttl_secs: t.ttl_secs,
+            last_accessed_ms: None,
+        }),
     }
 }
 

@@ -203,7 +203,7 @@ impl<D: Db> CredentialStore for SqlStore<D> {
                 let Some((auth, incarnation, generation)) = row else {
                     return Ok(None);
                 };
-                if auth.kind != AuthKind::Credential {
+                if auth.kind() != AuthKind::Credential {
                     return Ok(None);
                 }
                 let secrets = tx

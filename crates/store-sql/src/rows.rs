@@ -8,7 +8,7 @@
 use authd_core::audit::AuditEntry;
 use authd_core::credential::{DataKeyRecord, StoredSecret};
 use authd_core::ids::{AccountId, AuthId, ProviderId, UserId, WorkId};
-use authd_core::model::{Account, Auth, AuthKind, TokenVerifier, User};
+use authd_core::model::{Account, Auth, AuthKind, AuthModel, TokenGrant, TokenVerifier, User};
 use authd_core::provider::{AuthMethod, ConfigField, Provider};
 use authd_core::roles::RoleSet;
 use authd_core::settings::StoredSetting;
@@ -160,13 +160,22 @@ pub fn user_from_row(row: &(impl SqlRow + ?Sized)) -> Result<User> {
     })
 }
 
-/// Decodes an auth (`AUTH_COLS`).
+/// Decodes an auth (`AUTH_COLS`). A credential's row has no grant: its token columns are
+/// not read.
 pub fn auth_from_row(row: &(impl SqlRow + ?Sized)) -> Result<Auth> {
     let kind: String = get(row, "kind")?;
+    let model = match AuthKind::parse(&kind).ok_or_else(|| corrupt("kind"))? {
+        AuthKind::ApiToken => AuthModel::ApiToken(TokenGrant {
+            scopes: roles_col(row, "scopes")?,
+            expires_ms: get(row, "expires_ms")?,
+            ttl_secs: get(row, "ttl_secs")?,
+            last_accessed_ms: get(row, "last_accessed_ms")?,
+        }),
+        AuthKind::Credential => AuthModel::Credential,
+    };
     Ok(Auth {
         id: id_col(row, "id", AuthId::parse)?,
         account_id: id_col(row, "account_id", AccountId::parse)?,
-        kind: AuthKind::parse(&kind).ok_or_else(|| corrupt("kind"))?,
         provider_id: id_col(row, "provider_id", ProviderId::parse)?,
         name: get(row, "name")?,
         label: get(row, "label")?,
@@ -174,12 +183,9 @@ pub fn auth_from_row(row: &(impl SqlRow + ?Sized)) -> Result<Auth> {
         user_id: opt_id_col(row, "user_id", UserId::parse)?,
         user_name: get(row, "user_name")?,
         parent_id: opt_id_col(row, "parent_id", AuthId::parse)?,
-        scopes: roles_col(row, "scopes")?,
-        expires_ms: get(row, "expires_ms")?,
-        ttl_secs: get(row, "ttl_secs")?,
         created_ms: get(row, "created_ms")?,
         updated_ms: get(row, "updated_ms")?,
-        last_accessed_ms: get(row, "last_accessed_ms")?,
+        model,
     })
 }
 
@@ -340,6 +346,8 @@ pub const TOKEN_RECORD_SELECT: &str = "SELECT a.id, a.account_id, a.kind, a.prov
 /// Decodes a row of [`TOKEN_RECORD_SELECT`].
 pub fn token_record_from_row(row: &(impl SqlRow + ?Sized)) -> Result<(TokenVerifier, Auth)> {
     let auth = auth_from_row(row)?;
+    // The query selects API tokens only.
+    let grant = *auth.token().ok_or_else(|| corrupt("kind"))?;
     let hash: Vec<u8> = get(row, "token_hash")?;
     let verifier = TokenVerifier {
         id: auth.id,
@@ -347,8 +355,8 @@ pub fn token_record_from_row(row: &(impl SqlRow + ?Sized)) -> Result<(TokenVerif
         account_aid: get(row, "aid")?,
         user_id: auth.user_id,
         hash: hash.try_into().map_err(|_| corrupt("token_hash"))?,
-        scopes: auth.scopes,
-        expires_ms: auth.expires_ms,
+        scopes: grant.scopes,
+        expires_ms: grant.expires_ms,
         user_roles: user_roles_col(row, auth.user_id.is_some())?,
     };
     Ok((verifier, auth))

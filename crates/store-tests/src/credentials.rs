@@ -95,7 +95,7 @@ pub(crate) async fn credentials_round_trip_and_are_scoped(s: Arc<dyn Store>) {
         .create_credential(a, c.clone(), 5, Audit::None)
         .await
         .unwrap();
-    assert_eq!(auth.kind, AuthKind::Credential);
+    assert_eq!(auth.kind(), AuthKind::Credential);
     assert_eq!(auth.provider_id, c.provider_id);
     assert!(matches!(
         s.create_credential(b, c.clone(), 6, Audit::None).await,

@@ -157,6 +157,11 @@ pub async fn account(s: &dyn Store, name: &str) -> AccountId {
     .id
 }
 
+/// An API token's grant (the case fails if `a` is not a token).
+pub(crate) fn grant(a: &authd_core::model::Auth) -> authd_core::model::TokenGrant {
+    *a.token().expect("an API token")
+}
+
 /// A token record with the given parent.
 pub fn new_token(parent: Option<AuthId>) -> NewToken {
     NewToken {
@@ -259,10 +264,10 @@ async fn tokens_round_trip_and_are_scoped(s: Arc<dyn Store>) {
     let t = new_token(None);
     let auth = s.create_token(a, t.clone(), 7).await.unwrap();
     assert_eq!(auth.id, t.id);
-    assert_eq!(auth.kind, AuthKind::ApiToken);
-    assert_eq!(auth.scopes, t.scopes);
-    assert_eq!(auth.expires_ms, Some(99_000));
-    assert_eq!(auth.ttl_secs, Some(98));
+    assert_eq!(auth.kind(), AuthKind::ApiToken);
+    assert_eq!(grant(&auth).scopes, t.scopes);
+    assert_eq!(grant(&auth).expires_ms, Some(99_000));
+    assert_eq!(grant(&auth).ttl_secs, Some(98));
     assert_eq!(auth.created_ms, 7);
     assert_eq!(auth.provider_id, authd_core::provider::LYTICS_PROVIDER_ID);
     assert_eq!(s.get_auth(a, t.id).await.unwrap().unwrap(), auth);
@@ -400,7 +405,7 @@ async fn touches_keep_the_latest_time(s: Arc<dyn Store>) {
         .unwrap();
     s.touch_tokens(&[(t.id, 40)]).await.unwrap();
     let got = s.get_auth(a, t.id).await.unwrap().unwrap();
-    assert_eq!(got.last_accessed_ms, Some(50));
+    assert_eq!(grant(&got).last_accessed_ms, Some(50));
 }
 
 async fn bulk_token_insert(s: Arc<dyn Store>) {
@@ -569,7 +574,7 @@ async fn rotation_caps_the_old_expiry_and_is_scoped(s: Arc<dyn Store>) {
     assert_eq!(created.id, next.id);
     assert_eq!(created.created_ms, 2);
     assert_eq!(
-        s.get_auth(a, never.id).await.unwrap().unwrap().expires_ms,
+        grant(&s.get_auth(a, never.id).await.unwrap().unwrap()).expires_ms,
         Some(50)
     );
     // Rotation never extends an expiry.

@@ -12,7 +12,7 @@
 
 use authd_core::clock::{rfc3339, Rfc3339};
 use authd_core::ids::{AccountId, AuthId, ProviderId, UserId};
-use authd_core::model::{Account, Auth, AuthKind, User};
+use authd_core::model::{Account, Auth, User};
 use authd_core::provider::Provider;
 use authd_core::roles::RoleSet;
 use serde::Serialize;
@@ -82,7 +82,7 @@ fn opt_slugs<S: serde::Serializer>(r: &Option<RoleSet>, s: S) -> Result<S::Ok, S
 impl<'a> AuthDto<'a> {
     /// Maps an auth; `aid` is the account's, `last_accessed` the freshest known touch.
     pub fn new(a: &'a Auth, aid: i64, provider_name: &str, last_accessed: Option<i64>) -> Self {
-        let token = a.kind == AuthKind::ApiToken;
+        let grant = a.token();
         Self {
             id: a.id,
             aid,
@@ -90,7 +90,7 @@ impl<'a> AuthDto<'a> {
             name: &a.name,
             label: &a.label,
             description: &a.description,
-            auth_type: a.kind.as_str(),
+            auth_type: a.kind().as_str(),
             provider_id: a.provider_id,
             provider_name: provider_name.to_owned(),
             user_id: a.user_id,
@@ -100,10 +100,10 @@ impl<'a> AuthDto<'a> {
             created_ms: a.created_ms,
             updated_ms: a.updated_ms,
             modified_ms: a.updated_ms,
-            scopes: token.then_some(a.scopes),
-            expires: token.then_some(Rfc3339(a.expires_ms)),
-            ttl: token.then(|| a.ttl_secs.unwrap_or(0)),
-            last_accessed_at: token.then_some(Rfc3339(last_accessed)),
+            scopes: grant.map(|g| g.scopes),
+            expires: grant.map(|g| Rfc3339(g.expires_ms)),
+            ttl: grant.map(|g| g.ttl_secs.unwrap_or(0)),
+            last_accessed_at: grant.map(|_| Rfc3339(last_accessed)),
         }
     }
 

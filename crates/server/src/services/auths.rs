@@ -36,10 +36,9 @@ pub struct AuthView {
 
 impl AuthView {
     fn new(state: &AppState, auth: Arc<Auth>, names: &providers::Names) -> Self {
-        let last_accessed_ms = match auth.kind {
-            AuthKind::ApiToken => state.tokens.last_accessed(auth.id, auth.last_accessed_ms),
-            AuthKind::Credential => None,
-        };
+        let last_accessed_ms = auth
+            .token()
+            .and_then(|g| state.tokens.last_accessed(auth.id, g.last_accessed_ms));
         Self {
             provider_name: names.of(auth.provider_id).to_owned(),
             auth,
@@ -116,7 +115,7 @@ pub async fn read(
                 .ok_or(Error::NotFound)?,
         ),
     };
-    if auth.kind == AuthKind::Credential {
+    if auth.kind() == AuthKind::Credential {
         credentials::verify_for_read(state, caller, rid, id).await?;
     }
     AuthView::of(state, auth).await
@@ -138,7 +137,7 @@ pub async fn delete(
         .store
         .get_auth(caller.account_id, id)
         .await?
-        .map(|a| a.kind)
+        .map(|a| a.kind())
         .ok_or(Error::NotFound)?;
     let action = match kind {
         AuthKind::ApiToken => AuditAction::TokenRevoke,
@@ -198,7 +197,8 @@ pub async fn create_token(
     req: TokenRequest,
 ) -> Result<Issued> {
     let (auth, token) = state.tokens.mint(caller, req, rid.as_str()).await?;
-    tracing::info!(auth = %auth.id, scopes = ?auth.scopes.slugs(), "api token created");
+    let scopes = auth.token().map(|g| g.scopes.slugs());
+    tracing::info!(auth = %auth.id, ?scopes, "api token created");
     let view = AuthView::of(state, Arc::new(auth)).await?;
     Ok(Issued { view, token })
 }

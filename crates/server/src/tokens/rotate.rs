@@ -14,7 +14,7 @@ use authd_core::audit::{AuditAction, AuditEntry};
 use authd_core::clock::rfc3339;
 use authd_core::duration::parse_go_duration;
 use authd_core::ids::AuthId;
-use authd_core::model::{Auth, AuthKind, NewToken};
+use authd_core::model::{Auth, NewToken};
 use authd_core::token::ApiToken;
 use authd_core::{Error, Result};
 
@@ -76,13 +76,13 @@ impl TokenService {
             .get_auth(caller.account_id, id)
             .await?
             .ok_or(Error::NotFound)?;
-        if old.kind != AuthKind::ApiToken {
+        let Some(grant) = old.token().copied() else {
             return Err(Error::invalid("Only API tokens can be rotated"));
-        }
+        };
         let target = id.to_string();
         self.delegate(
             caller,
-            old.scopes,
+            grant.scopes,
             Delegation::Grant,
             (AuditAction::TokenRotate, &target),
             request_id,
@@ -99,13 +99,13 @@ impl TokenService {
                 "Token was already rotated; rotate its replacement instead",
             ));
         }
-        if old.expires_ms.is_some_and(|e| now >= e) {
+        if grant.expires_ms.is_some_and(|e| now >= e) {
             return Err(Error::invalid(
                 "Token has already expired; create a new one instead",
             ));
         }
         // Same expiry rule: a lifetime restarts from now, a fixed instant stays.
-        let own = match (old.ttl_secs, old.expires_ms) {
+        let own = match (grant.ttl_secs, grant.expires_ms) {
             (Some(ttl), _) => Lifetime::For(ttl.saturating_mul(1_000)),
             (None, Some(at)) => Lifetime::Until(at),
             (None, None) => Lifetime::Never,
@@ -116,13 +116,13 @@ impl TokenService {
                 .store
                 .get_auth(caller.account_id, p)
                 .await?
-                .and_then(|a| a.expires_ms),
+                .and_then(|a| a.token().and_then(|g| g.expires_ms)),
             None => None,
         };
         let expires_ms = expiry(now, own, creator_expiry)
             .ok_or_else(|| Error::invalid("Token lifetime is too long to renew"))?;
         let old_until = now.saturating_add(grace);
-        let old_valid_until_ms = old.expires_ms.map_or(old_until, |e| e.min(old_until));
+        let old_valid_until_ms = grant.expires_ms.map_or(old_until, |e| e.min(old_until));
         let token = ApiToken::generate(AuthId::generate());
         // Written in the rotation's transaction.
         let audit = crate::audit::redacted(AuditEntry {
@@ -150,9 +150,9 @@ impl TokenService {
             user_name: old.user_name.clone(),
             // Stays in the same revocation tree as the token it replaces.
             parent_id: old.parent_id,
-            scopes: old.scopes,
+            scopes: grant.scopes,
             expires_ms,
-            ttl_secs: old.ttl_secs,
+            ttl_secs: grant.ttl_secs,
             audit: Some(audit),
         };
         let auth = self

@@ -287,7 +287,7 @@ async fn current_for_update(
 ) -> Result<(CredentialRecord, Option<Vec<(String, SecretBytes)>>)> {
     let Some(rec) = state.store.get_credential(caller.account_id, id).await? else {
         return match state.store.get_auth(caller.account_id, id).await? {
-            Some(a) if a.kind == AuthKind::ApiToken => Err(Error::invalid(
+            Some(a) if a.kind() == AuthKind::ApiToken => Err(Error::invalid(
                 "API tokens cannot be updated; create a new token instead",
             )),
             _ => Err(Error::NotFound),
