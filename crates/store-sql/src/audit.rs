@@ -4,10 +4,13 @@
 use async_trait::async_trait;
 use authd_core::audit::{Audit, AuditEntry, AuditFilter};
 use authd_core::ids::AccountId;
+use authd_core::invalidation::Invalidation;
 use authd_core::store::AuditStore;
 use authd_core::Result;
 
-use crate::{args, audit_from_row, bounded, get, limit, Arg, Db, Exec, SqlStore};
+use crate::{
+    args, audit_from_row, bounded, get, limit, transaction, Arg, Db, Exec, Mode, SqlStore,
+};
 
 #[async_trait]
 impl<D: Db> AuditStore for SqlStore<D> {
@@ -83,4 +86,28 @@ pub(crate) async fn insert_audits<E: Exec, T>(
         insert_audit(tx, &e).await?;
     }
     Ok(())
+}
+
+/// Runs `sql`, a change of at most one row, in a write transaction and commits the mutation's
+/// audit entries with it (and `publish`, if given); `false` — nothing announced, nothing
+/// audited — when it changed no row. The shape of every delete or revoke by key.
+pub(crate) async fn change_one<D: Db>(
+    db: &D,
+    (sql, args): (&str, &[Arg<'_>]),
+    publish: Option<Invalidation>,
+    audit: &Audit<'_, ()>,
+) -> Result<bool> {
+    bounded(db, async {
+        transaction!(db, Mode::Write, |tx| {
+            if tx.execute(sql, args).await? != 1 {
+                return Ok(false);
+            }
+            if let Some(msg) = &publish {
+                db.publish(tx, msg.clone()).await?;
+            }
+            insert_audits(tx, audit, &()).await?;
+            Ok(true)
+        })
+    })
+    .await
 }

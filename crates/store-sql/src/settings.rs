@@ -11,7 +11,7 @@ use authd_core::store::SettingsStore;
 use authd_core::{Error, Result};
 use serde_json::Value;
 
-use crate::audit::insert_audits;
+use crate::audit::{change_one, insert_audits};
 use crate::{args, bounded, setting_from_row, transaction, Db, Exec, Mode, SqlStore};
 
 /// A JSON value as the text the store keeps (settings and entity bodies).
@@ -85,26 +85,16 @@ impl<D: Db> SettingsStore for SqlStore<D> {
         slug: &str,
         audit: Audit<'_, ()>,
     ) -> Result<bool> {
-        bounded(&self.db, async {
-            transaction!(&self.db, Mode::Write, |tx| {
-                let n = tx
-                    .execute(
-                        "DELETE FROM account_settings WHERE account_id = $1 AND slug = $2",
-                        args![account, slug],
-                    )
-                    .await?;
-                if n == 0 {
-                    // Nothing was set: nothing to announce or audit (the empty transaction
-                    // commits).
-                    return Ok(false);
-                }
-                self.db
-                    .publish(tx, Invalidation::Accounts(vec![account]))
-                    .await?;
-                insert_audits(tx, &audit, &()).await?;
-                Ok(true)
-            })
-        })
+        // Nothing set: nothing to announce or audit.
+        change_one(
+            &self.db,
+            (
+                "DELETE FROM account_settings WHERE account_id = $1 AND slug = $2",
+                args![account, slug],
+            ),
+            Some(Invalidation::Accounts(vec![account])),
+            &audit,
+        )
         .await
     }
 }

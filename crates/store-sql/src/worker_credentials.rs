@@ -9,7 +9,7 @@ use authd_core::store::WorkerCredentialStore;
 use authd_core::worker_credential::{NewWorkerCredential, WorkerCredential};
 use authd_core::{Error, Result};
 
-use crate::audit::insert_audits;
+use crate::audit::{change_one, insert_audits};
 use crate::{
     args, bounded, transaction, worker_accounts_text, worker_credential_from_row, Db, Exec, Mode,
     SqlStore, WORKER_CREDENTIAL_COLS,
@@ -78,22 +78,16 @@ impl<D: Db> WorkerCredentialStore for SqlStore<D> {
         now_ms: i64,
         audit: Audit<'_, ()>,
     ) -> Result<bool> {
-        bounded(&self.db, async {
-            transaction!(&self.db, Mode::Write, |tx| {
-                let n = tx
-                    .execute(
-                        "UPDATE worker_credentials SET revoked_ms = $1 \
-                         WHERE id = $2 AND revoked_ms IS NULL",
-                        args![now_ms, id],
-                    )
-                    .await?;
-                if n != 1 {
-                    return Ok(false);
-                }
-                insert_audits(tx, &audit, &()).await?;
-                Ok(true)
-            })
-        })
+        change_one(
+            &self.db,
+            (
+                "UPDATE worker_credentials SET revoked_ms = $1 \
+                 WHERE id = $2 AND revoked_ms IS NULL",
+                args![now_ms, id],
+            ),
+            None,
+            &audit,
+        )
         .await
     }
 }

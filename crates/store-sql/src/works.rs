@@ -20,7 +20,7 @@ use authd_core::store::WorkStore;
 use authd_core::work::Work;
 use authd_core::{Error, Result};
 
-use crate::audit::insert_audits;
+use crate::audit::{change_one, insert_audits};
 use crate::{
     args, bounded, corrupt, limit, transaction, work_from_row, Db, Dialect, Exec, Mode, SqlStore,
 };
@@ -173,21 +173,15 @@ impl<D: Db> WorkStore for SqlStore<D> {
         id: WorkId,
         audit: Audit<'_, ()>,
     ) -> Result<bool> {
-        bounded(&self.db, async {
-            transaction!(&self.db, Mode::Write, |tx| {
-                let n = tx
-                    .execute(
-                        "DELETE FROM works WHERE account_id = $1 AND id = $2",
-                        args![account, id],
-                    )
-                    .await?;
-                if n == 0 {
-                    return Ok(false);
-                }
-                insert_audits(tx, &audit, &()).await?;
-                Ok(true)
-            })
-        })
+        change_one(
+            &self.db,
+            (
+                "DELETE FROM works WHERE account_id = $1 AND id = $2",
+                args![account, id],
+            ),
+            None,
+            &audit,
+        )
         .await
     }
 }
