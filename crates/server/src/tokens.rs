@@ -83,8 +83,6 @@ struct CachedToken {
     record: Arc<Auth>,
     scopes: RoleSet,
     permissions: PermissionSet,
-    /// The token's expiry (also in its record's grant; kept here for the check).
-    expires_ms: Option<i64>,
     last_touch_ms: AtomicI64,
 }
 
@@ -253,7 +251,8 @@ impl TokenService {
             return Err(Error::Unauthenticated);
         }
         let now = self.clock.now_ms();
-        if entry.expires_ms.is_some_and(|exp| now >= exp) {
+        let expires_ms = entry.record.token().and_then(|g| g.expires_ms);
+        if expires_ms.is_some_and(|exp| now >= exp) {
             return Err(Error::Expired);
         }
         let last = entry.last_touch_ms.load(Ordering::Relaxed);
@@ -274,7 +273,7 @@ impl TokenService {
             user_id: entry.record.user_id,
             scopes: entry.scopes,
             permissions: entry.permissions,
-            expires_ms: entry.expires_ms,
+            expires_ms,
         })
     }
 
@@ -293,7 +292,6 @@ impl TokenService {
             account_aid: cred.account_aid,
             scopes,
             permissions: scopes.permissions(),
-            expires_ms: cred.expires_ms,
             record: Arc::new(record),
             last_touch_ms: AtomicI64::new(i64::MIN / 2),
         });

@@ -33,40 +33,25 @@ impl<D: Db> AccountStore for SqlStore<D> {
     }
 
     async fn get_account(&self, id: AccountId) -> Result<Option<Account>> {
-        bounded(&self.db, async {
-            self.db
-                .read()
-                .optional("SELECT * FROM accounts WHERE id = $1", args![id], |r| {
-                    account_from_row(r)
-                })
-                .await
+        self.read_optional("SELECT * FROM accounts WHERE id = $1", args![id], |r| {
+            account_from_row(r)
         })
         .await
     }
 
     async fn get_account_by_aid(&self, aid: i64) -> Result<Option<Account>> {
-        bounded(&self.db, async {
-            self.db
-                .read()
-                .optional("SELECT * FROM accounts WHERE aid = $1", args![aid], |r| {
-                    account_from_row(r)
-                })
-                .await
+        self.read_optional("SELECT * FROM accounts WHERE aid = $1", args![aid], |r| {
+            account_from_row(r)
         })
         .await
     }
 
     async fn count_accounts(&self) -> Result<u64> {
-        bounded(&self.db, async {
-            let n: i64 = self
-                .db
-                .read()
-                .one("SELECT COUNT(*) AS n FROM accounts", args![], |r| {
-                    get(r, "n")
-                })
-                .await?;
-            u64::try_from(n).map_err(|_| corrupt("count"))
-        })
-        .await
+        let n: i64 = self
+            .read_one("SELECT COUNT(*) AS n FROM accounts", args![], |r| {
+                get(r, "n")
+            })
+            .await?;
+        u64::try_from(n).map_err(|_| corrupt("count"))
     }
 }

@@ -26,27 +26,22 @@ impl<D: Db> AuditStore for SqlStore<D> {
         before: Option<i64>,
         lim: u32,
     ) -> Result<Vec<AuditEntry>> {
-        bounded(&self.db, async {
-            self.db
-                .read()
-                .all(
-                    "SELECT seq, at_ms, account_id, actor, action, target, outcome, request_id, \
+        self.read_all(
+            "SELECT seq, at_ms, account_id, actor, action, target, outcome, request_id, \
                      detail FROM audit WHERE account_id = $1 AND seq < $2 \
                      AND (CAST($3 AS TEXT) IS NULL OR action = $3) \
                      AND (CAST($4 AS TEXT) IS NULL OR target = $4) \
                      AND (CAST($5 AS TEXT) IS NULL OR actor = $5) ORDER BY seq DESC LIMIT $6",
-                    args![
-                        account,
-                        before.unwrap_or(i64::MAX),
-                        &f.action,
-                        &f.target,
-                        &f.actor,
-                        limit(lim)
-                    ],
-                    |r| audit_from_row(r),
-                )
-                .await
-        })
+            args![
+                account,
+                before.unwrap_or(i64::MAX),
+                &f.action,
+                &f.target,
+                &f.actor,
+                limit(lim)
+            ],
+            |r| audit_from_row(r),
+        )
         .await
     }
 }

@@ -157,13 +157,8 @@ impl<D: Db> AuthStore for SqlStore<D> {
 
     async fn get_auth(&self, account: AccountId, id: AuthId) -> Result<Option<Auth>> {
         let sql = format!("SELECT {AUTH_COLS} FROM auths WHERE account_id = $1 AND id = $2");
-        bounded(&self.db, async {
-            self.db
-                .read()
-                .optional(&sql, args![account, id], |r| auth_from_row(r))
-                .await
-        })
-        .await
+        self.read_optional(&sql, args![account, id], |r| auth_from_row(r))
+            .await
     }
 
     async fn list_auths(
@@ -178,22 +173,17 @@ impl<D: Db> AuthStore for SqlStore<D> {
              AND (CAST($4 AS TEXT) IS NULL OR provider_id = $4) ORDER BY id LIMIT $5"
         );
         let after = page.after.map(|a| a.to_string()).unwrap_or_default();
-        bounded(&self.db, async {
-            self.db
-                .read()
-                .all(
-                    &sql,
-                    args![
-                        account,
-                        &after,
-                        filter.kind.map(AuthKind::as_str),
-                        filter.provider_id,
-                        limit(page.limit)
-                    ],
-                    |r| auth_from_row(r),
-                )
-                .await
-        })
+        self.read_all(
+            &sql,
+            args![
+                account,
+                &after,
+                filter.kind.map(AuthKind::as_str),
+                filter.provider_id,
+                limit(page.limit)
+            ],
+            |r| auth_from_row(r),
+        )
         .await
     }
 
@@ -225,14 +215,11 @@ impl<D: Db> AuthStore for SqlStore<D> {
 
     async fn token_record(&self, id: AuthId) -> Result<Option<(TokenVerifier, Auth)>> {
         // One round trip on a cache miss: the verifier and the public record together.
-        let sql = format!("{TOKEN_RECORD_SELECT}$1");
-        bounded(&self.db, async {
-            self.db
-                .read()
-                .optional(&sql, args![id], |r| token_record_from_row(r))
-                .await
-        })
-        .await
+        static SQL: std::sync::LazyLock<String> =
+            std::sync::LazyLock::new(|| format!("{TOKEN_RECORD_SELECT}$1"));
+        let sql = SQL.as_str();
+        self.read_optional(sql, args![id], |r| token_record_from_row(r))
+            .await
     }
 
     async fn touch_tokens(&self, touches: &[(AuthId, i64)]) -> Result<()> {

@@ -27,7 +27,9 @@ use authd_core::{Error, Result};
 use crate::rows::SqlRow;
 
 /// One value bound to a statement. Nulls are typed: PostgreSQL needs to know a NULL's type.
-#[derive(Clone, Debug)]
+/// Its `Debug` shows no text or bytes (an argument may be a keyed hash or sealed material),
+/// only what kind of value it is.
+#[derive(Clone)]
 pub enum Arg<'a> {
     /// TEXT.
     Text(Option<Cow<'a, str>>),
@@ -40,6 +42,18 @@ pub enum Arg<'a> {
     /// A list of texts, for [`Dialect::in_list`]: an array on PostgreSQL, a JSON array on
     /// SQLite.
     TextList(Vec<String>),
+}
+
+impl std::fmt::Debug for Arg<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Arg::Text(v) => write!(f, "Text({})", v.as_ref().map_or(0, |t| t.len())),
+            Arg::Int(_) => f.write_str("Int"),
+            Arg::Blob(v) => write!(f, "Blob({})", v.as_ref().map_or(0, |b| b.len())),
+            Arg::Bool(_) => f.write_str("Bool"),
+            Arg::TextList(v) => write!(f, "TextList({})", v.len()),
+        }
+    }
 }
 
 impl<'a> From<&'a str> for Arg<'a> {

@@ -36,28 +36,18 @@ fn key_count(r: &(impl SqlRow + ?Sized), col: &str, what: &str) -> Result<(Strin
 #[async_trait]
 impl<D: Db> KeyStore for SqlStore<D> {
     async fn list_data_keys(&self) -> Result<Vec<DataKeyRecord>> {
-        bounded(&self.db, async {
-            self.db
-                .read()
-                .all(
-                    "SELECT id, created_ms, wrapped, current FROM data_keys \
+        self.read_all(
+            "SELECT id, created_ms, wrapped, current FROM data_keys \
                      ORDER BY created_ms, id",
-                    args![],
-                    |r| data_key_from_row(r),
-                )
-                .await
-        })
+            args![],
+            |r| data_key_from_row(r),
+        )
         .await
     }
 
     async fn current_data_key_id(&self) -> Result<Option<String>> {
-        bounded(&self.db, async {
-            self.db
-                .read()
-                .optional("SELECT id FROM data_keys WHERE current", args![], |r| {
-                    get(r, "id")
-                })
-                .await
+        self.read_optional("SELECT id FROM data_keys WHERE current", args![], |r| {
+            get(r, "id")
         })
         .await
     }
@@ -109,18 +99,13 @@ impl<D: Db> KeyStore for SqlStore<D> {
     }
 
     async fn secret_counts_by_key(&self) -> Result<Vec<(String, u64)>> {
-        bounded(&self.db, async {
-            self.db
-                .read()
-                .all(
-                    "SELECT k.id AS id, COUNT(s.key_id) AS n FROM data_keys k \
+        self.read_all(
+            "SELECT k.id AS id, COUNT(s.key_id) AS n FROM data_keys k \
                      LEFT JOIN auth_secrets s ON s.key_id = k.id GROUP BY k.id \
                      ORDER BY MIN(k.created_ms), k.id",
-                    args![],
-                    |r| key_count(r, "n", "count"),
-                )
-                .await
-        })
+            args![],
+            |r| key_count(r, "n", "count"),
+        )
         .await
     }
 
@@ -131,25 +116,20 @@ impl<D: Db> KeyStore for SqlStore<D> {
         lim: u32,
     ) -> Result<Vec<SecretLocation>> {
         let (a, f) = after.map(|(a, f)| (a.to_string(), f)).unwrap_or_default();
-        bounded(&self.db, async {
-            self.db
-                .read()
-                .all(
-                    "SELECT account_id, auth_id, field, key_id, nonce, ciphertext \
+        self.read_all(
+            "SELECT account_id, auth_id, field, key_id, nonce, ciphertext \
                      FROM auth_secrets \
                      WHERE key_id <> $1 AND (auth_id > $2 OR (auth_id = $2 AND field > $3)) \
                      ORDER BY auth_id, field LIMIT $4",
-                    args![key_id, &a, &f, limit(lim)],
-                    |r| {
-                        Ok(SecretLocation {
-                            account_id: id_col(r, "account_id", AccountId::parse)?,
-                            auth_id: id_col(r, "auth_id", AuthId::parse)?,
-                            secret: secret_from_row(r)?,
-                        })
-                    },
-                )
-                .await
-        })
+            args![key_id, &a, &f, limit(lim)],
+            |r| {
+                Ok(SecretLocation {
+                    account_id: id_col(r, "account_id", AccountId::parse)?,
+                    auth_id: id_col(r, "auth_id", AuthId::parse)?,
+                    secret: secret_from_row(r)?,
+                })
+            },
+        )
         .await
     }
 
@@ -182,16 +162,11 @@ impl<D: Db> KeyStore for SqlStore<D> {
     }
 
     async fn seal_counts_by_key(&self) -> Result<Vec<(String, u64)>> {
-        bounded(&self.db, async {
-            self.db
-                .read()
-                .all(
-                    "SELECT id, seals FROM data_keys ORDER BY created_ms, id",
-                    args![],
-                    |r| key_count(r, "seals", "seals"),
-                )
-                .await
-        })
+        self.read_all(
+            "SELECT id, seals FROM data_keys ORDER BY created_ms, id",
+            args![],
+            |r| key_count(r, "seals", "seals"),
+        )
         .await
     }
 

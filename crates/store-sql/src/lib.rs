@@ -30,6 +30,8 @@ pub use db::{bounded, sqlite_placeholders, Arg, Db, Dialect, Exec, Mode};
 pub use rows::*;
 pub use sqlx_exec::{pg_err, sqlite_err, Sqlx};
 
+use authd_core::Result;
+
 #[doc(hidden)]
 pub type __Result<T> = authd_core::Result<T>;
 
@@ -57,6 +59,45 @@ impl<D> std::ops::Deref for SqlStore<D> {
 
     fn deref(&self) -> &D {
         &self.db
+    }
+}
+
+impl<D: Db> SqlStore<D> {
+    /// Every row of a read outside a transaction, under the backend's deadline.
+    pub(crate) async fn read_all<T, F>(
+        &self,
+        sql: &str,
+        args: &[Arg<'_>],
+        decode: F,
+    ) -> Result<Vec<T>>
+    where
+        T: Send,
+        F: Fn(&dyn SqlRow) -> Result<T> + Send + Sync,
+    {
+        bounded(&self.db, self.db.read().all(sql, args, decode)).await
+    }
+
+    /// The first row of a read outside a transaction, if any, under the backend's deadline.
+    pub(crate) async fn read_optional<T, F>(
+        &self,
+        sql: &str,
+        args: &[Arg<'_>],
+        decode: F,
+    ) -> Result<Option<T>>
+    where
+        T: Send,
+        F: Fn(&dyn SqlRow) -> Result<T> + Send + Sync,
+    {
+        bounded(&self.db, self.db.read().optional(sql, args, decode)).await
+    }
+
+    /// The first row of a read outside a transaction, which must exist.
+    pub(crate) async fn read_one<T, F>(&self, sql: &str, args: &[Arg<'_>], decode: F) -> Result<T>
+    where
+        T: Send,
+        F: Fn(&dyn SqlRow) -> Result<T> + Send + Sync,
+    {
+        bounded(&self.db, self.db.read().one(sql, args, decode)).await
     }
 }
 

@@ -19,13 +19,8 @@ const SELECT_TOKEN_HASH_KEY: &str = "SELECT wrapped FROM token_hash_key WHERE id
 #[async_trait]
 impl<D: Db> MasterKeyStore for SqlStore<D> {
     async fn token_hash_key(&self) -> Result<Option<Vec<u8>>> {
-        bounded(&self.db, async {
-            self.db
-                .read()
-                .optional(SELECT_TOKEN_HASH_KEY, args![], |r| get(r, "wrapped"))
-                .await
-        })
-        .await
+        self.read_optional(SELECT_TOKEN_HASH_KEY, args![], |r| get(r, "wrapped"))
+            .await
     }
 
     async fn init_token_hash_key(&self, wrapped: Vec<u8>) -> Result<Vec<u8>> {

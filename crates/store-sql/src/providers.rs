@@ -78,13 +78,8 @@ impl<D: Db> ProviderStore for SqlStore<D> {
     async fn list_providers(&self, account: AccountId) -> Result<Vec<Provider>> {
         let sql =
             format!("SELECT {PROVIDER_COLS} FROM providers WHERE account_id = $1 ORDER BY slug");
-        bounded(&self.db, async {
-            self.db
-                .read()
-                .all(&sql, args![account], |r| provider_from_row(r))
-                .await
-        })
-        .await
+        self.read_all(&sql, args![account], |r| provider_from_row(r))
+            .await
     }
 
     async fn get_provider(&self, account: AccountId, key: &str) -> Result<Option<Provider>> {
@@ -92,12 +87,7 @@ impl<D: Db> ProviderStore for SqlStore<D> {
             "SELECT {PROVIDER_COLS} FROM providers WHERE account_id = $1 \
              AND (id = $2 OR slug = $2)"
         );
-        bounded(&self.db, async {
-            self.db
-                .read()
-                .optional(&sql, args![account, key], |r| provider_from_row(r))
-                .await
-        })
-        .await
+        self.read_optional(&sql, args![account, key], |r| provider_from_row(r))
+            .await
     }
 }

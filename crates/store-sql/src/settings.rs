@@ -22,32 +22,22 @@ pub(crate) fn to_json(v: &Value) -> Result<String> {
 #[async_trait]
 impl<D: Db> SettingsStore for SqlStore<D> {
     async fn list_settings(&self, account: AccountId) -> Result<Vec<StoredSetting>> {
-        bounded(&self.db, async {
-            self.db
-                .read()
-                .all(
-                    "SELECT slug, value, updated_ms FROM account_settings WHERE account_id = $1 \
+        self.read_all(
+            "SELECT slug, value, updated_ms FROM account_settings WHERE account_id = $1 \
                      ORDER BY slug",
-                    args![account],
-                    |r| setting_from_row(r),
-                )
-                .await
-        })
+            args![account],
+            |r| setting_from_row(r),
+        )
         .await
     }
 
     async fn get_setting(&self, account: AccountId, slug: &str) -> Result<Option<StoredSetting>> {
-        bounded(&self.db, async {
-            self.db
-                .read()
-                .optional(
-                    "SELECT slug, value, updated_ms FROM account_settings \
+        self.read_optional(
+            "SELECT slug, value, updated_ms FROM account_settings \
                      WHERE account_id = $1 AND slug = $2",
-                    args![account, slug],
-                    |r| setting_from_row(r),
-                )
-                .await
-        })
+            args![account, slug],
+            |r| setting_from_row(r),
+        )
         .await
     }
 

@@ -63,31 +63,21 @@ impl<D: Db> UserStore for SqlStore<D> {
     }
 
     async fn get_user(&self, account: AccountId, id: UserId) -> Result<Option<User>> {
-        bounded(&self.db, async {
-            self.db
-                .read()
-                .optional(
-                    "SELECT * FROM users WHERE account_id = $1 AND id = $2",
-                    args![account, id],
-                    |r| user_from_row(r),
-                )
-                .await
-        })
+        self.read_optional(
+            "SELECT * FROM users WHERE account_id = $1 AND id = $2",
+            args![account, id],
+            |r| user_from_row(r),
+        )
         .await
     }
 
     async fn list_users(&self, account: AccountId, page: Page<UserId>) -> Result<Vec<User>> {
         let after = page.after.map(|a| a.to_string()).unwrap_or_default();
-        bounded(&self.db, async {
-            self.db
-                .read()
-                .all(
-                    "SELECT * FROM users WHERE account_id = $1 AND id > $2 ORDER BY id LIMIT $3",
-                    args![account, &after, limit(page.limit)],
-                    |r| user_from_row(r),
-                )
-                .await
-        })
+        self.read_all(
+            "SELECT * FROM users WHERE account_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+            args![account, &after, limit(page.limit)],
+            |r| user_from_row(r),
+        )
         .await
     }
 

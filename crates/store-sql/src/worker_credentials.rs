@@ -50,26 +50,16 @@ impl<D: Db> WorkerCredentialStore for SqlStore<D> {
             "SELECT {WORKER_CREDENTIAL_COLS} FROM worker_credentials \
              WHERE hash = $1 AND revoked_ms IS NULL"
         );
-        bounded(&self.db, async {
-            self.db
-                .read()
-                .optional(&sql, args![&hash[..]], |r| worker_credential_from_row(r))
-                .await
-        })
-        .await
+        self.read_optional(&sql, args![&hash[..]], |r| worker_credential_from_row(r))
+            .await
     }
 
     async fn list_worker_credentials(&self) -> Result<Vec<WorkerCredential>> {
         let sql = format!(
             "SELECT {WORKER_CREDENTIAL_COLS} FROM worker_credentials ORDER BY created_ms, id"
         );
-        bounded(&self.db, async {
-            self.db
-                .read()
-                .all(&sql, args![], |r| worker_credential_from_row(r))
-                .await
-        })
-        .await
+        self.read_all(&sql, args![], |r| worker_credential_from_row(r))
+            .await
     }
 
     async fn revoke_worker_credential(

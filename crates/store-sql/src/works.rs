@@ -136,13 +136,8 @@ impl<D: Db> WorkStore for SqlStore<D> {
             "{} WHERE w.account_id = $1 AND w.id = $2",
             work_select(D::DIALECT)
         );
-        bounded(&self.db, async {
-            self.db
-                .read()
-                .optional(&sql, args![account, id], |r| work_from_row(r))
-                .await
-        })
-        .await
+        self.read_optional(&sql, args![account, id], |r| work_from_row(r))
+            .await
     }
 
     async fn list_works(&self, account: AccountId, page: Page<WorkId>) -> Result<Vec<Work>> {
@@ -150,20 +145,15 @@ impl<D: Db> WorkStore for SqlStore<D> {
             "{} WHERE w.account_id = $1 AND w.id > $2 ORDER BY w.id LIMIT $3",
             work_select(D::DIALECT)
         );
-        bounded(&self.db, async {
-            self.db
-                .read()
-                .all(
-                    &sql,
-                    args![
-                        account,
-                        page.after.map(|a| a.to_string()).unwrap_or_default(),
-                        limit(page.limit)
-                    ],
-                    |r| work_from_row(r),
-                )
-                .await
-        })
+        self.read_all(
+            &sql,
+            args![
+                account,
+                page.after.map(|a| a.to_string()).unwrap_or_default(),
+                limit(page.limit)
+            ],
+            |r| work_from_row(r),
+        )
         .await
     }
 
