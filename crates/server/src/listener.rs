@@ -173,82 +173,109 @@ enum Phase {
 }
 
 /// A connection's phase, shared by its reader (which sees a head's first byte) and its
-/// service (which sees a request start and end).
+/// service (which sees a request start and end), and the time its watchdog will next look.
+///
+/// The watchdog is not woken on every request: deadlines of a busy keep-alive connection
+/// only move later, so it sleeps until the time it armed, finds the deadline moved, and
+/// sleeps again; it is notified only when a deadline moves *earlier* than that time. A
+/// connection costs its watchdog about one wake-up per timeout period, not two per request.
 struct Activity {
     limits: HttpLimits,
-    phase: Mutex<Phase>,
-    /// Wakes the connection's watchdog when the deadline changes.
+    state: Mutex<Watch>,
+    /// Wakes the connection's watchdog when a deadline moves before its armed time.
     moved: tokio::sync::Notify,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Watch {
+    phase: Phase,
+    /// When the watchdog will next look (`None`: it is not sleeping on a time).
+    armed: Option<Instant>,
 }
 
 impl Activity {
     fn new(limits: HttpLimits) -> Self {
         Self {
             limits,
-            phase: Mutex::new(Phase::Waiting {
-                by: Instant::now() + limits.head_timeout,
-                started: true,
-                bytes: false,
+            state: Mutex::new(Watch {
+                phase: Phase::Waiting {
+                    by: Instant::now() + limits.head_timeout,
+                    started: true,
+                    bytes: false,
+                },
+                armed: None,
             }),
             moved: tokio::sync::Notify::new(),
         }
     }
 
-    /// Updates the phase; `f` says whether the deadline moved.
-    fn set(&self, f: impl FnOnce(Phase) -> (Phase, bool)) {
-        let moved = match self.phase.lock() {
-            Ok(mut p) => {
-                let (next, moved) = f(*p);
-                *p = next;
-                moved
+    /// Updates the phase with `f`; wakes the watchdog if the new deadline comes before the
+    /// time it armed.
+    fn set(&self, f: impl FnOnce(Phase) -> Phase) {
+        let wake = match self.state.lock() {
+            Ok(mut w) => {
+                w.phase = f(w.phase);
+                match (w.phase, w.armed) {
+                    (Phase::Waiting { by, .. }, Some(armed)) => by < armed,
+                    (Phase::Waiting { .. }, None) => true,
+                    (Phase::Busy, _) => false,
+                }
             }
             Err(_) => false,
         };
-        if moved {
+        if wake {
             self.moved.notify_one();
         }
     }
 
     fn get(&self) -> Phase {
-        self.phase.lock().map(|p| *p).unwrap_or(Phase::Busy)
+        self.state.lock().map(|w| w.phase).unwrap_or(Phase::Busy)
+    }
+
+    /// The time the watchdog sleeps until: the deadline, or while a request is served (its
+    /// body has its own deadline) a look again one head timeout later.
+    fn arm(&self) -> Instant {
+        let now = Instant::now();
+        match self.state.lock() {
+            Ok(mut w) => {
+                let at = match w.phase {
+                    Phase::Waiting { by, .. } => by,
+                    Phase::Busy => now + self.limits.head_timeout,
+                };
+                w.armed = Some(at);
+                at
+            }
+            Err(_) => now + self.limits.head_timeout,
+        }
     }
 
     fn received(&self) {
         let head = self.limits.head_timeout;
         self.set(|p| match p {
-            Phase::Waiting { started: false, .. } => (
-                Phase::Waiting {
-                    by: Instant::now() + head,
-                    started: true,
-                    bytes: true,
-                },
-                true,
-            ),
-            Phase::Waiting { by, started, .. } => (
-                Phase::Waiting {
-                    by,
-                    started,
-                    bytes: true,
-                },
-                false,
-            ),
-            Phase::Busy => (Phase::Busy, false),
+            Phase::Waiting { started: false, .. } => Phase::Waiting {
+                by: Instant::now() + head,
+                started: true,
+                bytes: true,
+            },
+            Phase::Waiting { by, started, .. } => Phase::Waiting {
+                by,
+                started,
+                bytes: true,
+            },
+            Phase::Busy => Phase::Busy,
         });
     }
 
     fn request_started(&self) {
-        self.set(|_| (Phase::Busy, false));
+        self.set(|_| Phase::Busy);
     }
 
     fn request_done(&self) {
         let idle = self.limits.idle_timeout;
-        self.set(|_| {
-            let next = Phase::Waiting {
-                by: Instant::now() + idle,
-                started: false,
-                bytes: false,
-            };
-            (next, true)
+        self.set(|_| Phase::Waiting {
+            by: Instant::now() + idle,
+            started: false,
+            bytes: false,
         });
     }
 }
@@ -337,10 +364,7 @@ impl Conn {
         let mut conn = builder.serve_connection(io, service);
         let mut closing = false;
         loop {
-            let by = match activity.get() {
-                Phase::Waiting { by, .. } => Some(by),
-                Phase::Busy => None,
-            };
+            let wake = activity.arm();
             tokio::select! {
                 _ = &mut conn => return,
                 _ = activity.moved.notified() => {}
@@ -350,7 +374,7 @@ impl Conn {
                         Pin::new(&mut conn).graceful_shutdown();
                     }
                 }
-                _ = sleep_until(by.unwrap_or_else(Instant::now)), if by.is_some() => {
+                _ = sleep_until(wake) => {
                     match activity.get() {
                         // The deadline moved (a byte or a request arrived): wait again.
                         Phase::Waiting { by, .. } if by > Instant::now() => {}

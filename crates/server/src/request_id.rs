@@ -13,12 +13,16 @@
 //!
 //! Everything here is a plain function or a tower-http layer: no boxing per request.
 
+use std::any::Any;
+
 use axum::body::Body;
-use axum::extract::MatchedPath;
+use axum::extract::{DefaultBodyLimit, MatchedPath};
 use axum::http::{HeaderName, HeaderValue, Request};
 use axum::response::Response;
 use axum::Router;
 use tower::util::{MapRequestLayer, MapResponseLayer};
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
@@ -30,16 +34,16 @@ pub const HEADER: HeaderName = HeaderName::from_static("x-request-id");
 /// The longest id accepted from a client.
 pub const MAX_LEN: usize = 128;
 
-/// Wraps a router (the API's and the worker's) in the request-id and tracing layers. From
-/// the outside in: drop a malformed id, assign one, open the span that records it, quote it
-/// in a 5xx body, copy it to the response.
-pub fn layered<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
-    router
-        .layer(PropagateRequestIdLayer::new(HEADER))
-        .layer(MapResponseLayer::new(
-            reference_server_errors as fn(Response) -> Response,
-        ))
-        .layer(
+/// Wraps a router (the API's and the worker's) in the edge layers, once around the whole
+/// router rather than around each route (axum's `Router::layer` boxes and clones every layer
+/// per route and request). From the outside in: drop a malformed id, assign one, quote it in
+/// a 5xx body, copy it to the response, catch a handler's panic (a 500 in the envelope), and
+/// set the body limit. The request span needs the matched route, which only exists inside
+/// the router, so it is a per-route layer, added only when `debug` is enabled (see
+/// [`request_span`]).
+pub fn layered(router: Router, body_limit: usize) -> Router {
+    let router = if tracing::enabled!(tracing::Level::DEBUG) {
+        router.layer(
             TraceLayer::new_for_http()
                 .make_span_with(request_span as fn(&Request<Body>) -> tracing::Span)
                 .on_request(())
@@ -48,18 +52,42 @@ pub fn layered<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S>
                 .on_eos(())
                 .on_failure(()),
         )
-        .layer(SetRequestIdLayer::new(HEADER, MakeId))
+    } else {
+        router
+    };
+    let edge = ServiceBuilder::new()
         .layer(MapRequestLayer::new(
             drop_malformed::<Body> as fn(Request<Body>) -> Request<Body>,
         ))
+        .layer(SetRequestIdLayer::new(HEADER, MakeId))
+        .layer(MapResponseLayer::new(
+            reference_server_errors as fn(Response) -> Response,
+        ))
+        .layer(PropagateRequestIdLayer::new(HEADER))
+        .layer(MapResponseLayer::new(into_body))
+        .layer(CatchPanicLayer::custom(
+            crate::api::panic_response as fn(Box<dyn Any + Send + 'static>) -> Response,
+        ))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .service(router);
+    Router::new().fallback_service(edge)
+}
+
+/// The panic catcher's answers (a boxed body of its own) as axum's.
+fn into_body<B>(resp: Response<B>) -> Response
+where
+    B: hyper::body::Body<Data = axum::body::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    resp.map(Body::new)
 }
 
 /// The request's span: method, matched route (never the URI, whose query may carry a token)
 /// and request id; events logged while serving the request carry all three. It is a `debug`
-/// span: at the default `info` level it is not created, which saves about 3 µs of the
-/// token path (the fmt subscriber formats a span's fields when it opens); 5xx log lines
-/// carry the request id themselves ([`reference_server_errors`]). `RUST_LOG=debug` (or
-/// `authd=debug`) turns it on.
+/// span: at the default `info` level the layer that opens it is not even installed, which
+/// saves about 3 µs of the token path (the fmt subscriber formats a span's fields when it
+/// opens); 5xx log lines carry the request id themselves ([`reference_server_errors`]).
+/// `RUST_LOG=debug` at start-up turns it on.
 fn request_span(req: &Request<Body>) -> tracing::Span {
     let route = req
         .extensions()
@@ -80,8 +108,14 @@ pub struct MakeId;
 
 impl MakeRequestId for MakeId {
     fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
-        let id = format!("{:032x}", rand::random::<u128>());
-        HeaderValue::try_from(id).ok().map(RequestId::new)
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let bits = rand::random::<u128>().to_be_bytes();
+        let mut id = [0u8; 32];
+        for (i, b) in bits.iter().enumerate() {
+            id[2 * i] = HEX[usize::from(b >> 4)];
+            id[2 * i + 1] = HEX[usize::from(b & 0xf)];
+        }
+        HeaderValue::from_bytes(&id).ok().map(RequestId::new)
     }
 }
 

@@ -24,8 +24,14 @@
 //! The cached record also answers `/api/auth/self` and introspection without a store read
 //! ([`TokenService::own_record`], [`TokenService::inspect`]).
 //!
-//! `last_accessed_at` is coalesced: at most one touch per token per second goes to a channel,
-//! and a background task writes them in batches. No request waits on a write.
+//! `last_accessed_at` costs no write per request. In memory, each cached token keeps its last
+//! access to the second (what this node answers). The store gets a token's access at most
+//! once per [`PERSIST_EVERY_MS`] (counted from the stored value, so a restart does not
+//! rewrite every token), through a channel to a background task that writes batches of at
+//! most [`MAX_TOUCHES_PER_FLUSH`] a second and keeps at most [`MAX_PENDING_TOUCHES`] waiting.
+//! A burst of first uses (a large store warming up) therefore costs the writer a bounded
+//! rate of row updates instead of one per request; what waits is written later, and all of it
+//! at shutdown. Other nodes see an access within about a minute plus the backlog.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -52,8 +58,15 @@ use crate::cache::EpochCache;
 mod rotate;
 pub use rotate::{Rotated, MAX_GRACE_MS};
 
-/// How often a token's last access is recorded at most.
+/// How often a token's in-memory last access moves at most.
 const TOUCH_EVERY_MS: i64 = 1_000;
+/// How often a token's last access is written to the store at most.
+pub const PERSIST_EVERY_MS: i64 = 60_000;
+/// Row updates per flush (one flush a second) at most.
+pub const MAX_TOUCHES_PER_FLUSH: usize = 2_000;
+/// Tokens waiting for their last access to be written at most; past it a touch is dropped
+/// (the token's next access after [`PERSIST_EVERY_MS`] sends it again).
+pub const MAX_PENDING_TOUCHES: usize = 100_000;
 
 /// Who is calling: the resolved identity behind a valid token.
 #[derive(Clone, Copy, Debug)]
@@ -83,7 +96,10 @@ struct CachedToken {
     record: Arc<Auth>,
     scopes: RoleSet,
     permissions: PermissionSet,
+    /// The last access this node saw (to the second).
     last_touch_ms: AtomicI64,
+    /// The last access known to be in the store, or sent to be written.
+    persisted_ms: AtomicI64,
 }
 
 /// What a caller asks for when minting a token.
@@ -255,16 +271,11 @@ impl TokenService {
         if expires_ms.is_some_and(|exp| now >= exp) {
             return Err(Error::Expired);
         }
-        let last = entry.last_touch_ms.load(Ordering::Relaxed);
-        if touch
-            && now - last >= TOUCH_EVERY_MS
-            && entry
-                .last_touch_ms
-                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
-            // Best effort: a full channel drops the touch rather than slowing the request.
-            let _ = self.touches.try_send((parsed.id, now));
+        if touch {
+            Self::touch(entry, now, |at| {
+                // Best effort: a full channel drops the touch rather than slowing the request.
+                let _ = self.touches.try_send((parsed.id, at));
+            });
         }
         Ok(Principal {
             auth_id: entry.record.id,
@@ -277,6 +288,29 @@ impl TokenService {
         })
     }
 
+    /// Moves the token's in-memory last access (at most once per [`TOUCH_EVERY_MS`]) and, at
+    /// most once per [`PERSIST_EVERY_MS`], hands it to `persist`.
+    fn touch(entry: &CachedToken, now: i64, persist: impl FnOnce(i64)) {
+        let last = entry.last_touch_ms.load(Ordering::Relaxed);
+        if now - last < TOUCH_EVERY_MS
+            || entry
+                .last_touch_ms
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        let stored = entry.persisted_ms.load(Ordering::Relaxed);
+        if now - stored >= PERSIST_EVERY_MS
+            && entry
+                .persisted_ms
+                .compare_exchange(stored, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            persist(now);
+        }
+    }
+
     async fn load(&self, id: AuthId) -> Result<Arc<CachedToken>> {
         // Taken before the read: only cache if no revocation happened while we were reading,
         // and only while the invalidation feed can tell us about later ones.
@@ -287,6 +321,10 @@ impl TokenService {
             .await?
             .ok_or(Error::Unauthenticated)?;
         let scopes = cred.effective_scopes();
+        let stored_access = record
+            .token()
+            .and_then(|g| g.last_accessed_ms)
+            .unwrap_or(i64::MIN / 2);
         let entry = Arc::new(CachedToken {
             hash: cred.hash,
             account_aid: cred.account_aid,
@@ -294,6 +332,7 @@ impl TokenService {
             permissions: scopes.permissions(),
             record: Arc::new(record),
             last_touch_ms: AtomicI64::new(i64::MIN / 2),
+            persisted_ms: AtomicI64::new(stored_access),
         });
         let _ = self.cache.fill(id, ticket, entry.clone());
         Ok(entry)
@@ -664,29 +703,47 @@ pub async fn run_touch_flusher(
         tokio::select! {
             () = stop.cancelled() => {
                 while let Ok((id, at)) = rx.try_recv() {
-                    let e = pending.entry(id).or_insert(at);
-                    *e = (*e).max(at);
+                    queue_touch(&mut pending, id, at);
                 }
                 break;
             }
             msg = rx.recv() => match msg {
-                Some((id, at)) => {
-                    let e = pending.entry(id).or_insert(at);
-                    *e = (*e).max(at);
-                }
+                Some((id, at)) => queue_touch(&mut pending, id, at),
                 None => break,
             },
             _ = tick.tick() => flush(store.as_ref(), &mut pending, &lost).await,
         }
     }
-    flush(store.as_ref(), &mut pending, &lost).await;
+    while !pending.is_empty() {
+        flush(store.as_ref(), &mut pending, &lost).await;
+    }
 }
 
+fn queue_touch(pending: &mut HashMap<AuthId, i64>, id: AuthId, at: i64) {
+    if pending.len() >= MAX_PENDING_TOUCHES && !pending.contains_key(&id) {
+        return;
+    }
+    let e = pending.entry(id).or_insert(at);
+    *e = (*e).max(at);
+}
+
+/// Writes up to [`MAX_TOUCHES_PER_FLUSH`] of the pending touches in one batch.
 async fn flush(store: &dyn Store, pending: &mut HashMap<AuthId, i64>, lost: &AtomicU64) {
     if pending.is_empty() {
         return;
     }
-    let batch: Vec<(AuthId, i64)> = pending.drain().collect();
+    let batch: Vec<(AuthId, i64)> = if pending.len() <= MAX_TOUCHES_PER_FLUSH {
+        pending.drain().collect()
+    } else {
+        let ids: Vec<AuthId> = pending
+            .keys()
+            .take(MAX_TOUCHES_PER_FLUSH)
+            .copied()
+            .collect();
+        ids.into_iter()
+            .filter_map(|id| pending.remove(&id).map(|at| (id, at)))
+            .collect()
+    };
     if let Err(e) = store.touch_tokens(&batch).await {
         lost.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(error = %e, count = batch.len(), "could not record token last access");

@@ -54,7 +54,8 @@ pub fn router(app: AppState, hasher: TokenHasher, file: Option<WorkerToken>) -> 
             get(read_credential),
         )
         .fallback(|| async { envelope(StatusCode::NOT_FOUND, "Not found") });
-    crate::request_id::layered(router).with_state(WorkerState { app, auth })
+    let limit = app.config.body_limit_bytes;
+    crate::request_id::layered(router.with_state(WorkerState { app, auth }), limit)
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {

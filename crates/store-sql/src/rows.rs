@@ -18,7 +18,7 @@ use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
-/// A result row of any backend driver: sqlx's `SqliteRow` and `PgRow`, and rusqlite's `Row`
+/// A result row of any backend driver: sqlx's `SqliteRow` and `PgRow`, and the SQLite read pool's row
 /// (SQLite's synchronous read path). Object-safe, so one decoder serves every driver.
 pub trait SqlRow {
     /// A TEXT column (`None` for NULL).
@@ -52,7 +52,6 @@ macro_rules! sql_row {
 
 sql_row!(SqliteRow, try_get);
 sql_row!(PgRow, try_get);
-sql_row!(rusqlite::Row<'_>, get);
 
 /// A value that can be read from a column of any row.
 pub trait Column: Sized {

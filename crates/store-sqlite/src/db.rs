@@ -14,9 +14,7 @@ use authd_core::ids::{AccountId, AuthId};
 use authd_core::invalidation::Invalidation;
 use authd_core::model::{Auth, NewToken};
 use authd_core::{Error, Result};
-use authd_store_sql::{
-    sqlite_err, sqlite_placeholders, Arg, Db, Dialect, Exec, Mode, SqlRow, Sqlx,
-};
+use authd_store_sql::{sqlite_err, Arg, Db, Dialect, Exec, Mode, SqlRow, Sqlx};
 use rusqlite::types::{ToSqlOutput, Value, ValueRef};
 use sqlx::sqlite::SqlitePool;
 use sqlx::Sqlite;
@@ -138,8 +136,7 @@ impl Exec for ReadConn<'_> {
         T: Send,
         F: Fn(&dyn SqlRow) -> Result<T> + Send + Sync,
     {
-        self.0
-            .all(&sqlite_placeholders(sql), params(args), |r| decode(r))
+        self.0.all(sql, params(args), |r| decode(r))
     }
 
     async fn optional<T, F>(&mut self, sql: &str, args: &[Arg<'_>], decode: F) -> Result<Option<T>>
@@ -147,7 +144,6 @@ impl Exec for ReadConn<'_> {
         T: Send,
         F: Fn(&dyn SqlRow) -> Result<T> + Send + Sync,
     {
-        self.0
-            .one(&sqlite_placeholders(sql), params(args), |r| decode(r))
+        self.0.one(sql, params(args), |r| decode(r))
     }
 }

@@ -24,12 +24,10 @@ pub mod works;
 use std::any::Any;
 
 use authd_core::model::MAX_PAGE;
-use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use serde::Serialize;
-use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::state::AppState;
 
@@ -51,9 +49,8 @@ pub fn router(state: AppState) -> Router {
         .merge(audit::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(limit))
-        .layer(CatchPanicLayer::custom(panic_response));
-    crate::request_id::layered(router).with_state(state)
+        .with_state(state);
+    crate::request_id::layered(router, limit)
 }
 
 async fn not_found() -> Response {
@@ -64,7 +61,8 @@ async fn method_not_allowed() -> Response {
     error::envelope(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed")
 }
 
-fn panic_response(_: Box<dyn Any + Send + 'static>) -> Response {
+/// The answer to a handler's panic: a 500 in the envelope, the payload never echoed.
+pub(crate) fn panic_response(_: Box<dyn Any + Send + 'static>) -> Response {
     // The panic payload may hold anything; it is not echoed.
     tracing::error!("handler panicked");
     error::server_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal error", None)
