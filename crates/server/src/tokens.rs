@@ -272,7 +272,7 @@ impl TokenService {
             return Err(Error::Expired);
         }
         if touch {
-            Self::touch(entry, now, |at| {
+            record_access(&entry.last_touch_ms, &entry.persisted_ms, now, |at| {
                 // Best effort: a full channel drops the touch rather than slowing the request.
                 let _ = self.touches.try_send((parsed.id, at));
             });
@@ -286,29 +286,6 @@ impl TokenService {
             permissions: entry.permissions,
             expires_ms,
         })
-    }
-
-    /// Moves the token's in-memory last access (at most once per [`TOUCH_EVERY_MS`]) and, at
-    /// most once per [`PERSIST_EVERY_MS`], hands it to `persist`.
-    fn touch(entry: &CachedToken, now: i64, persist: impl FnOnce(i64)) {
-        let last = entry.last_touch_ms.load(Ordering::Relaxed);
-        if now - last < TOUCH_EVERY_MS
-            || entry
-                .last_touch_ms
-                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_err()
-        {
-            return;
-        }
-        let stored = entry.persisted_ms.load(Ordering::Relaxed);
-        if now - stored >= PERSIST_EVERY_MS
-            && entry
-                .persisted_ms
-                .compare_exchange(stored, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
-            persist(now);
-        }
     }
 
     async fn load(&self, id: AuthId) -> Result<Arc<CachedToken>> {
@@ -690,6 +667,32 @@ impl InvalidationSink for TokenService {
 const MAX_EXPIRY_MS: i64 = 253_402_300_799_000;
 
 /// Drains touches, coalescing them per token, and writes them in batches about once a second
+/// Moves a token's in-memory last access (`last_touch`) (at most once per [`TOUCH_EVERY_MS`]) and, at
+/// most once per [`PERSIST_EVERY_MS`] after `persisted`, hands it to `persist`.
+fn record_access(
+    last_touch: &AtomicI64,
+    persisted: &AtomicI64,
+    now: i64,
+    persist: impl FnOnce(i64),
+) {
+    let last = last_touch.load(Ordering::Relaxed);
+    if now - last < TOUCH_EVERY_MS
+        || last_touch
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
+    {
+        return;
+    }
+    let stored = persisted.load(Ordering::Relaxed);
+    if now - stored >= PERSIST_EVERY_MS
+        && persisted
+            .compare_exchange(stored, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        persist(now);
+    }
+}
+
 /// until `stop` fires or the channel closes; then writes what is left.
 pub async fn run_touch_flusher(
     store: Arc<dyn Store>,
@@ -747,5 +750,39 @@ async fn flush(store: &dyn Store, pending: &mut HashMap<AuthId, i64>, lost: &Ato
     if let Err(e) = store.touch_tokens(&batch).await {
         lost.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(error = %e, count = batch.len(), "could not record token last access");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn touches(last: &AtomicI64, persisted: &AtomicI64, now: i64) -> Option<i64> {
+        let mut sent = None;
+        record_access(last, persisted, now, |at| sent = Some(at));
+        sent
+    }
+
+    #[test]
+    fn last_access_moves_each_second_and_is_written_once_a_minute() {
+        let never = i64::MIN / 2;
+        let (last, persisted) = (AtomicI64::new(never), AtomicI64::new(never));
+        assert_eq!(touches(&last, &persisted, 100_000), Some(100_000));
+        // Within the second: nothing moves.
+        assert_eq!(touches(&last, &persisted, 100_500), None);
+        assert_eq!(last.load(Ordering::Relaxed), 100_000);
+        // Within the minute: the node's value moves, the store is not written.
+        assert_eq!(touches(&last, &persisted, 130_000), None);
+        assert_eq!(last.load(Ordering::Relaxed), 130_000);
+        // A minute after the last write: written again.
+        assert_eq!(touches(&last, &persisted, 160_000), Some(160_000));
+    }
+
+    #[test]
+    fn a_recent_stored_access_is_not_written_again() {
+        let (last, persisted) = (AtomicI64::new(i64::MIN / 2), AtomicI64::new(90_000));
+        assert_eq!(touches(&last, &persisted, 100_000), None);
+        assert_eq!(last.load(Ordering::Relaxed), 100_000);
+        assert_eq!(touches(&last, &persisted, 150_000), Some(150_000));
     }
 }
