@@ -228,9 +228,10 @@ fn catalog() -> Vec<Provider> {
 
 /// Looks a built-in provider up by id or slug.
 pub fn builtin(id_or_slug: &str) -> Option<Provider> {
+    let id = ProviderId::parse(id_or_slug);
     CATALOG
         .iter()
-        .find(|p| p.slug == id_or_slug || p.id.to_string() == id_or_slug)
+        .find(|p| p.slug == id_or_slug || Some(p.id) == id)
         .cloned()
 }
 

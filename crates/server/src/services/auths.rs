@@ -18,7 +18,7 @@ use authd_core::{Error, Result};
 use super::providers;
 use crate::audit::{self, RequestId};
 use crate::state::AppState;
-use crate::tokens::{Principal, TokenRequest};
+use crate::tokens::{Principal, RenderSlot, TokenRequest};
 
 pub mod credentials;
 
@@ -32,6 +32,8 @@ pub struct AuthView {
     pub provider_name: String,
     /// A token's last access (the cached touch if newer than the stored one).
     pub last_accessed_ms: Option<i64>,
+    /// For a token read from the token cache: where its rendering is kept.
+    pub render: Option<RenderSlot>,
 }
 
 impl AuthView {
@@ -43,6 +45,7 @@ impl AuthView {
             provider_name: names.of(auth.provider_id).to_owned(),
             auth,
             last_accessed_ms,
+            render: None,
         }
     }
 
@@ -105,20 +108,25 @@ pub async fn read(
     rid: &RequestId,
     id: AuthId,
 ) -> Result<AuthView> {
-    let auth = match state.tokens.cached_record(caller.account_id, id) {
-        Some(a) => a,
-        None => Arc::new(
-            state
-                .store
-                .get_auth(caller.account_id, id)
-                .await?
-                .ok_or(Error::NotFound)?,
+    let (auth, render) = match state.tokens.cached(caller.account_id, id) {
+        Some((a, slot)) => (a, Some(slot)),
+        None => (
+            Arc::new(
+                state
+                    .store
+                    .get_auth(caller.account_id, id)
+                    .await?
+                    .ok_or(Error::NotFound)?,
+            ),
+            None,
         ),
     };
     if auth.kind() == AuthKind::Credential {
         credentials::verify_for_read(state, caller, rid, id).await?;
     }
-    AuthView::of(state, auth).await
+    let mut view = AuthView::of(state, auth).await?;
+    view.render = render;
+    Ok(view)
 }
 
 /// Deletes any auth with the full cascade, in one store transaction: the auth (for tokens,

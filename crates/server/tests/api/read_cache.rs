@@ -269,3 +269,65 @@ async fn settings_are_served_from_memory_and_their_changes_reach_every_server() 
     b.stop().await;
     a.stop().await;
 }
+
+/// `GET /api/auth/{id}` of a cached token is rendered once and kept beside the record; each
+/// answer copies it and appends the last access. Its `data` must be exactly what a fresh
+/// serialization gives (the list serializes every row), before and after the rendering is
+/// kept, with text that needs escaping, an expiry and a moving last access; and a change to
+/// the token (rotation caps its expiry) must show at once.
+#[tokio::test]
+async fn a_cached_tokens_rendering_matches_a_fresh_one_and_follows_changes() {
+    let app = spawn_app().await;
+    let (id, t) = app
+        .create_token(
+            &app.token,
+            json!({"scopes":["admin"], "name":"n \"q\" \\ é", "description":"d </script>", "expires":"100h"}),
+        )
+        .await;
+    let listed = |data: &Value| {
+        data.as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["id"] == id.as_str())
+            .cloned()
+            .unwrap()
+    };
+    for step in 0..3 {
+        app.clock.advance_ms(2_000);
+        // Authenticates `t` (its record is cached, its last access moves).
+        app.get("/api/account/current", &t).await.ok(200);
+        let one = app
+            .get(&format!("/api/auth/{id}"), &app.token)
+            .await
+            .ok(200)
+            .clone();
+        let all = app
+            .get("/api/auth?limit=100", &app.token)
+            .await
+            .ok(200)
+            .clone();
+        assert_eq!(one, listed(&all), "step {step}");
+        assert_eq!(one["name"], "n \"q\" \\ é");
+        assert_ne!(one["last_accessed_at"], "0001-01-01T00:00:00Z");
+    }
+    let before = app
+        .get(&format!("/api/auth/{id}"), &app.token)
+        .await
+        .ok(200)
+        .clone();
+    app.post(&format!("/api/auth/{id}/rotate"), &t, json!({"grace":"1m"}))
+        .await
+        .ok(201);
+    let after = app
+        .get(&format!("/api/auth/{id}"), &app.token)
+        .await
+        .ok(200)
+        .clone();
+    assert_ne!(after["expires"], before["expires"]);
+    let all = app
+        .get("/api/auth?limit=100", &app.token)
+        .await
+        .ok(200)
+        .clone();
+    assert_eq!(after, listed(&all));
+}
