@@ -35,11 +35,6 @@ pub(crate) const MAX_IDLE: usize = 16;
 /// Prepared statements kept per connection.
 const STATEMENT_CACHE: usize = 64;
 
-/// Each reader's page cache, in KiB (`PRAGMA cache_size`; SQLite's default is 2,000 KiB). A
-/// token-cache miss walks three B-trees (the token, its account, its user); with the upper
-/// levels and more leaves in memory it reads fewer pages from the OS. Allocated as pages are
-/// read, so a small store costs no more than before; at most this much per connection in use.
-const READ_CACHE_KIB: i64 = 16 * 1024;
 
 /// Statement shapes kept at most (the program has a fixed set of statements; the bound only
 /// guards against an unforeseen source of distinct texts).
@@ -141,7 +136,6 @@ impl Reader {
         )?;
         conn.busy_timeout(Duration::from_secs(5))?;
         conn.pragma_update(None, "query_only", true)?;
-        conn.pragma_update(None, "cache_size", -READ_CACHE_KIB)?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         Ok(conn)
     }
