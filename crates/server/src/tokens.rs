@@ -31,7 +31,8 @@
 //! most [`MAX_TOUCHES_PER_FLUSH`] a second and keeps at most [`MAX_PENDING_TOUCHES`] waiting.
 //! A burst of first uses (a large store warming up) therefore costs the writer a bounded
 //! rate of row updates instead of one per request; what waits is written later, and all of it
-//! at shutdown. Other nodes see an access within about a minute plus the backlog.
+//! at shutdown (in one batch, within the shutdown bound). Other nodes see an access within
+//! about a minute plus the backlog.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -745,11 +746,12 @@ pub async fn run_touch_flusher(
                 Some((id, at)) => queue_touch(&mut pending, id, at),
                 None => break,
             },
-            _ = tick.tick() => flush(store.as_ref(), &mut pending, &lost).await,
+            _ = tick.tick() => flush(store.as_ref(), &mut pending, &lost, MAX_TOUCHES_PER_FLUSH).await,
         }
     }
+    // At shutdown, everything waiting, in batches as large as the store takes at once.
     while !pending.is_empty() {
-        flush(store.as_ref(), &mut pending, &lost).await;
+        flush(store.as_ref(), &mut pending, &lost, MAX_PENDING_TOUCHES).await;
     }
 }
 
@@ -761,19 +763,20 @@ fn queue_touch(pending: &mut HashMap<AuthId, i64>, id: AuthId, at: i64) {
     *e = (*e).max(at);
 }
 
-/// Writes up to [`MAX_TOUCHES_PER_FLUSH`] of the pending touches in one batch.
-async fn flush(store: &dyn Store, pending: &mut HashMap<AuthId, i64>, lost: &AtomicU64) {
+/// Writes up to `max` of the pending touches in one batch.
+async fn flush(
+    store: &dyn Store,
+    pending: &mut HashMap<AuthId, i64>,
+    lost: &AtomicU64,
+    max: usize,
+) {
     if pending.is_empty() {
         return;
     }
-    let batch: Vec<(AuthId, i64)> = if pending.len() <= MAX_TOUCHES_PER_FLUSH {
+    let batch: Vec<(AuthId, i64)> = if pending.len() <= max {
         pending.drain().collect()
     } else {
-        let ids: Vec<AuthId> = pending
-            .keys()
-            .take(MAX_TOUCHES_PER_FLUSH)
-            .copied()
-            .collect();
+        let ids: Vec<AuthId> = pending.keys().take(max).copied().collect();
         ids.into_iter()
             .filter_map(|id| pending.remove(&id).map(|at| (id, at)))
             .collect()

@@ -35,7 +35,6 @@ pub(crate) const MAX_IDLE: usize = 16;
 /// Prepared statements kept per connection.
 const STATEMENT_CACHE: usize = 64;
 
-
 /// Statement shapes kept at most (the program has a fixed set of statements; the bound only
 /// guards against an unforeseen source of distinct texts).
 const MAX_SHAPES: usize = 512;
