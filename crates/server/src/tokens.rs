@@ -101,31 +101,6 @@ struct CachedToken {
     last_touch_ms: AtomicI64,
     /// The last access known to be in the store, or sent to be written.
     persisted_ms: AtomicI64,
-    /// The API's rendering of `record` (see [`RenderSlot`]).
-    rendered: std::sync::OnceLock<Box<str>>,
-}
-
-/// A place for the API's rendering of a cached token record (its JSON, without the last
-/// access), made on the first read and dropped with the record, so it is exactly as fresh
-/// as the record it renders: every change to a token (revocation, rotation, a change of
-/// its user) evicts the record. What is rendered is the API's business; the token service
-/// only keeps it beside the record.
-#[derive(Clone)]
-pub struct RenderSlot(Arc<CachedToken>);
-
-impl RenderSlot {
-    /// The rendering, made by `render` if there is none yet.
-    pub fn get_or_init(&self, render: impl FnOnce() -> Box<str>) -> &str {
-        self.0.rendered.get_or_init(render)
-    }
-}
-
-impl std::fmt::Debug for RenderSlot {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RenderSlot")
-            .field("rendered", &self.0.rendered.get().is_some())
-            .finish()
-    }
 }
 
 /// What a caller asks for when minting a token.
@@ -336,7 +311,6 @@ impl TokenService {
             record: Arc::new(record),
             last_touch_ms: AtomicI64::new(i64::MIN / 2),
             persisted_ms: AtomicI64::new(stored_access),
-            rendered: std::sync::OnceLock::new(),
         });
         let _ = self.cache.fill(id, ticket, entry.clone());
         Ok(entry)
@@ -344,15 +318,10 @@ impl TokenService {
 
     /// The cached public record of token `id` if it is in memory and belongs to `account`.
     pub fn cached_record(&self, account: AccountId, id: AuthId) -> Option<Arc<Auth>> {
-        self.cached(account, id).map(|(record, _)| record)
-    }
-
-    /// Like [`Self::cached_record`], with the record's [`RenderSlot`].
-    pub fn cached(&self, account: AccountId, id: AuthId) -> Option<(Arc<Auth>, RenderSlot)> {
         self.cache
             .get(&id)
             .filter(|e| e.record.account_id == account)
-            .map(|e| (e.record.clone(), RenderSlot(e)))
+            .map(|e| e.record.clone())
     }
 
     /// The public record of the caller's own token: the cached one (it is in memory right

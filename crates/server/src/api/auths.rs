@@ -81,9 +81,11 @@ async fn read(
 ) -> ApiResult<Response> {
     let id = AuthId::parse(&id).ok_or_else(ApiError::not_found)?;
     let view = auths::read(&state, &caller, &rid, id).await?;
-    Ok(super::success_with(StatusCode::OK, |buf| {
-        super::dto::write_auth(buf, &view, caller.account_aid)
-    }))
+    Ok(Success(
+        StatusCode::OK,
+        AuthDto::from_view(&view, caller.account_aid),
+    )
+    .into_response())
 }
 
 async fn remove(

@@ -113,34 +113,6 @@ impl<'a> AuthDto<'a> {
     }
 }
 
-/// The JSON of `GET /api/auth/{id}`'s `data` for `v`, written into `out`. A token read from
-/// the token cache is rendered once (everything but its last access, the one field that
-/// moves, and the last one) and kept beside its record; each answer then copies that and
-/// appends the last access. Anything else is serialized as it is. The bytes are the same
-/// either way (`tests/api/tokens.rs` compares them).
-pub fn write_auth(out: &mut Vec<u8>, v: &AuthView, aid: i64) -> serde_json::Result<()> {
-    let Some(slot) = &v.render else {
-        return serde_json::to_writer(out, &AuthDto::from_view(v, aid));
-    };
-    let base = slot.get_or_init(|| {
-        let mut dto = AuthDto::from_view(v, aid);
-        dto.last_accessed_at = None;
-        serde_json::to_string(&dto)
-            .map(String::into_boxed_str)
-            .unwrap_or_default()
-    });
-    match (base.strip_suffix('}'), v.auth.token()) {
-        (Some(head), Some(_)) => {
-            out.extend_from_slice(head.as_bytes());
-            out.extend_from_slice(b",\"last_accessed_at\":");
-            serde_json::to_writer(&mut *out, &Rfc3339(v.last_accessed_ms))?;
-            out.push(b'}');
-            Ok(())
-        }
-        _ => serde_json::to_writer(out, &AuthDto::from_view(v, aid)),
-    }
-}
-
 /// One `config` entry of the createtoken (and rotate) response. It carries the secret both
 /// as the seed shows it (`{"api_key":"<token>"}`) and as name/value
 /// (`"name":"api_key","value":"<token>"`), so clients written against either read it.

@@ -95,17 +95,8 @@ const ANSWER_BYTES: usize = 1024;
 
 /// `body` as a JSON answer, serialized into a buffer of `capacity` bytes to start with.
 fn json(status: StatusCode, body: &impl Serialize, capacity: usize) -> Response {
-    json_with(status, capacity, |buf| serde_json::to_writer(buf, body))
-}
-
-/// A JSON answer written by `write` into a buffer of `capacity` bytes to start with.
-fn json_with(
-    status: StatusCode,
-    capacity: usize,
-    write: impl FnOnce(&mut Vec<u8>) -> serde_json::Result<()>,
-) -> Response {
     let mut buf = Vec::with_capacity(capacity);
-    match write(&mut buf) {
+    match serde_json::to_writer(&mut buf, body) {
         Ok(()) => (
             status,
             [(
@@ -121,20 +112,6 @@ fn json_with(
             Some(anyhow::Error::new(e).context("serializing an answer")),
         ),
     }
-}
-
-/// The success envelope around data written by `data` (raw JSON), for answers that are
-/// not serialized from one value (a cached rendering, see `dto::write_auth`).
-pub(crate) fn success_with(
-    status: StatusCode,
-    data: impl FnOnce(&mut Vec<u8>) -> serde_json::Result<()>,
-) -> Response {
-    json_with(status, ANSWER_BYTES, |buf| {
-        buf.extend_from_slice(br#"{"status":"success","data":"#);
-        data(buf)?;
-        buf.push(b'}');
-        Ok(())
-    })
 }
 
 /// A page of a list: `{"status":"success","data":[…],"_next":"…"}` (`_next` only when more).

@@ -18,7 +18,7 @@ use authd_core::{Error, Result};
 use super::providers;
 use crate::audit::{self, RequestId};
 use crate::state::AppState;
-use crate::tokens::{Principal, RenderSlot, TokenRequest};
+use crate::tokens::{Principal, TokenRequest};
 
 pub mod credentials;
 
@@ -32,8 +32,6 @@ pub struct AuthView {
     pub provider_name: String,
     /// A token's last access (the cached touch if newer than the stored one).
     pub last_accessed_ms: Option<i64>,
-    /// For a token read from the token cache: where its rendering is kept.
-    pub render: Option<RenderSlot>,
 }
 
 impl AuthView {
@@ -45,7 +43,6 @@ impl AuthView {
             provider_name: names.of(auth.provider_id).to_owned(),
             auth,
             last_accessed_ms,
-            render: None,
         }
     }
 
@@ -108,25 +105,20 @@ pub async fn read(
     rid: &RequestId,
     id: AuthId,
 ) -> Result<AuthView> {
-    let (auth, render) = match state.tokens.cached(caller.account_id, id) {
-        Some((a, slot)) => (a, Some(slot)),
-        None => (
-            Arc::new(
-                state
-                    .store
-                    .get_auth(caller.account_id, id)
-                    .await?
-                    .ok_or(Error::NotFound)?,
-            ),
-            None,
+    let auth = match state.tokens.cached_record(caller.account_id, id) {
+        Some(a) => a,
+        None => Arc::new(
+            state
+                .store
+                .get_auth(caller.account_id, id)
+                .await?
+                .ok_or(Error::NotFound)?,
         ),
     };
     if auth.kind() == AuthKind::Credential {
         credentials::verify_for_read(state, caller, rid, id).await?;
     }
-    let mut view = AuthView::of(state, auth).await?;
-    view.render = render;
-    Ok(view)
+    AuthView::of(state, auth).await
 }
 
 /// Deletes any auth with the full cascade, in one store transaction: the auth (for tokens,

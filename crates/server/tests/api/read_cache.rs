@@ -270,13 +270,12 @@ async fn settings_are_served_from_memory_and_their_changes_reach_every_server() 
     a.stop().await;
 }
 
-/// `GET /api/auth/{id}` of a cached token is rendered once and kept beside the record; each
-/// answer copies it and appends the last access. Its `data` must be exactly what a fresh
-/// serialization gives (the list serializes every row), before and after the rendering is
-/// kept, with text that needs escaping, an expiry and a moving last access; and a change to
-/// the token (rotation caps its expiry) must show at once.
+/// `GET /api/auth/{id}` of a cached token is answered from the token cache's record; its
+/// `data` must be exactly what a read of the store's row gives (the list reads every row),
+/// with text that needs escaping, an expiry and a moving last access; and a change to the
+/// token (rotation caps its expiry) must show at once.
 #[tokio::test]
-async fn a_cached_tokens_rendering_matches_a_fresh_one_and_follows_changes() {
+async fn a_cached_tokens_answer_matches_the_stored_row_and_follows_changes() {
     let app = spawn_app().await;
     let (id, t) = app
         .create_token(
