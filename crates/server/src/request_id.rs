@@ -40,7 +40,7 @@ pub const MAX_LEN: usize = 128;
 /// a 5xx body, copy it to the response, catch a handler's panic (a 500 in the envelope), and
 /// set the body limit. The request span needs the matched route, which only exists inside
 /// the router, so it is a per-route layer, added only when `debug` is enabled (see
-/// [`request_span`]).
+/// `request_span`).
 pub fn layered(router: Router, body_limit: usize) -> Router {
     let router = if tracing::enabled!(tracing::Level::DEBUG) {
         router.layer(
