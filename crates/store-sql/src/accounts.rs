@@ -6,7 +6,10 @@ use authd_core::model::{Account, NewAccount};
 use authd_core::store::AccountStore;
 use authd_core::Result;
 
-use crate::{account_from_row, args, bounded, corrupt, get, transaction, Db, Exec, Mode, SqlStore};
+use crate::{
+    account_from_row, args, bounded, corrupt, get, transaction, Db, Exec, Mode, SqlStore,
+    ACCOUNT_COLS,
+};
 
 #[async_trait]
 impl<D: Db> AccountStore for SqlStore<D> {
@@ -33,17 +36,15 @@ impl<D: Db> AccountStore for SqlStore<D> {
     }
 
     async fn get_account(&self, id: AccountId) -> Result<Option<Account>> {
-        self.read_optional("SELECT * FROM accounts WHERE id = $1", args![id], |r| {
-            account_from_row(r)
-        })
-        .await
+        let sql = format!("SELECT {ACCOUNT_COLS} FROM accounts WHERE id = $1");
+        self.read_optional(&sql, args![id], |r| account_from_row(r))
+            .await
     }
 
     async fn get_account_by_aid(&self, aid: i64) -> Result<Option<Account>> {
-        self.read_optional("SELECT * FROM accounts WHERE aid = $1", args![aid], |r| {
-            account_from_row(r)
-        })
-        .await
+        let sql = format!("SELECT {ACCOUNT_COLS} FROM accounts WHERE aid = $1");
+        self.read_optional(&sql, args![aid], |r| account_from_row(r))
+            .await
     }
 
     async fn count_accounts(&self) -> Result<u64> {

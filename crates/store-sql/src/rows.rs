@@ -129,6 +129,14 @@ pub const AUTH_COLS: &str =
     "id, account_id, kind, provider_id, name, label, description, user_id, \
      user_name, parent_id, scopes, expires_ms, ttl_secs, created_ms, updated_ms, last_accessed_ms";
 
+/// The columns [`account_from_row`] reads, for reads that must not depend on the table's
+/// column order (`SELECT *` would: the SQLite read pool keeps each statement's column names).
+pub const ACCOUNT_COLS: &str = "id, aid, name, domain, email, timezone, created_ms, updated_ms";
+
+/// The columns [`user_from_row`] reads (see [`ACCOUNT_COLS`]).
+pub const USER_COLS: &str = "id, account_id, email, name, roles, created_ms, updated_ms, \
+     last_logon_ms, granted_by, roles_updated_ms";
+
 /// Decodes an account.
 pub fn account_from_row(row: &(impl SqlRow + ?Sized)) -> Result<Account> {
     Ok(Account {

@@ -14,7 +14,7 @@ use authd_core::{Error, Result};
 use crate::audit::insert_audits;
 use crate::{
     args, bounded, get, id_col, limit, roles_col, transaction, user_from_row, Db, Exec, Mode,
-    SqlStore,
+    SqlStore, USER_COLS,
 };
 
 fn email_conflict(e: Error) -> Error {
@@ -63,21 +63,19 @@ impl<D: Db> UserStore for SqlStore<D> {
     }
 
     async fn get_user(&self, account: AccountId, id: UserId) -> Result<Option<User>> {
-        self.read_optional(
-            "SELECT * FROM users WHERE account_id = $1 AND id = $2",
-            args![account, id],
-            |r| user_from_row(r),
-        )
-        .await
+        let sql = format!("SELECT {USER_COLS} FROM users WHERE account_id = $1 AND id = $2");
+        self.read_optional(&sql, args![account, id], |r| user_from_row(r))
+            .await
     }
 
     async fn list_users(&self, account: AccountId, page: Page<UserId>) -> Result<Vec<User>> {
         let after = page.after.map(|a| a.to_string()).unwrap_or_default();
-        self.read_all(
-            "SELECT * FROM users WHERE account_id = $1 AND id > $2 ORDER BY id LIMIT $3",
-            args![account, &after, limit(page.limit)],
-            |r| user_from_row(r),
-        )
+        let sql = format!(
+            "SELECT {USER_COLS} FROM users WHERE account_id = $1 AND id > $2 ORDER BY id LIMIT $3"
+        );
+        self.read_all(&sql, args![account, &after, limit(page.limit)], |r| {
+            user_from_row(r)
+        })
         .await
     }
 

@@ -17,6 +17,8 @@
 //! finds a column by name in that list, starting where the previous lookup ended (decoders
 //! read columns in order, so it is usually one compare). rusqlite's own lookup by name asks
 //! SQLite for every column's name until it finds the one wanted: 2–4 µs of a 20-column row.
+//! Statements read here name their columns (no `SELECT *`), so a kept column list can never
+//! disagree with a table whose columns another process reordered.
 
 use std::cell::Cell;
 use std::collections::HashMap;
