@@ -108,13 +108,8 @@ pub struct MakeId;
 
 impl MakeRequestId for MakeId {
     fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let bits = rand::random::<u128>().to_be_bytes();
         let mut id = [0u8; 32];
-        for (i, b) in bits.iter().enumerate() {
-            id[2 * i] = HEX[usize::from(b >> 4)];
-            id[2 * i + 1] = HEX[usize::from(b & 0xf)];
-        }
+        hex::encode_to_slice(rand::random::<u128>().to_be_bytes(), &mut id).ok()?;
         HeaderValue::from_bytes(&id).ok().map(RequestId::new)
     }
 }
