@@ -27,12 +27,18 @@
 //! `last_accessed_at` costs no write per request. In memory, each cached token keeps its last
 //! access to the second (what this node answers). The store gets a token's access at most
 //! once per [`PERSIST_EVERY_MS`] (counted from the stored value, so a restart does not
-//! rewrite every token), through a channel to a background task that writes batches of at
-//! most [`MAX_TOUCHES_PER_FLUSH`] a second and keeps at most [`MAX_PENDING_TOUCHES`] waiting.
-//! A burst of first uses (a large store warming up) therefore costs the writer a bounded
-//! rate of row updates instead of one per request; what waits is written later, and all of it
-//! at shutdown (in one batch, within the shutdown bound). Other nodes see an access within
-//! about a minute plus the backlog.
+//! rewrite every token), through a channel to a background task that writes one batch a
+//! second and keeps at most [`MAX_PENDING_TOUCHES`] waiting. A batch is sized to the
+//! writer's time, not a row count: its size follows the measured cost of the previous one so
+//! that last-access writes take about [`TOUCH_BUDGET_PER_FLUSH`] of each second (5 % of the
+//! writer), between [`MIN_TOUCHES_PER_FLUSH`] and [`MAX_TOUCHES_PER_FLUSH`] rows. A row
+//! update costs a few µs in a small, cached table and over 100 µs in a million-row one read
+//! from disk (a page written to the WAL and checkpointed per row), so a fixed row rate was
+//! either too slow for one or a fifth of the CPU for the other. A burst of first uses (a
+//! large store warming up) therefore costs the writer a bounded share of its time instead of
+//! one write per request; what waits is written later, and all of it at shutdown (in batches,
+//! within the shutdown bound). Other nodes see an access within about a minute plus the
+//! backlog.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -65,6 +71,11 @@ const TOUCH_EVERY_MS: i64 = 1_000;
 pub const PERSIST_EVERY_MS: i64 = 60_000;
 /// Row updates per flush (one flush a second) at most.
 pub const MAX_TOUCHES_PER_FLUSH: usize = 2_000;
+/// Row updates per flush at least, however slow the last one was (the backlog always moves).
+pub const MIN_TOUCHES_PER_FLUSH: usize = 100;
+/// The writer time one flush (one a second) aims to take: the next batch is sized from the
+/// last one's cost per row to fit it.
+pub const TOUCH_BUDGET_PER_FLUSH: Duration = Duration::from_millis(50);
 /// Tokens waiting for their last access to be written at most; past it a touch is dropped
 /// (the token's next access after [`PERSIST_EVERY_MS`] sends it again).
 pub const MAX_PENDING_TOUCHES: usize = 100_000;
@@ -703,6 +714,7 @@ pub async fn run_touch_flusher(
     let TouchQueue { mut rx, lost } = queue;
     let mut pending: HashMap<AuthId, i64> = HashMap::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut per_flush = MAX_TOUCHES_PER_FLUSH;
     loop {
         tokio::select! {
             () = stop.cancelled() => {
@@ -715,7 +727,11 @@ pub async fn run_touch_flusher(
                 Some((id, at)) => queue_touch(&mut pending, id, at),
                 None => break,
             },
-            _ = tick.tick() => flush(store.as_ref(), &mut pending, &lost, MAX_TOUCHES_PER_FLUSH).await,
+            _ = tick.tick() => {
+                let started = std::time::Instant::now();
+                let rows = flush(store.as_ref(), &mut pending, &lost, per_flush).await;
+                per_flush = next_batch(per_flush, rows, started.elapsed());
+            }
         }
     }
     // At shutdown, everything waiting, in batches as large as the store takes at once.
@@ -732,15 +748,34 @@ fn queue_touch(pending: &mut HashMap<AuthId, i64>, id: AuthId, at: i64) {
     *e = (*e).max(at);
 }
 
-/// Writes up to `max` of the pending touches in one batch.
+/// The size of the next flush: the last one's rows scaled to [`TOUCH_BUDGET_PER_FLUSH`] by
+/// what they took, within [`MIN_TOUCHES_PER_FLUSH`]..=[`MAX_TOUCHES_PER_FLUSH`]. A flush that
+/// wrote fewer rows than its limit (the backlog was drained) says little about a full one's
+/// cost unless it already overran the budget, so it leaves the size unchanged otherwise.
+fn next_batch(current: usize, rows: usize, took: Duration) -> usize {
+    if rows == 0 || (rows < current && took <= TOUCH_BUDGET_PER_FLUSH) {
+        return current;
+    }
+    let per_row = took.as_secs_f64() / rows as f64;
+    let fits = if per_row > 0.0 {
+        TOUCH_BUDGET_PER_FLUSH.as_secs_f64() / per_row
+    } else {
+        f64::MAX
+    };
+    // At most doubling per second, so one cheap batch does not swing the next to the top.
+    let fits = fits.min(current as f64 * 2.0);
+    (fits as usize).clamp(MIN_TOUCHES_PER_FLUSH, MAX_TOUCHES_PER_FLUSH)
+}
+
+/// Writes up to `max` of the pending touches in one batch; returns how many it took.
 async fn flush(
     store: &dyn Store,
     pending: &mut HashMap<AuthId, i64>,
     lost: &AtomicU64,
     max: usize,
-) {
+) -> usize {
     if pending.is_empty() {
-        return;
+        return 0;
     }
     let batch: Vec<(AuthId, i64)> = if pending.len() <= max {
         pending.drain().collect()
@@ -754,6 +789,7 @@ async fn flush(
         lost.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(error = %e, count = batch.len(), "could not record token last access");
     }
+    batch.len()
 }
 
 #[cfg(test)]
@@ -779,6 +815,23 @@ mod tests {
         assert_eq!(last.load(Ordering::Relaxed), 130_000);
         // A minute after the last write: written again.
         assert_eq!(touches(&last, &persisted, 160_000), Some(160_000));
+    }
+
+    #[test]
+    fn a_flush_is_sized_to_the_writers_time() {
+        let ms = Duration::from_millis;
+        // Cheap rows: grows, at most doubling, up to the cap.
+        assert_eq!(next_batch(500, 500, ms(1)), 1_000);
+        assert_eq!(next_batch(2_000, 2_000, ms(5)), MAX_TOUCHES_PER_FLUSH);
+        // 2,000 rows took 280 ms (140 µs a row): the next fits 50 ms.
+        assert_eq!(next_batch(2_000, 2_000, ms(280)), 357);
+        // Very slow rows never stop the backlog.
+        assert_eq!(next_batch(357, 357, ms(5_000)), MIN_TOUCHES_PER_FLUSH);
+        // A small batch within the budget says nothing about a full one.
+        assert_eq!(next_batch(357, 10, ms(8)), 357);
+        // A small batch over the budget does.
+        assert_eq!(next_batch(2_000, 300, ms(150)), 100);
+        assert_eq!(next_batch(800, 0, ms(0)), 800);
     }
 
     #[test]

@@ -29,6 +29,13 @@ pub trait SqlRow {
     fn blob(&self, col: &str) -> anyhow::Result<Option<Vec<u8>>>;
     /// A boolean column (an integer 0/1 on SQLite).
     fn boolean(&self, col: &str) -> anyhow::Result<Option<bool>>;
+    /// A TEXT column lent to `f` without copying it (`None` for NULL): ids are parsed
+    /// straight from the row.
+    fn with_text(&self, col: &str, f: &mut dyn FnMut(Option<&str>)) -> anyhow::Result<()> {
+        let text = self.text(col)?;
+        f(text.as_deref());
+        Ok(())
+    }
 }
 
 macro_rules! sql_row {
@@ -45,6 +52,11 @@ macro_rules! sql_row {
             }
             fn boolean(&self, col: &str) -> anyhow::Result<Option<bool>> {
                 Ok(self.$get(col)?)
+            }
+            fn with_text(&self, col: &str, f: &mut dyn FnMut(Option<&str>)) -> anyhow::Result<()> {
+                let text: Option<&str> = self.$get(col)?;
+                f(text);
+                Ok(())
             }
         }
     };
@@ -92,8 +104,7 @@ pub fn id_col<T>(
     col: &str,
     parse: fn(&str) -> Option<T>,
 ) -> Result<T> {
-    let s: String = get(row, col)?;
-    parse(&s).ok_or_else(|| corrupt(col))
+    opt_id_col(row, col, parse)?.ok_or_else(|| corrupt(col))
 }
 
 /// Reads a nullable TEXT id column.
@@ -102,8 +113,12 @@ pub fn opt_id_col<T>(
     col: &str,
     parse: fn(&str) -> Option<T>,
 ) -> Result<Option<T>> {
-    let s: Option<String> = get(row, col)?;
-    s.map(|s| parse(&s).ok_or_else(|| corrupt(col))).transpose()
+    let mut out = Ok(None);
+    row.with_text(col, &mut |s| {
+        out = s.map(|s| parse(s).ok_or_else(|| corrupt(col))).transpose();
+    })
+    .map_err(Error::Internal)?;
+    out
 }
 
 /// Reads a role bit-set column.
@@ -170,8 +185,18 @@ pub fn user_from_row(row: &(impl SqlRow + ?Sized)) -> Result<User> {
 /// Decodes an auth (`AUTH_COLS`). A credential's row has no grant: its token columns are
 /// not read.
 pub fn auth_from_row(row: &(impl SqlRow + ?Sized)) -> Result<Auth> {
-    let kind: String = get(row, "kind")?;
-    let model = match AuthKind::parse(&kind).ok_or_else(|| corrupt("kind"))? {
+    // Read in `AUTH_COLS` order: a row finds each column by name starting after the last.
+    let id = id_col(row, "id", AuthId::parse)?;
+    let account_id = id_col(row, "account_id", AccountId::parse)?;
+    let kind = id_col(row, "kind", AuthKind::parse)?;
+    let provider_id = id_col(row, "provider_id", ProviderId::parse)?;
+    let name = get(row, "name")?;
+    let label = get(row, "label")?;
+    let description = get(row, "description")?;
+    let user_id = opt_id_col(row, "user_id", UserId::parse)?;
+    let user_name = get(row, "user_name")?;
+    let parent_id = opt_id_col(row, "parent_id", AuthId::parse)?;
+    let model = match kind {
         AuthKind::ApiToken => AuthModel::ApiToken(TokenGrant {
             scopes: roles_col(row, "scopes")?,
             expires_ms: get(row, "expires_ms")?,
@@ -181,15 +206,15 @@ pub fn auth_from_row(row: &(impl SqlRow + ?Sized)) -> Result<Auth> {
         AuthKind::Credential => AuthModel::Credential,
     };
     Ok(Auth {
-        id: id_col(row, "id", AuthId::parse)?,
-        account_id: id_col(row, "account_id", AccountId::parse)?,
-        provider_id: id_col(row, "provider_id", ProviderId::parse)?,
-        name: get(row, "name")?,
-        label: get(row, "label")?,
-        description: get(row, "description")?,
-        user_id: opt_id_col(row, "user_id", UserId::parse)?,
-        user_name: get(row, "user_name")?,
-        parent_id: opt_id_col(row, "parent_id", AuthId::parse)?,
+        id,
+        account_id,
+        provider_id,
+        name,
+        label,
+        description,
+        user_id,
+        user_name,
+        parent_id,
         created_ms: get(row, "created_ms")?,
         updated_ms: get(row, "updated_ms")?,
         model,

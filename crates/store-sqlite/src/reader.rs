@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use authd_core::{Error, Result};
 use authd_store_sql::{sqlite_placeholders, SqlRow};
-use rusqlite::types::FromSql;
+use rusqlite::types::{FromSql, ValueRef};
 use rusqlite::{Connection, OpenFlags, Params, Row};
 
 /// Idle connections kept for reuse.
@@ -68,7 +68,8 @@ impl NamedRow<'_> {
         let start = self.next.get();
         for k in 0..n {
             let i = (start + k) % n;
-            if self.columns[i].eq_ignore_ascii_case(col) {
+            let name = &self.columns[i];
+            if &**name == col || name.eq_ignore_ascii_case(col) {
                 self.next.set(i + 1);
                 return Ok(i);
             }
@@ -93,6 +94,14 @@ impl SqlRow for NamedRow<'_> {
     }
     fn boolean(&self, col: &str) -> anyhow::Result<Option<bool>> {
         self.get(col)
+    }
+    fn with_text(&self, col: &str, f: &mut dyn FnMut(Option<&str>)) -> anyhow::Result<()> {
+        match self.row.get_ref(self.index(col)?)? {
+            ValueRef::Null => f(None),
+            ValueRef::Text(bytes) => f(Some(std::str::from_utf8(bytes)?)),
+            other => anyhow::bail!("column {col:?} is {:?}, not TEXT", other.data_type()),
+        }
+        Ok(())
     }
 }
 
