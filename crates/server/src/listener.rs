@@ -182,6 +182,9 @@ enum Phase {
 struct Activity {
     limits: HttpLimits,
     state: Mutex<Watch>,
+    /// The current request's body missed its deadline (reset as each request starts; one
+    /// request at a time on an HTTP/1 connection).
+    body_timed_out: AtomicBool,
     /// Wakes the connection's watchdog when a deadline moves before its armed time.
     moved: tokio::sync::Notify,
 }
@@ -205,6 +208,7 @@ impl Activity {
                 },
                 armed: None,
             }),
+            body_timed_out: AtomicBool::new(false),
             moved: tokio::sync::Notify::new(),
         }
     }
@@ -267,6 +271,7 @@ impl Activity {
     }
 
     fn request_started(&self) {
+        self.body_timed_out.store(false, Ordering::Release);
         self.set(|_| Phase::Busy);
     }
 
@@ -417,14 +422,13 @@ impl hyper::service::Service<hyper::Request<Incoming>> for RequestService {
         self.activity.request_started();
         let this = self.clone();
         Box::pin(async move {
-            let timed_out = Arc::new(AtomicBool::new(false));
             let deadline = Instant::now() + this.conn.limits.body_timeout;
             let mut req = req.map(|b| {
                 axum::body::Body::new(DeadlineBody {
                     inner: b,
                     deadline,
                     sleep: None,
-                    timed_out: timed_out.clone(),
+                    activity: this.activity.clone(),
                 })
             });
             req.extensions_mut().insert(ConnectInfo(this.conn.peer));
@@ -432,7 +436,7 @@ impl hyper::service::Service<hyper::Request<Incoming>> for RequestService {
                 Ok(r) => r,
                 Err(never) => match never {},
             };
-            let resp = if timed_out.load(Ordering::Acquire) {
+            let resp = if this.activity.body_timed_out.load(Ordering::Acquire) {
                 this.conn.quiet.note(Kind::SlowClient);
                 let mut r = crate::api::error::envelope(
                     StatusCode::REQUEST_TIMEOUT,
@@ -468,7 +472,8 @@ struct DeadlineBody {
     inner: Incoming,
     deadline: Instant,
     sleep: Option<Pin<Box<Sleep>>>,
-    timed_out: Arc<AtomicBool>,
+    /// The connection's state, told when the deadline passes.
+    activity: Arc<Activity>,
 }
 
 impl HttpBody for DeadlineBody {
@@ -488,7 +493,7 @@ impl HttpBody for DeadlineBody {
             .sleep
             .get_or_insert_with(|| Box::pin(sleep_until(deadline)));
         if sleep.as_mut().poll(cx).is_ready() {
-            this.timed_out.store(true, Ordering::Release);
+            this.activity.body_timed_out.store(true, Ordering::Release);
             return Poll::Ready(Some(Err(Box::new(BodyTimeout))));
         }
         Poll::Pending
