@@ -41,10 +41,7 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestId {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         Ok(RequestId(
-            parts
-                .extensions
-                .get::<tower_http::request_id::RequestId>()
-                .map(|r| r.header_value().clone()),
+            parts.headers.get(&crate::request_id::HEADER).cloned(),
         ))
     }
 }
@@ -312,7 +309,7 @@ pub fn refused(
             .get::<axum::extract::MatchedPath>()
             .map(|m| m.as_str().to_owned())
             .unwrap_or_default(),
-        request_id: crate::request_id::of(&parts.extensions).to_owned(),
+        request_id: crate::request_id::of(&parts.headers).to_owned(),
         at_ms: state.clock.now_ms(),
     };
     enqueue(state, r);

@@ -3,29 +3,30 @@
 //!
 //! - An incoming `X-Request-Id` is kept when it is well-formed (1 to 128 characters of
 //!   `A-Z a-z 0-9 - _ . :`, sent once); otherwise it is dropped and an id is generated
-//!   (128 random bits, 32 hex digits). tower-http's `SetRequestId` does the assignment.
-//! - The id is returned on every response (tower-http's `PropagateRequestId`), recorded on
-//!   the request's tracing span (`request_id`; a `debug` span, see [`layered`]) and on every
-//!   5xx log line, carried into audit entries through the
-//!   [`crate::audit::RequestId`] extractor, and quoted as the reference of every 5xx body
-//!   ([`reference_server_errors`]), so one id leads from a user's error report to the log
-//!   line and the audit entry.
+//!   (128 random bits, 32 hex digits) and set on the request's headers, where everything
+//!   inside reads it ([`of`]).
+//! - The id is returned on every response, recorded on the request's tracing span
+//!   (`request_id`; a `debug` span, see [`layered`]) and on every 5xx log line, carried into
+//!   audit entries through the [`crate::audit::RequestId`] extractor, and quoted as the
+//!   reference of every 5xx body ([`reference_server_errors`]), so one id leads from a user's
+//!   error report to the log line and the audit entry.
 //!
-//! Everything here is a plain function or a tower-http layer: no boxing per request.
+//! Assigning the id, returning it and quoting it in a 5xx body are one service ([`Edge`]) with
+//! one future: no extension map on the request or the response, no boxing per request.
 
 use std::any::Any;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
 
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, MatchedPath};
-use axum::http::{HeaderName, HeaderValue, Request};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Request};
 use axum::response::Response;
 use axum::Router;
-use tower::util::{MapRequestLayer, MapResponseLayer};
-use tower::ServiceBuilder;
+use tower::util::MapResponseLayer;
+use tower::{Layer, Service, ServiceBuilder};
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{
-    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
-};
 use tower_http::trace::TraceLayer;
 
 /// The header carrying the id, both ways.
@@ -36,9 +37,9 @@ pub const MAX_LEN: usize = 128;
 
 /// Wraps a router (the API's and the worker's) in the edge layers, once around the whole
 /// router rather than around each route (axum's `Router::layer` boxes and clones every layer
-/// per route and request). From the outside in: drop a malformed id, assign one, quote it in
-/// a 5xx body, copy it to the response, catch a handler's panic (a 500 in the envelope), and
-/// set the body limit. The request span needs the matched route, which only exists inside
+/// per route and request). From the outside in: the request id ([`Edge`]: assign, return,
+/// quote in a 5xx body), catch a handler's panic (a 500 in the envelope), and set the body
+/// limit. The request span needs the matched route, which only exists inside
 /// the router, so it is a per-route layer, added only when `debug` is enabled (see
 /// `request_span`).
 pub fn layered(router: Router, body_limit: usize) -> Router {
@@ -56,14 +57,7 @@ pub fn layered(router: Router, body_limit: usize) -> Router {
         router
     };
     let edge = ServiceBuilder::new()
-        .layer(MapRequestLayer::new(
-            drop_malformed::<Body> as fn(Request<Body>) -> Request<Body>,
-        ))
-        .layer(SetRequestIdLayer::new(HEADER, MakeId))
-        .layer(MapResponseLayer::new(
-            reference_server_errors as fn(Response) -> Response,
-        ))
-        .layer(PropagateRequestIdLayer::new(HEADER))
+        .layer(EdgeLayer)
         .layer(MapResponseLayer::new(into_body))
         .layer(CatchPanicLayer::custom(
             crate::api::panic_response as fn(Box<dyn Any + Send + 'static>) -> Response,
@@ -98,20 +92,98 @@ fn request_span(req: &Request<Body>) -> tracing::Span {
         "request",
         method = %req.method(),
         route,
-        request_id = of(req.extensions()),
+        request_id = of(req.headers()),
     )
 }
 
-/// Generates ids: 128 random bits as 32 lowercase hex digits.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct MakeId;
+/// The layer of [`Edge`].
+#[derive(Clone, Copy, Debug)]
+pub struct EdgeLayer;
 
-impl MakeRequestId for MakeId {
-    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
-        let mut id = [0u8; 32];
-        hex::encode_to_slice(rand::random::<u128>().to_be_bytes(), &mut id).ok()?;
-        HeaderValue::from_bytes(&id).ok().map(RequestId::new)
+impl<S> Layer<S> for EdgeLayer {
+    type Service = Edge<S>;
+
+    fn layer(&self, inner: S) -> Edge<S> {
+        Edge { inner }
     }
+}
+
+/// The request id at the edge: assigns it ([`assign`]), then puts it on the response and
+/// quotes it in a 5xx body ([`reference_server_errors`]).
+#[derive(Clone, Debug)]
+pub struct Edge<S> {
+    inner: S,
+}
+
+impl<S> Service<Request<Body>> for Edge<S>
+where
+    S: Service<Request<Body>, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = EdgeFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<Body>) -> Self::Future {
+        let id = assign(&mut req);
+        EdgeFuture {
+            inner: self.inner.call(req),
+            id: Some(id),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response future of [`Edge`].
+    pub struct EdgeFuture<F> {
+        #[pin]
+        inner: F,
+        id: Option<HeaderValue>,
+    }
+}
+
+impl<F, E> Future for EdgeFuture<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut resp = ready!(this.inner.poll(cx))?;
+        if let Some(id) = this.id.take() {
+            resp.headers_mut().insert(HEADER, id);
+        }
+        Poll::Ready(Ok(reference_server_errors(resp)))
+    }
+}
+
+/// Gives the request its id: the client's if it sent exactly one well-formed value, else a
+/// generated one ([`generate`]), which replaces whatever was sent. Returns the id for the
+/// response.
+pub fn assign<B>(req: &mut Request<B>) -> HeaderValue {
+    let headers = req.headers_mut();
+    let mut values = headers.get_all(&HEADER).iter();
+    if let (Some(v), None) = (values.next(), values.next()) {
+        if well_formed(v) {
+            return v.clone();
+        }
+    }
+    let id = generate();
+    headers.insert(HEADER, id.clone());
+    id
+}
+
+/// A new id: 128 random bits as 32 lowercase hex digits.
+pub fn generate() -> HeaderValue {
+    let mut id = [0u8; 32];
+    // Fails only on a wrong output length, which is fixed here.
+    let _ = hex::encode_to_slice(rand::random::<u128>().to_be_bytes(), &mut id);
+    HeaderValue::from_bytes(&id)
+        .unwrap_or_else(|_| HeaderValue::from_static("00000000000000000000000000000000"))
 }
 
 /// Whether a client-supplied id may be kept.
@@ -123,27 +195,12 @@ pub fn well_formed(v: &HeaderValue) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b':'))
 }
 
-/// Request side: drops an `X-Request-Id` that is malformed or sent more than once, so that
-/// one is generated instead.
-pub fn drop_malformed<B>(mut req: Request<B>) -> Request<B> {
-    let mut values = req.headers().get_all(&HEADER).iter();
-    let keep = match (values.next(), values.next()) {
-        (Some(v), None) => well_formed(v),
-        (None, _) => true,
-        (Some(_), Some(_)) => false,
-    };
-    if !keep {
-        req.headers_mut().remove(&HEADER);
-    }
-    req
-}
-
-/// The id of a request, as a string (empty only outside the router's layers, e.g. in tests
-/// that call a handler directly).
-pub fn of(extensions: &axum::http::Extensions) -> &str {
-    extensions
-        .get::<RequestId>()
-        .and_then(|r| r.header_value().to_str().ok())
+/// The id of a request, from its headers (empty only outside the router's layers, e.g. in
+/// tests that call a handler directly).
+pub fn of(headers: &HeaderMap) -> &str {
+    headers
+        .get(&HEADER)
+        .and_then(|v| v.to_str().ok())
         .unwrap_or("")
 }
 
@@ -158,8 +215,8 @@ pub struct ServerError {
 }
 
 /// Response side: a 5xx marked [`ServerError`] is logged at `error` with its request id and
-/// cause, and gets the envelope `"<message> (reference <request id>)"`. Runs outside
-/// `PropagateRequestId`, so the id is already in the response's headers.
+/// cause, and gets the envelope `"<message> (reference <request id>)"`. [`Edge`] runs it
+/// after putting the id in the response's headers.
 pub fn reference_server_errors(mut resp: Response) -> Response {
     let status = resp.status();
     if !status.is_server_error() {
@@ -214,12 +271,35 @@ mod tests {
 
     #[test]
     fn generated_ids_are_32_hex_digits_and_differ() {
-        let req = Request::new(());
-        let a = MakeId.make_request_id(&req).unwrap();
-        let b = MakeId.make_request_id(&req).unwrap();
-        let a = a.header_value().to_str().unwrap();
+        let (a, b) = (generate(), generate());
+        let a = a.to_str().unwrap();
         assert_eq!(a.len(), 32);
         assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
-        assert_ne!(a, b.header_value().to_str().unwrap());
+        assert_ne!(a, b.to_str().unwrap());
+    }
+
+    #[test]
+    fn one_well_formed_id_is_kept_and_anything_else_replaced() {
+        let with = |values: &[&str]| {
+            let mut req = Request::new(());
+            for v in values {
+                req.headers_mut()
+                    .append(HEADER, HeaderValue::from_bytes(v.as_bytes()).unwrap());
+            }
+            let id = assign(&mut req);
+            let on_request: Vec<_> = req.headers().get_all(HEADER).iter().cloned().collect();
+            assert_eq!(
+                on_request,
+                vec![id.clone()],
+                "the request carries the assigned id"
+            );
+            id.to_str().unwrap().to_owned()
+        };
+        assert_eq!(with(&["req-1"]), "req-1");
+        for bad in [&[][..], &["has space"], &["a", "b"]] {
+            let id = with(bad);
+            assert_eq!(id.len(), 32, "{bad:?}");
+            assert!(!bad.contains(&id.as_str()));
+        }
     }
 }
