@@ -20,7 +20,7 @@ use serde::Serialize;
 use crate::services::auths::AuthView;
 
 /// An auth (token or credential), public fields only. Borrows the record: this is built on
-/// the read path of every `GET /api/auth/{id}`, so it allocates nothing but the provider name.
+/// the read path of every `GET /api/auth/{id}`, so it allocates nothing.
 #[derive(Debug, Serialize)]
 pub struct AuthDto<'a> {
     id: AuthId,
@@ -31,7 +31,7 @@ pub struct AuthDto<'a> {
     description: &'a str,
     auth_type: &'static str,
     provider_id: ProviderId,
-    provider_name: String,
+    provider_name: &'a str,
     #[serde(serialize_with = "opt_id")]
     user_id: Option<UserId>,
     user_name: &'a str,
@@ -81,7 +81,7 @@ fn opt_slugs<S: serde::Serializer>(r: &Option<RoleSet>, s: S) -> Result<S::Ok, S
 
 impl<'a> AuthDto<'a> {
     /// Maps an auth; `aid` is the account's, `last_accessed` the freshest known touch.
-    pub fn new(a: &'a Auth, aid: i64, provider_name: &str, last_accessed: Option<i64>) -> Self {
+    pub fn new(a: &'a Auth, aid: i64, provider_name: &'a str, last_accessed: Option<i64>) -> Self {
         let grant = a.token();
         Self {
             id: a.id,
@@ -92,7 +92,7 @@ impl<'a> AuthDto<'a> {
             description: &a.description,
             auth_type: a.kind().as_str(),
             provider_id: a.provider_id,
-            provider_name: provider_name.to_owned(),
+            provider_name,
             user_id: a.user_id,
             user_name: &a.user_name,
             created: Rfc3339(Some(a.created_ms)),
@@ -192,62 +192,77 @@ impl From<&Account> for AccountDto {
 #[derive(Debug, Serialize)]
 pub struct MembershipDto {
     aid: i64,
-    account_id: String,
-    roles: Vec<&'static str>,
+    account_id: AccountId,
+    #[serde(serialize_with = "slugs")]
+    roles: RoleSet,
     /// The user who granted the roles, `""` when authd itself did.
-    granted_by: String,
-    created: String,
-    updated: String,
+    #[serde(serialize_with = "opt_id")]
+    granted_by: Option<UserId>,
+    #[serde(serialize_with = "date")]
+    created: Rfc3339,
+    #[serde(serialize_with = "date")]
+    updated: Rfc3339,
 }
 
 /// A user. `aid`, `account_id` and `roles` are its membership of the caller's account;
 /// `accounts` lists every membership (in authd a user belongs to exactly one account). There
-/// is no `password` field: authd never emits one, in any form.
+/// is no `password` field: authd never emits one, in any form. Borrows the record (nothing
+/// allocated to answer `GET /api/user/{id}` but the answer's buffer).
 #[derive(Debug, Serialize)]
-pub struct UserDto {
-    id: String,
-    email: String,
-    name: String,
-    roles: Vec<&'static str>,
+pub struct UserDto<'a> {
+    id: UserId,
+    email: &'a str,
+    name: &'a str,
+    #[serde(serialize_with = "slugs")]
+    roles: RoleSet,
     aid: i64,
-    account_id: String,
+    account_id: AccountId,
     accounts: [MembershipDto; 1],
     /// How the user logs in; authd users have no login of their own (`""`).
     auth_type: &'static str,
     /// When the user was added to the account (Lytics' `date`).
-    date: String,
+    #[serde(serialize_with = "date")]
+    date: Rfc3339,
     /// authd holds no passwords: always "never".
-    last_pwd_change: String,
-    created: String,
-    updated: String,
-    last_logon: String,
+    #[serde(serialize_with = "date")]
+    last_pwd_change: Rfc3339,
+    #[serde(serialize_with = "date")]
+    created: Rfc3339,
+    #[serde(serialize_with = "date")]
+    updated: Rfc3339,
+    #[serde(serialize_with = "date")]
+    last_logon: Rfc3339,
 }
 
-impl UserDto {
+fn slugs<S: serde::Serializer>(r: &RoleSet, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(r.iter().map(|role| role.slug()))
+}
+
+impl<'a> UserDto<'a> {
     /// Maps a user of the caller's account (whose integer id is `aid`).
-    pub fn new(u: &User, aid: i64) -> Self {
-        let created = rfc3339(Some(u.created_ms));
+    pub fn new(u: &'a User, aid: i64) -> Self {
+        let created = Rfc3339(Some(u.created_ms));
         Self {
-            id: u.id.to_string(),
-            email: u.email.clone(),
-            name: u.name.clone(),
-            roles: u.roles.slugs(),
+            id: u.id,
+            email: &u.email,
+            name: &u.name,
+            roles: u.roles,
             aid,
-            account_id: u.account_id.to_string(),
+            account_id: u.account_id,
             accounts: [MembershipDto {
                 aid,
-                account_id: u.account_id.to_string(),
-                roles: u.roles.slugs(),
-                granted_by: u.granted_by.map(|g| g.to_string()).unwrap_or_default(),
-                created: created.clone(),
-                updated: rfc3339(Some(u.roles_updated_ms)),
+                account_id: u.account_id,
+                roles: u.roles,
+                granted_by: u.granted_by,
+                created,
+                updated: Rfc3339(Some(u.roles_updated_ms)),
             }],
             auth_type: "",
-            date: created.clone(),
-            last_pwd_change: rfc3339(None),
+            date: created,
+            last_pwd_change: Rfc3339(None),
             created,
-            updated: rfc3339(Some(u.updated_ms)),
-            last_logon: rfc3339(u.last_logon_ms),
+            updated: Rfc3339(Some(u.updated_ms)),
+            last_logon: Rfc3339(u.last_logon_ms),
         }
     }
 }
