@@ -16,6 +16,19 @@ macro_rules! id_type {
                 Self(rand::random())
             }
 
+            /// A fresh id that sorts by creation time: the first 48 bits are `now_ms` (big
+            /// endian), the other 80 random (the layout of a UUIDv7 without its version
+            /// bits). Tables clustered on the id (SQLite's `auths`) then take new rows at
+            /// their end instead of splitting a page at random for each one. Ids are public
+            /// handles, not secrets: what they reveal (when the record was created) every
+            /// answer carrying them shows anyway.
+            pub fn generate_at(now_ms: i64) -> Self {
+                let mut bytes: [u8; 16] = rand::random();
+                let ms = u64::try_from(now_ms).unwrap_or(0).to_be_bytes();
+                bytes[..6].copy_from_slice(&ms[2..]);
+                Self(bytes)
+            }
+
             /// Parses exactly 32 lowercase hex characters; anything else is `None`.
             pub fn parse(s: &str) -> Option<Self> {
                 parse_hex32(s.as_bytes()).map(Self)
@@ -132,6 +145,15 @@ mod tests {
         let s = id.to_string();
         assert_eq!(s.len(), 32);
         assert_eq!(AuthId::parse(&s), Some(id));
+    }
+
+    #[test]
+    fn ids_made_later_sort_later() {
+        let a = AuthId::generate_at(1_795_997_324_004);
+        let b = AuthId::generate_at(1_795_997_324_005);
+        assert!(a < b && a.to_string() < b.to_string());
+        assert!(a.to_string().starts_with("01a229c852e4")); // the millisecond count in hex
+        assert_ne!(AuthId::generate_at(5), AuthId::generate_at(5));
     }
 
     #[test]

@@ -60,7 +60,7 @@ pub async fn seed_tokens(
         let n = (count - done).min(5_000);
         let mut batch = Vec::with_capacity(n);
         for _ in 0..n {
-            let t = ApiToken::generate(AuthId::generate());
+            let t = ApiToken::generate(AuthId::generate_at(now));
             writeln!(w, "{}", t.expose())?;
             batch.push(NewToken {
                 id: t.id(),

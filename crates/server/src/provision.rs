@@ -61,7 +61,7 @@ pub async fn account(
         )
         .await
         .context("creating the admin user")?;
-    let token = ApiToken::generate(AuthId::generate());
+    let token = ApiToken::generate(AuthId::generate_at(now));
     store
         .create_token(
             account.id,

@@ -470,7 +470,7 @@ impl TokenService {
                 req.expires.as_deref().unwrap_or_default()
             ))
         })?;
-        let token = ApiToken::generate(AuthId::generate());
+        let token = ApiToken::generate(AuthId::generate_at(now));
         let audit = AuditEntry {
             seq: 0,
             at_ms: now,

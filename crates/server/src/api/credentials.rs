@@ -209,7 +209,14 @@ async fn create(
     body: CredentialBody,
 ) -> ApiResult<Response> {
     let input = body.parse()?;
-    let view = credentials::create(&state, &caller, &rid, AuthId::generate(), input).await?;
+    let view = credentials::create(
+        &state,
+        &caller,
+        &rid,
+        AuthId::generate_at(state.clock.now_ms()),
+        input,
+    )
+    .await?;
     Ok(Success(
         StatusCode::CREATED,
         AuthDto::from_view(&view, caller.account_aid),

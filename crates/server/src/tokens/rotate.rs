@@ -123,7 +123,7 @@ impl TokenService {
             .ok_or_else(|| Error::invalid("Token lifetime is too long to renew"))?;
         let old_until = now.saturating_add(grace);
         let old_valid_until_ms = grant.expires_ms.map_or(old_until, |e| e.min(old_until));
-        let token = ApiToken::generate(AuthId::generate());
+        let token = ApiToken::generate(AuthId::generate_at(now));
         // Written in the rotation's transaction.
         let audit = crate::audit::redacted(AuditEntry {
             seq: 0,
