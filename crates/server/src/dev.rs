@@ -77,9 +77,9 @@ pub async fn seed_tokens(
                 audit: None,
             });
         }
-        // In id order (the bytes sort as their hex text): `auths` is clustered on the id, and
-        // sorted inserts fill its pages
-        // instead of splitting them at random.
+        // In id order (the bytes sort as their hex text; ids made in the same millisecond
+        // differ in their random part): `auths` is clustered on the id, and sorted inserts
+        // fill its pages instead of splitting them at random.
         batch.sort_unstable_by_key(|t| t.id);
         store.create_tokens(account.id, &batch, now).await?;
         done += n;
