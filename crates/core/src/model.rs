@@ -83,7 +83,7 @@ pub struct UserPatch {
 }
 
 /// The two kinds of auth record.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum AuthKind {
     /// A Lytics API token (the secret is held only as a keyed hash).
     ApiToken,

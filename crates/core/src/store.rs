@@ -100,6 +100,10 @@ pub trait AuthStore: Send + Sync {
     ) -> Result<()>;
     /// One auth by id.
     async fn get_auth(&self, account: AccountId, id: AuthId) -> Result<Option<Auth>>;
+    /// The version of the account's auths: it moves, in the same transaction, with every
+    /// change to one of the account's auths or providers (both backends keep it by trigger),
+    /// so two equal readings bracket no change. 0 for an account nothing changed yet.
+    async fn auths_version(&self, account: AccountId) -> Result<u64>;
     /// Auths in id order after the page cursor, filtered.
     async fn list_auths(
         &self,

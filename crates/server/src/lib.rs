@@ -17,6 +17,7 @@ pub mod keys;
 pub mod keys_cli;
 pub mod layout;
 pub mod listener;
+pub mod pages;
 pub mod provision;
 pub mod quiet;
 pub mod records;

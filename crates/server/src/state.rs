@@ -43,6 +43,8 @@ pub struct Shared {
     pub config: Arc<Config>,
     /// Cached account and user records.
     pub records: Arc<crate::records::Records>,
+    /// Rendered pages of `GET /api/auth`, kept while the store's version is theirs.
+    pub pages: Arc<crate::pages::PageCache>,
     /// Cached per-account IP allowlists (`api_ip_whitelist`).
     pub allowlists: Arc<Allowlists>,
     /// The data-key ring that seals and opens stored credentials.

@@ -22,8 +22,8 @@ use authd_core::store::AuthStore;
 use authd_core::Result;
 
 use crate::{
-    args, auth_from_row, bounded, id_col, limit, token_record_from_row, transaction, Arg, Db, Exec,
-    Mode, SqlStore, AUTH_COLS, TOKEN_RECORD_SELECT,
+    args, auth_from_row, bounded, corrupt, get, id_col, limit, token_record_from_row, transaction,
+    Arg, Db, Exec, Mode, SqlStore, AUTH_COLS, TOKEN_RECORD_SELECT,
 };
 
 /// Inserts one token (15 parameters, in this order: id, account, provider, name, label,
@@ -159,6 +159,20 @@ impl<D: Db> AuthStore for SqlStore<D> {
         let sql = format!("SELECT {AUTH_COLS} FROM auths WHERE account_id = $1 AND id = $2");
         self.read_optional(&sql, args![account, id], |r| auth_from_row(r))
             .await
+    }
+
+    async fn auths_version(&self, account: AccountId) -> Result<u64> {
+        let version: Option<i64> = self
+            .read_optional(
+                "SELECT version FROM auth_versions WHERE account_id = $1",
+                args![account],
+                |r| get(r, "version"),
+            )
+            .await?;
+        match version {
+            None => Ok(0),
+            Some(v) => u64::try_from(v).map_err(|_| corrupt("auth_versions.version")),
+        }
     }
 
     async fn list_auths(

@@ -597,3 +597,52 @@ pub(crate) async fn audit_is_scoped_filtered_and_paged(s: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(one.len(), 1);
 }
+
+/// The version of an account's auths moves with every change to them or to the account's
+/// providers (what a page of `GET /api/auth` shows), never with a read, and never with
+/// another account's change.
+pub(crate) async fn auths_version_moves_with_every_change_to_the_accounts_auths(s: Arc<dyn Store>) {
+    let a = account(s.as_ref(), "a").await;
+    let b = account(s.as_ref(), "b").await;
+    let mut seen = s.auths_version(a).await.unwrap();
+    let mut moved = |now: u64, what: &str| {
+        assert!(now > seen, "{what}: the version stayed at {seen}");
+        seen = now;
+    };
+    let t = new_token(None);
+    s.create_token(a, t.clone(), 1).await.unwrap();
+    moved(s.auths_version(a).await.unwrap(), "a token created");
+    s.create_tokens(a, &[new_token(None), new_token(None)], 2)
+        .await
+        .unwrap();
+    moved(s.auths_version(a).await.unwrap(), "tokens created in bulk");
+    s.touch_tokens(&[(t.id, 50)]).await.unwrap();
+    moved(s.auths_version(a).await.unwrap(), "a last access written");
+    let p = Provider {
+        id: ProviderId::generate(),
+        slug: "versioned".into(),
+        name: "Versioned".into(),
+        namespace: "v".into(),
+        description: "d".into(),
+        categories: vec![],
+        auth_method: AuthMethod::Config,
+        auth_description: String::new(),
+        hidden: false,
+        no_auth: false,
+        config: vec![],
+    };
+    s.create_provider(a, p, 3, Audit::None).await.unwrap();
+    moved(s.auths_version(a).await.unwrap(), "a provider created");
+    // Reads and another account's changes leave it.
+    let before = s.auths_version(a).await.unwrap();
+    s.get_auth(a, t.id).await.unwrap();
+    s.token_record(t.id).await.unwrap();
+    s.list_auths(a, Default::default(), Page::lookahead(None, 10))
+        .await
+        .unwrap();
+    s.create_token(b, new_token(None), 4).await.unwrap();
+    assert_eq!(s.auths_version(a).await.unwrap(), before);
+    assert!(s.auths_version(b).await.unwrap() > 0);
+    assert_eq!(s.delete_auth(a, t.id).await.unwrap(), vec![t.id]);
+    moved(s.auths_version(a).await.unwrap(), "a token deleted");
+}

@@ -31,8 +31,10 @@ use audit::{
     the_delete_cascade_audits_what_it_did, worker_credential_changes_commit_their_entry_or_none,
 };
 use credentials::{
-    audit_is_scoped_filtered_and_paged, credential_writes_compare_and_swap_the_generation,
-    credentials_round_trip_and_are_scoped, data_key_seals_are_reserved_within_the_budget,
+    audit_is_scoped_filtered_and_paged,
+    auths_version_moves_with_every_change_to_the_accounts_auths,
+    credential_writes_compare_and_swap_the_generation, credentials_round_trip_and_are_scoped,
+    data_key_seals_are_reserved_within_the_budget,
     data_keys_are_destroyed_only_when_retired_and_unused, data_keys_rotate_count_and_rewrap,
     delete_cascade_detaches_and_stops_works, providers_are_scoped_and_unique,
     works_are_scoped_and_unique,
@@ -134,6 +136,7 @@ macro_rules! __each_case {
             concurrent_accounts_get_distinct_aids,
             the_verifier_is_the_one_its_record_carries,
             worker_credentials_hash_lookup_names_and_revocation,
+            auths_version_moves_with_every_change_to_the_accounts_auths,
         );
     };
 }

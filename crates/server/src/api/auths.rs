@@ -7,6 +7,8 @@ use authd_core::ids::AuthId;
 use authd_core::model::{AuthKind, Page};
 use authd_core::roles::RoleSet;
 use authd_core::text::{Description, Label, Name};
+use authd_core::Error;
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -17,8 +19,9 @@ use serde::Deserialize;
 use super::dto::{AuthDto, ConfigEntry, CreatedToken};
 use super::error::{ApiError, ApiResult};
 use super::extract::{perm, ApiPath, ApiQuery, Authed};
-use super::{paginate, Listed, PageQuery, Success};
+use super::{json_bytes, paginate, Listed, PageQuery, Success};
 use crate::audit::RequestId;
+use crate::pages::PageKey;
 use crate::services::auths::{self, ListAuths};
 use crate::state::AppState;
 use crate::tokens::TokenRequest;
@@ -59,10 +62,23 @@ async fn list(
         }
     };
     let limit = q.page.limit()?;
-    let query = ListAuths {
+    let key = PageKey {
+        account: caller.account_id,
         kind,
         provider: q.provider_id.filter(|p| !p.is_empty()),
-        page: Page::lookahead(q.page.after(AuthId::parse)?, limit),
+        after: q.page.after(AuthId::parse)?,
+        limit,
+    };
+    // The version first, then the page: a page is never older than the version it is kept
+    // at (crate::pages).
+    let version = auths::list_version(&state, &caller).await?;
+    if let Some(body) = state.pages.get(&key, version) {
+        return Ok(json_bytes(StatusCode::OK, body));
+    }
+    let query = ListAuths {
+        kind,
+        provider: key.provider.clone(),
+        page: Page::lookahead(key.after, limit),
     };
     let items = auths::list(&state, &caller, query).await?;
     let (items, next) = paginate(items, limit, |v| v.auth.id.to_string());
@@ -70,7 +86,12 @@ async fn list(
         .iter()
         .map(|v| AuthDto::from_view(v, caller.account_aid))
         .collect();
-    Ok(Listed(data, next).into_response())
+    let body = Listed(data, next).render().map_err(|e| {
+        Error::Internal(anyhow::Error::new(e).context("serializing a page of auths"))
+    })?;
+    let body = Bytes::from(body);
+    state.pages.put(key, version, body.clone());
+    Ok(json_bytes(StatusCode::OK, body))
 }
 
 async fn read(

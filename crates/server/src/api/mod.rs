@@ -95,30 +95,47 @@ const ANSWER_BYTES: usize = 1024;
 
 /// `body` as a JSON answer, serialized into a buffer of `capacity` bytes to start with.
 fn json(status: StatusCode, body: &impl Serialize, capacity: usize) -> Response {
-    let mut buf = Vec::with_capacity(capacity);
-    match serde_json::to_writer(&mut buf, body) {
-        Ok(()) => (
-            status,
-            [(
-                axum::http::header::CONTENT_TYPE,
-                axum::http::HeaderValue::from_static("application/json"),
-            )],
-            buf,
-        )
-            .into_response(),
-        Err(e) => error::server_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Internal error",
-            Some(anyhow::Error::new(e).context("serializing an answer")),
-        ),
+    match render(body, capacity) {
+        Ok(buf) => json_bytes(status, buf.into()),
+        Err(e) => render_failed(e),
     }
+}
+
+/// `body` serialized into a buffer of `capacity` bytes to start with.
+fn render(body: &impl Serialize, capacity: usize) -> serde_json::Result<Vec<u8>> {
+    let mut buf = Vec::with_capacity(capacity);
+    serde_json::to_writer(&mut buf, body)?;
+    Ok(buf)
+}
+
+/// An answer whose JSON is already rendered.
+fn json_bytes(status: StatusCode, body: axum::body::Bytes) -> Response {
+    (
+        status,
+        [(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+/// The 500 for an answer that could not be serialized.
+fn render_failed(e: serde_json::Error) -> Response {
+    error::server_error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Internal error",
+        Some(anyhow::Error::new(e).context("serializing an answer")),
+    )
 }
 
 /// A page of a list: `{"status":"success","data":[…],"_next":"…"}` (`_next` only when more).
 pub struct Listed<T>(pub Vec<T>, pub Option<String>);
 
-impl<T: Serialize> IntoResponse for Listed<T> {
-    fn into_response(self) -> Response {
+impl<T: Serialize> Listed<T> {
+    /// The answer's body, rendered.
+    pub fn render(self) -> serde_json::Result<Vec<u8>> {
         #[derive(Serialize)]
         struct Body<T> {
             status: &'static str,
@@ -127,8 +144,7 @@ impl<T: Serialize> IntoResponse for Listed<T> {
             next: Option<String>,
         }
         let capacity = ANSWER_BYTES * self.0.len().max(1);
-        json(
-            StatusCode::OK,
+        render(
             &Body {
                 status: "success",
                 data: self.0,
@@ -136,6 +152,15 @@ impl<T: Serialize> IntoResponse for Listed<T> {
             },
             capacity,
         )
+    }
+}
+
+impl<T: Serialize> IntoResponse for Listed<T> {
+    fn into_response(self) -> Response {
+        match self.render() {
+            Ok(buf) => json_bytes(StatusCode::OK, buf.into()),
+            Err(e) => render_failed(e),
+        }
     }
 }
 

@@ -65,6 +65,12 @@ pub struct ListAuths {
     pub page: Page<AuthId>,
 }
 
+/// The version of the caller's account's auths, for the rendered-page cache
+/// ([`crate::pages`]): read it before the page it is to vouch for.
+pub async fn list_version(state: &AppState, caller: &Principal) -> Result<u64> {
+    state.store.auths_version(caller.account_id).await
+}
+
 /// A page of the caller's account's auths.
 pub async fn list(state: &AppState, caller: &Principal, q: ListAuths) -> Result<Vec<AuthView>> {
     let store = state.store.as_ref();

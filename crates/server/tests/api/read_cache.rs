@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use authd::config::{Config, MasterKeySource};
-use authd_core::ids::UserId;
+use authd_core::ids::{AccountId, UserId};
 use authd_store_postgres::testing::server_url;
 use serde_json::{json, Value};
 
@@ -329,4 +329,121 @@ async fn a_cached_tokens_answer_matches_the_stored_row_and_follows_changes() {
         .ok(200)
         .clone();
     assert_eq!(after, listed(&all));
+}
+
+/// The ids on a page of `GET /api/auth` as `node` answers it now.
+async fn listed_ids(node: &TestApp) -> Vec<String> {
+    let r = node.get("/api/auth?limit=100", &node.token).await;
+    r.ok(200)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// A page of auths is answered from memory while the store's version of the account's auths
+/// is the one it was rendered at (proved by a change put behind the version's back), and any
+/// change, through the API or straight in the file, is on the very next page.
+#[tokio::test]
+async fn a_page_of_auths_is_kept_until_its_account_changes() {
+    let (a, b) = two_servers_on_one_file().await;
+    let first = a.get("/api/auth?limit=100", &a.token).await.ok(200).clone();
+    assert_eq!(first.as_array().unwrap().len(), 1);
+    // Behind the cache: a rename whose version bump is undone is not seen.
+    let pool = raw_pool(&a).await;
+    raw(&pool, "UPDATE auths SET name = 'renamed behind the cache'").await;
+    raw(&pool, "UPDATE auth_versions SET version = version - 1").await;
+    assert_eq!(a.get("/api/auth?limit=100", &a.token).await.ok(200), &first);
+    // Straight in the file, with the trigger's bump: the next page shows it.
+    raw(&pool, "UPDATE auths SET label = 'relabelled'").await;
+    let page = a.get("/api/auth?limit=100", &a.token).await.ok(200).clone();
+    assert_eq!(page[0]["name"], "renamed behind the cache");
+    // Through the API, on this node and on the other server of the same file.
+    let (id, _) = a
+        .create_token(&a.token, json!({"scopes": ["data"], "name": "new"}))
+        .await;
+    assert!(listed_ids(&a).await.contains(&id));
+    assert!(listed_ids(&b).await.contains(&id));
+    assert_eq!(
+        a.delete(&format!("/api/auth/{id}"), &a.token).await.status,
+        204
+    );
+    assert!(!listed_ids(&a).await.contains(&id));
+    assert!(!listed_ids(&b).await.contains(&id));
+    let cred = a
+        .post(
+            "/api/auth",
+            &a.token,
+            json!({"provider_id": "mailgun", "name": "c1", "config": [{"name": "apikey", "value": "k"}, {"name": "domain", "value": "d"}]}),
+        )
+        .await;
+    let cred_id = cred.ok(201)["id"].as_str().unwrap().to_owned();
+    assert!(listed_ids(&b).await.contains(&cred_id));
+    // Another account's changes leave this account's version where it was.
+    let account = AccountId::parse(first[0]["account_id"].as_str().unwrap()).unwrap();
+    let store = a.app_state.store.clone();
+    let version = store.auths_version(account).await.unwrap();
+    let other = a.new_account("other").await;
+    a.create_token(&other, json!({"scopes": ["data"], "name": "elsewhere"}))
+        .await;
+    assert_eq!(store.auths_version(account).await.unwrap(), version);
+    b.stop().await;
+    a.stop().await;
+}
+
+/// A kept page shows a token's freshest last access once it is a second old.
+#[tokio::test]
+async fn a_kept_page_follows_last_access_within_a_second() {
+    let app = spawn_app().await;
+    let (id, t) = app
+        .create_token(&app.token, json!({"scopes": ["data"], "name": "used"}))
+        .await;
+    let last = |page: &Value| {
+        page.as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["id"] == id.as_str())
+            .unwrap()["last_accessed_at"]
+            .clone()
+    };
+    let page = app
+        .get("/api/auth?limit=100", &app.token)
+        .await
+        .ok(200)
+        .clone();
+    assert_eq!(last(&page), "0001-01-01T00:00:00Z");
+    app.get("/api/auth/self", &t).await.ok(200);
+    app.clock.advance_ms(1_000);
+    let page = app
+        .get("/api/auth?limit=100", &app.token)
+        .await
+        .ok(200)
+        .clone();
+    assert_ne!(last(&page), "0001-01-01T00:00:00Z");
+    app.stop().await;
+}
+
+/// Two PostgreSQL nodes: a token created or deleted on A is on B's very next page, though B
+/// had the page kept (the version is read from the shared database, not from the feed).
+#[tokio::test]
+async fn a_kept_page_follows_the_other_postgres_node_at_once() {
+    let Some(server) = server_url("a_kept_page_follows_the_other_postgres_node_at_once") else {
+        return;
+    };
+    let _shared = CLUSTER.read().await;
+    let (a, b) = two_nodes(&server).await;
+    let before = listed_ids(&b).await;
+    assert_eq!(listed_ids(&b).await, before);
+    let (id, _) = a
+        .create_token(&a.token, json!({"scopes": ["data"], "name": "on a"}))
+        .await;
+    assert!(listed_ids(&b).await.contains(&id));
+    assert_eq!(
+        a.delete(&format!("/api/auth/{id}"), &a.token).await.status,
+        204
+    );
+    assert_eq!(listed_ids(&b).await, before);
+    a.stop().await;
+    b.stop().await;
 }
