@@ -47,7 +47,7 @@ pub struct PageKey {
     pub provider: Option<String>,
     /// The cursor.
     pub after: Option<AuthId>,
-    /// The page size.
+    /// The rows fetched: the page size and its look-ahead row.
     pub limit: u32,
 }
 

@@ -21,7 +21,6 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{perm, ApiPath, ApiQuery, Authed};
 use super::{json_bytes, paginate, Listed, PageQuery, Success};
 use crate::audit::RequestId;
-use crate::pages::PageKey;
 use crate::services::auths::{self, ListAuths};
 use crate::state::AppState;
 use crate::tokens::TokenRequest;
@@ -62,35 +61,21 @@ async fn list(
         }
     };
     let limit = q.page.limit()?;
-    let key = PageKey {
-        account: caller.account_id,
-        kind,
-        provider: q.provider_id.filter(|p| !p.is_empty()),
-        after: q.page.after(AuthId::parse)?,
-        limit,
-    };
-    // The version first, then the page: a page is never older than the version it is kept
-    // at (crate::pages).
-    let version = auths::list_version(&state, &caller).await?;
-    if let Some(body) = state.pages.get(&key, version) {
-        return Ok(json_bytes(StatusCode::OK, body));
-    }
     let query = ListAuths {
         kind,
-        provider: key.provider.clone(),
-        page: Page::lookahead(key.after, limit),
+        provider: q.provider_id.filter(|p| !p.is_empty()),
+        page: Page::lookahead(q.page.after(AuthId::parse)?, limit),
     };
-    let items = auths::list(&state, &caller, query).await?;
-    let (items, next) = paginate(items, limit, |v| v.auth.id.to_string());
-    let data: Vec<AuthDto<'_>> = items
-        .iter()
-        .map(|v| AuthDto::from_view(v, caller.account_aid))
-        .collect();
-    let body = Listed(data, next).render().map_err(|e| {
-        Error::Internal(anyhow::Error::new(e).context("serializing a page of auths"))
-    })?;
-    let body = Bytes::from(body);
-    state.pages.put(key, version, body.clone());
+    let aid = caller.account_aid;
+    let body = auths::list_rendered(&state, &caller, query, |items| {
+        let (items, next) = paginate(items, limit, |v| v.auth.id.to_string());
+        let data: Vec<AuthDto<'_>> = items.iter().map(|v| AuthDto::from_view(v, aid)).collect();
+        let body = Listed(data, next).render().map_err(|e| {
+            Error::Internal(anyhow::Error::new(e).context("serializing a page of auths"))
+        })?;
+        Ok(Bytes::from(body))
+    })
+    .await?;
     Ok(json_bytes(StatusCode::OK, body))
 }
 

@@ -14,9 +14,11 @@ use authd_core::ids::{AuthId, ProviderId};
 use authd_core::model::{Auth, AuthFilter, AuthKind, Page};
 use authd_core::token::ApiToken;
 use authd_core::{Error, Result};
+use axum::body::Bytes;
 
 use super::providers;
 use crate::audit::{self, RequestId};
+use crate::pages::PageKey;
 use crate::state::AppState;
 use crate::tokens::{Principal, TokenRequest};
 
@@ -65,14 +67,34 @@ pub struct ListAuths {
     pub page: Page<AuthId>,
 }
 
-/// The version of the caller's account's auths, for the rendered-page cache
-/// ([`crate::pages`]): read it before the page it is to vouch for.
-pub async fn list_version(state: &AppState, caller: &Principal) -> Result<u64> {
-    state.store.auths_version(caller.account_id).await
+/// A page of the caller's account's auths as `render` writes it, answered from the kept
+/// pages ([`crate::pages`]) while the store's version of the account's auths is the one it
+/// was rendered at. The version is read *before* the page, so a kept page is never older
+/// than its version.
+pub async fn list_rendered(
+    state: &AppState,
+    caller: &Principal,
+    q: ListAuths,
+    render: impl FnOnce(Vec<AuthView>) -> Result<Bytes>,
+) -> Result<Bytes> {
+    let key = PageKey {
+        account: caller.account_id,
+        kind: q.kind,
+        provider: q.provider.clone(),
+        after: q.page.after,
+        limit: q.page.limit,
+    };
+    let version = state.store.auths_version(caller.account_id).await?;
+    if let Some(body) = state.pages.get(&key, version) {
+        return Ok(body);
+    }
+    let body = render(list(state, caller, q).await?)?;
+    state.pages.put(key, version, body.clone());
+    Ok(body)
 }
 
 /// A page of the caller's account's auths.
-pub async fn list(state: &AppState, caller: &Principal, q: ListAuths) -> Result<Vec<AuthView>> {
+async fn list(state: &AppState, caller: &Principal, q: ListAuths) -> Result<Vec<AuthView>> {
     let store = state.store.as_ref();
     let provider_id = match q.provider.as_deref() {
         None => None,
