@@ -283,14 +283,7 @@ async fn a_cached_tokens_answer_matches_the_stored_row_and_follows_changes() {
             json!({"scopes":["admin"], "name":"n \"q\" \\ é", "description":"d </script>", "expires":"100h"}),
         )
         .await;
-    let listed = |data: &Value| {
-        data.as_array()
-            .unwrap()
-            .iter()
-            .find(|a| a["id"] == id.as_str())
-            .cloned()
-            .unwrap()
-    };
+    let listed = |data: &Value| entry(data, &id);
     for step in 0..3 {
         app.clock.advance_ms(2_000);
         // Authenticates `t` (its record is cached, its last access moves).
@@ -329,6 +322,16 @@ async fn a_cached_tokens_answer_matches_the_stored_row_and_follows_changes() {
         .ok(200)
         .clone();
     assert_eq!(after, listed(&all));
+}
+
+/// The auth `id` on a page of `GET /api/auth` (its `data`).
+fn entry(page: &Value, id: &str) -> Value {
+    page.as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == id)
+        .cloned()
+        .unwrap()
 }
 
 /// The ids on a page of `GET /api/auth` as `node` answers it now.
@@ -399,14 +402,7 @@ async fn a_kept_page_follows_last_access_within_a_second() {
     let (id, t) = app
         .create_token(&app.token, json!({"scopes": ["data"], "name": "used"}))
         .await;
-    let last = |page: &Value| {
-        page.as_array()
-            .unwrap()
-            .iter()
-            .find(|a| a["id"] == id.as_str())
-            .unwrap()["last_accessed_at"]
-            .clone()
-    };
+    let last = |page: &Value| entry(page, &id)["last_accessed_at"].clone();
     let page = app
         .get("/api/auth?limit=100", &app.token)
         .await
