@@ -257,7 +257,7 @@ pub struct AuthFilter {
 }
 
 /// Keyset pagination: items strictly after `after`, in id order, at most `limit`.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Page<K> {
     /// Resume after this key.
     pub after: Option<K>,

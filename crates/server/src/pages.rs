@@ -18,16 +18,17 @@
 //!   store write: a page is re-rendered once it is [`MAX_AGE_MS`] old, the granularity of
 //!   that value.
 //!
-//! The cache is bounded by the bytes it holds ([`CAPACITY_BYTES`]); an account's pages are
-//! only ever answered to a caller of that account already authorized to list its auths.
+//! The cache is bounded by the bytes it holds ([`CAPACITY_BYTES`]) and keyed by the account
+//! and the validated query (`services::auths::AuthPages`); an account's pages are only ever
+//! answered to a caller of that account already authorized to list its auths.
 //!
 //! [`AuthStore::auths_version`]: authd_core::store::AuthStore::auths_version
 
+use std::hash::Hash;
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use authd_core::clock::Clock;
-use authd_core::ids::{AccountId, AuthId};
-use authd_core::model::AuthKind;
 use axum::body::Bytes;
 
 /// A page is re-rendered once this old (the last access it shows moves each second).
@@ -36,21 +37,6 @@ pub const MAX_AGE_MS: i64 = 1_000;
 /// The bytes of rendered pages kept at most (a page of 100 tokens is ~50 KB).
 pub const CAPACITY_BYTES: u64 = 16 * 1024 * 1024;
 
-/// What a page answers: the account and the query, as the handler validated it.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct PageKey {
-    /// The caller's account.
-    pub account: AccountId,
-    /// Only this kind.
-    pub kind: Option<AuthKind>,
-    /// Only this provider, as the client named it (id or slug).
-    pub provider: Option<String>,
-    /// The cursor.
-    pub after: Option<AuthId>,
-    /// The rows fetched: the page size and its look-ahead row.
-    pub limit: u32,
-}
-
 #[derive(Clone)]
 struct Rendered {
     version: u64,
@@ -58,48 +44,51 @@ struct Rendered {
     body: Bytes,
 }
 
-#[derive(Clone)]
-struct ByBytes;
+/// Weighs a page by its body and its key's inline size.
+struct ByBytes<K>(PhantomData<fn(&K)>);
 
-impl quick_cache::Weighter<PageKey, Rendered> for ByBytes {
-    fn weight(&self, key: &PageKey, val: &Rendered) -> u64 {
-        let key_bytes = key.provider.as_ref().map_or(0, String::len);
-        (val.body.len() + key_bytes + std::mem::size_of::<PageKey>()) as u64
+impl<K> Clone for ByBytes<K> {
+    fn clone(&self) -> Self {
+        Self(PhantomData)
     }
 }
 
-/// The rendered pages (see the module docs).
-pub struct PageCache {
-    map: quick_cache::sync::Cache<PageKey, Rendered, ByBytes>,
+impl<K> quick_cache::Weighter<K, Rendered> for ByBytes<K> {
+    fn weight(&self, _key: &K, val: &Rendered) -> u64 {
+        (val.body.len() + std::mem::size_of::<K>()) as u64
+    }
+}
+
+/// Rendered pages keyed by `K`, the account and the validated query (see the module docs).
+pub struct PageCache<K> {
+    map: quick_cache::sync::Cache<K, Rendered, ByBytes<K>>,
     clock: Arc<dyn Clock>,
 }
 
-impl std::fmt::Debug for PageCache {
+impl<K> std::fmt::Debug for PageCache<K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PageCache")
-            .field("pages", &self.map.len())
-            .finish_non_exhaustive()
+        f.debug_struct("PageCache").finish_non_exhaustive()
     }
 }
 
-impl PageCache {
+impl<K: Eq + Hash + Clone> PageCache<K> {
     /// An empty cache of at most [`CAPACITY_BYTES`].
     pub fn new(clock: Arc<dyn Clock>) -> Self {
         Self {
-            map: quick_cache::sync::Cache::with_weighter(256, CAPACITY_BYTES, ByBytes),
+            map: quick_cache::sync::Cache::with_weighter(256, CAPACITY_BYTES, ByBytes(PhantomData)),
             clock,
         }
     }
 
     /// The page for `key` if it was rendered at `version` less than [`MAX_AGE_MS`] ago.
-    pub fn get(&self, key: &PageKey, version: u64) -> Option<Bytes> {
+    pub fn get(&self, key: &K, version: u64) -> Option<Bytes> {
         let page = self.map.get(key)?;
         let age = self.clock.now_ms() - page.rendered_ms;
         (page.version == version && (0..MAX_AGE_MS).contains(&age)).then_some(page.body)
     }
 
     /// Keeps `body`, rendered at `version` (read before the page was), for `key`.
-    pub fn put(&self, key: PageKey, version: u64, body: Bytes) {
+    pub fn put(&self, key: K, version: u64, body: Bytes) {
         let rendered_ms = self.clock.now_ms();
         self.map.insert(
             key,
@@ -116,15 +105,11 @@ impl PageCache {
 mod tests {
     use super::*;
     use authd_core::clock::ManualClock;
+    use authd_core::ids::AccountId;
 
-    fn key(account: AccountId) -> PageKey {
-        PageKey {
-            account,
-            kind: None,
-            provider: None,
-            after: None,
-            limit: 100,
-        }
+    /// An account and a page size, standing for the account and query of a real key.
+    fn key(account: AccountId) -> (AccountId, u32) {
+        (account, 100)
     }
 
     #[test]
@@ -136,10 +121,7 @@ mod tests {
         assert_eq!(pages.get(&key(a), 7).as_deref(), Some(&b"page"[..]));
         assert_eq!(pages.get(&key(a), 8), None, "the store moved on");
         assert_eq!(pages.get(&key(b), 7), None, "another account's page");
-        let other_query = PageKey {
-            limit: 10,
-            ..key(a)
-        };
+        let other_query = (a, 10);
         assert_eq!(pages.get(&other_query, 7), None);
         clock.advance_ms(MAX_AGE_MS - 1);
         assert!(pages.get(&key(a), 7).is_some());

@@ -255,7 +255,7 @@ impl Application {
             refusals,
             quiet,
             allowlists: Arc::new(Allowlists::new(store.clone(), clock.clone())),
-            pages: Arc::new(crate::pages::PageCache::new(clock.clone())),
+            pages: Arc::new(crate::services::auths::AuthPages::new(clock.clone())),
             records,
             store,
             tokens,

@@ -44,7 +44,7 @@ pub struct Shared {
     /// Cached account and user records.
     pub records: Arc<crate::records::Records>,
     /// Rendered pages of `GET /api/auth`, kept while the store's version is theirs.
-    pub pages: Arc<crate::pages::PageCache>,
+    pub pages: Arc<crate::services::auths::AuthPages>,
     /// Cached per-account IP allowlists (`api_ip_whitelist`).
     pub allowlists: Arc<Allowlists>,
     /// The data-key ring that seals and opens stored credentials.

@@ -3,6 +3,8 @@
 -- answers a page from memory while the version it was rendered at is still the store's
 -- (ARCHITECTURE.md, "List pages"). An account without a row is at version 0. No foreign
 -- key: a row outliving its account is harmless, and a trigger must never fail a write.
+-- SQLite has neither multi-event triggers nor trigger functions: one trigger per table and
+-- event, with the same body.
 CREATE TABLE auth_versions (
     account_id TEXT    NOT NULL PRIMARY KEY,
     version    INTEGER NOT NULL

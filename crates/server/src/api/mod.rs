@@ -95,9 +95,18 @@ const ANSWER_BYTES: usize = 1024;
 
 /// `body` as a JSON answer, serialized into a buffer of `capacity` bytes to start with.
 fn json(status: StatusCode, body: &impl Serialize, capacity: usize) -> Response {
-    match render(body, capacity) {
+    rendered(status, render(body, capacity))
+}
+
+/// The answer for a rendered body, or the 500 if it could not be serialized.
+fn rendered(status: StatusCode, body: serde_json::Result<Vec<u8>>) -> Response {
+    match body {
         Ok(buf) => json_bytes(status, buf.into()),
-        Err(e) => render_failed(e),
+        Err(e) => error::server_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Internal error",
+            Some(anyhow::Error::new(e).context("serializing an answer")),
+        ),
     }
 }
 
@@ -119,15 +128,6 @@ fn json_bytes(status: StatusCode, body: axum::body::Bytes) -> Response {
         body,
     )
         .into_response()
-}
-
-/// The 500 for an answer that could not be serialized.
-fn render_failed(e: serde_json::Error) -> Response {
-    error::server_error(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Internal error",
-        Some(anyhow::Error::new(e).context("serializing an answer")),
-    )
 }
 
 /// A page of a list: `{"status":"success","data":[…],"_next":"…"}` (`_next` only when more).
@@ -157,10 +157,7 @@ impl<T: Serialize> Listed<T> {
 
 impl<T: Serialize> IntoResponse for Listed<T> {
     fn into_response(self) -> Response {
-        match self.render() {
-            Ok(buf) => json_bytes(StatusCode::OK, buf.into()),
-            Err(e) => render_failed(e),
-        }
+        rendered(StatusCode::OK, self.render())
     }
 }
 

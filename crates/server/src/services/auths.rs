@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use authd_core::audit::{Audit, AuditAction};
 use authd_core::credential::DeleteOutcome;
-use authd_core::ids::{AuthId, ProviderId};
+use authd_core::ids::{AccountId, AuthId, ProviderId};
 use authd_core::model::{Auth, AuthFilter, AuthKind, Page};
 use authd_core::token::ApiToken;
 use authd_core::{Error, Result};
@@ -18,7 +18,7 @@ use axum::body::Bytes;
 
 use super::providers;
 use crate::audit::{self, RequestId};
-use crate::pages::PageKey;
+use crate::pages::PageCache;
 use crate::state::AppState;
 use crate::tokens::{Principal, TokenRequest};
 
@@ -56,8 +56,8 @@ impl AuthView {
     }
 }
 
-/// What to list.
-#[derive(Debug)]
+/// What to list; with the account, also the key of a kept page.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ListAuths {
     /// Only this kind.
     pub kind: Option<AuthKind>,
@@ -66,6 +66,9 @@ pub struct ListAuths {
     /// The page, with its look-ahead row.
     pub page: Page<AuthId>,
 }
+
+/// The kept pages of `GET /api/auth`: per account and query.
+pub type AuthPages = PageCache<(AccountId, ListAuths)>;
 
 /// A page of the caller's account's auths as `render` writes it, answered from the kept
 /// pages ([`crate::pages`]) while the store's version of the account's auths is the one it
@@ -77,13 +80,7 @@ pub async fn list_rendered(
     q: ListAuths,
     render: impl FnOnce(Vec<AuthView>) -> Result<Bytes>,
 ) -> Result<Bytes> {
-    let key = PageKey {
-        account: caller.account_id,
-        kind: q.kind,
-        provider: q.provider.clone(),
-        after: q.page.after,
-        limit: q.page.limit,
-    };
+    let key = (caller.account_id, q.clone());
     let version = state.store.auths_version(caller.account_id).await?;
     if let Some(body) = state.pages.get(&key, version) {
         return Ok(body);
